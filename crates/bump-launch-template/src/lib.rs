@@ -1,0 +1,318 @@
+//! `bump-launch-template LAUNCH_TEMPLATE_ID AMI_ID VERSIONS_TO_KEEP`: put a new AMI into a new
+//! launch template version, and keep only a bounded number of versions.
+//!
+//! Replaces the blog post's launch template script. That script deleted exactly one version
+//! (N - KEEP) per run, so any gap left versions piling up, and it could delete the version new
+//! ones are copied from. This keeps the newest KEEP versions, plus the default version and the
+//! source version wherever they fall, and deletes every other version, oldest first, in
+//! batches of 200 (AWS's limit per call).
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+
+use anyhow::{bail, Result};
+use aws_sdk_ec2::types::RequestLaunchTemplateData;
+use clap::Parser;
+use common::error::{aws_error, dry_run_ok};
+use common::{validate_ami_id, Context, GlobalArgs, Report, Tool};
+use serde::Serialize;
+
+/// AWS deletes at most this many versions in one DeleteLaunchTemplateVersions call.
+pub const DELETE_BATCH: usize = 200;
+
+/// Create a launch template version that launches AMI_ID; keep the newest VERSIONS_TO_KEEP.
+///
+/// The new version copies the source version (1 unless --source-version says otherwise) and
+/// changes only the ImageId. Its number is printed on stdout. Versions beyond the newest
+/// VERSIONS_TO_KEEP are deleted, except the default version and the source version.
+///
+/// Example (from buildspec.yml):
+///   bump-launch-template "$LAUNCH_TEMPLATE_ID" "$(cat latest_ami_id)" "$VERSIONS_TO_KEEP"
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+pub struct Args {
+    /// The launch template to bump (lt- followed by hex digits).
+    #[arg(value_name = "LAUNCH_TEMPLATE_ID")]
+    pub launch_template_id: String,
+
+    /// The AMI the new version launches.
+    #[arg(value_name = "AMI_ID")]
+    pub ami_id: String,
+
+    /// How many of the newest versions to keep, the new one included: 2 or more.
+    #[arg(value_name = "VERSIONS_TO_KEEP", allow_negative_numbers = true)]
+    pub versions_to_keep: i64,
+
+    /// The version the new one copies: a number, $Latest or $Default.
+    #[arg(long, value_name = "VERSION", default_value = "1")]
+    pub source_version: String,
+
+    /// Make the new version the template's default version.
+    #[arg(long)]
+    pub set_default: bool,
+
+    /// Check permissions with EC2's DryRun and print what would be deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// What a bump did.
+#[derive(Debug, Serialize)]
+pub struct Bumped {
+    pub launch_template_id: String,
+    pub image_id: String,
+    /// The new version's number (in a dry run: the number it would most likely get).
+    pub version: i64,
+    pub source_version: i64,
+    pub default_version: i64,
+    pub kept_versions: Vec<i64>,
+    pub deleted_versions: Vec<i64>,
+    pub failed_versions: Vec<FailedVersion>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedVersion {
+    pub version: i64,
+    pub code: String,
+    pub message: String,
+}
+
+impl Report for Bumped {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.version)
+    }
+
+    fn failure(&self) -> Option<String> {
+        (!self.failed_versions.is_empty()).then(|| {
+            let list: Vec<String> = self
+                .failed_versions
+                .iter()
+                .map(|f| format!("{} ({}: {})", f.version, f.code, f.message))
+                .collect();
+            format!("could not delete launch template versions: {}", list.join(", "))
+        })
+    }
+}
+
+/// A version as the plan sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub number: i64,
+    pub is_default: bool,
+}
+
+/// Which versions to delete: all but the newest `keep`, the default, and `source`; oldest first.
+pub fn versions_to_delete(versions: &[Version], keep: usize, source: i64) -> Vec<i64> {
+    let numbers: BTreeSet<i64> = versions.iter().map(|v| v.number).collect();
+    let newest: BTreeSet<i64> = numbers.iter().rev().take(keep).copied().collect();
+    numbers
+        .into_iter()
+        .filter(|n| !newest.contains(n) && *n != source)
+        .filter(|n| !versions.iter().any(|v| v.number == *n && v.is_default))
+        .collect()
+}
+
+/// Resolves the source version as given (number, `$Latest`, `$Default`) to a number, knowing
+/// the versions as they stood after `new` was created from it.
+pub fn resolve_source(source: &str, versions: &[Version], new: i64) -> Option<i64> {
+    match source {
+        "$Latest" => versions.iter().map(|v| v.number).filter(|n| *n < new).max(),
+        "$Default" => versions.iter().find(|v| v.is_default).map(|v| v.number),
+        n => n.parse().ok(),
+    }
+}
+
+fn validate_template_id(id: &str) -> Result<()> {
+    let ok = id
+        .strip_prefix("lt-")
+        .is_some_and(|hex| !hex.is_empty() && hex.len() <= 17 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !ok {
+        bail!("malformed launch template ID {id:?}: expected lt- followed by hex digits");
+    }
+    Ok(())
+}
+
+fn validate_source(source: &str) -> Result<()> {
+    if source == "$Latest" || source == "$Default" || source.parse::<u64>().is_ok_and(|n| n >= 1) {
+        Ok(())
+    } else {
+        bail!("--source-version must be a version number, $Latest or $Default, not {source:?}")
+    }
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "bump-launch-template";
+    type Report = Bumped;
+
+    fn global(&self) -> &GlobalArgs {
+        &self.global
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        if self.versions_to_keep < 2 {
+            bail!("Must keep at least 2 versions of launch template");
+        }
+        validate_template_id(&self.launch_template_id)?;
+        validate_ami_id(&self.ami_id)?;
+        validate_source(&self.source_version)
+    }
+
+    async fn run(self, ctx: Context) -> Result<Bumped> {
+        let ec2 = ctx.ec2();
+        let lt = self.launch_template_id.as_str();
+        let keep = usize::try_from(self.versions_to_keep).unwrap_or(usize::MAX);
+
+        let created = dry_run_ok(ec2
+            .create_launch_template_version()
+            .launch_template_id(lt)
+            .source_version(&self.source_version)
+            .version_description(format!("{} via bump-launch-template", self.ami_id))
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(&self.ami_id).build())
+            .dry_run(self.dry_run)
+            .send()
+            .await)
+        .map_err(|e| aws_error(format!("creating a version of launch template {lt}"), e))?;
+        let new_version = created.as_ref().and_then(|out| out.launch_template_version()).and_then(|v| v.version_number());
+
+        let versions = list_versions(&ec2, lt).await?;
+        let new_version = match new_version {
+            Some(n) => n,
+            None if self.dry_run => versions.iter().map(|v| v.number).max().unwrap_or(0) + 1,
+            None => bail!("creating a version of launch template {lt}: AWS returned no version number"),
+        };
+        let source = resolve_source(&self.source_version, &versions, new_version)
+            .unwrap_or(new_version);
+        tracing::info!("created version {new_version} of {lt} (from version {source}) with {}", self.ami_id);
+
+        let mut all = versions.clone();
+        if self.dry_run {
+            all.push(Version { number: new_version, is_default: false });
+        }
+        let doomed = versions_to_delete(&all, keep, source);
+        let old_default = all.iter().find(|v| v.is_default).map_or(1, |v| v.number);
+
+        let mut default_version = old_default;
+        if self.set_default {
+            dry_run_ok(ec2.modify_launch_template()
+                .launch_template_id(lt)
+                .default_version(new_version.to_string())
+                .dry_run(self.dry_run)
+                .send()
+                .await)
+                .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
+            default_version = new_version;
+        }
+
+        let mut deleted = Vec::new();
+        let mut failed = Vec::new();
+        for batch in doomed.chunks(DELETE_BATCH) {
+            if self.dry_run {
+                deleted.extend_from_slice(batch);
+                continue;
+            }
+            let out = ec2
+                .delete_launch_template_versions()
+                .launch_template_id(lt)
+                .set_versions(Some(batch.iter().map(i64::to_string).collect()))
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("deleting versions of launch template {lt}"), e))?;
+            deleted.extend(out.successfully_deleted_launch_template_versions().iter().filter_map(|v| v.version_number()));
+            for item in out.unsuccessfully_deleted_launch_template_versions() {
+                let error = item.response_error();
+                failed.push(FailedVersion {
+                    version: item.version_number().unwrap_or_default(),
+                    code: error.and_then(|e| e.code()).map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    message: error.and_then(|e| e.message()).unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        if deleted.is_empty() {
+            tracing::info!("no launch template version to delete");
+        } else {
+            tracing::info!("deleted versions {:?} of {lt}", deleted);
+        }
+        let kept_versions = all.iter().map(|v| v.number).filter(|n| !deleted.contains(n)).collect();
+
+        Ok(Bumped {
+            launch_template_id: self.launch_template_id,
+            image_id: self.ami_id,
+            version: new_version,
+            source_version: source,
+            default_version,
+            kept_versions,
+            deleted_versions: deleted,
+            failed_versions: failed,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+/// Every version of the template, every page, oldest first.
+async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<Vec<Version>> {
+    let mut pages = ec2
+        .describe_launch_template_versions()
+        .launch_template_id(lt)
+        .max_results(200)
+        .into_paginator()
+        .send();
+    let mut versions = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error(format!("listing the versions of launch template {lt}"), e))?;
+        versions.extend(page.launch_template_versions().iter().filter_map(|v| {
+            Some(Version { number: v.version_number()?, is_default: v.default_version().unwrap_or(false) })
+        }));
+    }
+    versions.sort_by_key(|v| v.number);
+    Ok(versions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(numbers: &[i64], default: i64) -> Vec<Version> {
+        numbers.iter().map(|&number| Version { number, is_default: number == default }).collect()
+    }
+
+    #[test]
+    fn keeps_newest_plus_default_and_source_after_gaps() {
+        // Versions 1..=10 with gaps, default 1, source 1, keep 3.
+        let v = versions(&[1, 2, 3, 5, 6, 9, 10, 12], 1);
+        assert_eq!(versions_to_delete(&v, 3, 1), vec![2, 3, 5, 6]);
+    }
+
+    #[test]
+    fn source_and_default_are_kept_wherever_they_fall() {
+        let v = versions(&[1, 2, 3, 4, 5, 6], 2);
+        assert_eq!(versions_to_delete(&v, 2, 3), vec![1, 4]);
+    }
+
+    #[test]
+    fn nothing_to_delete_when_few_versions() {
+        assert!(versions_to_delete(&versions(&[1, 2], 1), 2, 1).is_empty());
+    }
+
+    #[test]
+    fn resolves_symbolic_sources() {
+        let v = versions(&[1, 4, 7, 8], 4);
+        assert_eq!(resolve_source("$Latest", &v, 8), Some(7));
+        assert_eq!(resolve_source("$Default", &v, 8), Some(4));
+        assert_eq!(resolve_source("1", &v, 8), Some(1));
+    }
+
+    #[test]
+    fn template_and_source_forms() {
+        assert!(validate_template_id("lt-0123456789abcdef0").is_ok());
+        assert!(validate_template_id("lt-").is_err());
+        assert!(validate_template_id("0123").is_err());
+        assert!(validate_source("$Latest").is_ok());
+        assert!(validate_source("3").is_ok());
+        assert!(validate_source("0").is_err());
+        assert!(validate_source("latest").is_err());
+    }
+}

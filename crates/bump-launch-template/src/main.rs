@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    common::cli::main::<bump_launch_template::Args>()
+}

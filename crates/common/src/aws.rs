@@ -1,0 +1,190 @@
+//! The one place that loads AWS config and builds clients.
+//!
+//! The standard chain does the work (environment, profiles, SSO, container and instance
+//! credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`); a flag overrides a
+//! setting only when the user gives it, because setting a value in code silently disables
+//! the lookup of that value.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use aws_config::retry::{RetryConfig, RetryMode};
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::cli::GlobalArgs;
+use crate::error::Usage;
+
+/// Loaded AWS config, and the clients built from it on demand.
+pub struct Context {
+    config: SdkConfig,
+}
+
+/// What the process environment says about retries, checked before the SDK reads it: the SDK
+/// panics on `AWS_MAX_ATTEMPTS=0` or `=abc`, and rejects `AWS_RETRY_MODE=legacy`, which the
+/// AWS CLI accepts.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RetryEnv {
+    /// Leave retries to the SDK's standard lookup.
+    Standard,
+    /// `legacy` was asked for: use standard retries with this many attempts (None: default).
+    LegacyAsStandard(Option<u32>),
+}
+
+pub(crate) fn check_retry_env(
+    max_attempts: Option<&str>,
+    retry_mode: Option<&str>,
+) -> Result<RetryEnv, Usage> {
+    let attempts = match max_attempts {
+        None => None,
+        Some(raw) => match raw.trim().parse::<u32>() {
+            Ok(0) => {
+                return Err(Usage(
+                    "AWS_MAX_ATTEMPTS must be 1 or more (1 means no retries), not 0".into(),
+                ))
+            }
+            Ok(n) => Some(n),
+            Err(_) => {
+                return Err(Usage(format!(
+                    "AWS_MAX_ATTEMPTS must be a whole number of 1 or more, not {raw:?}"
+                )))
+            }
+        },
+    };
+    match retry_mode.map(str::trim) {
+        None => Ok(RetryEnv::Standard),
+        Some(mode) if mode.eq_ignore_ascii_case("legacy") => Ok(RetryEnv::LegacyAsStandard(attempts)),
+        Some(mode)
+            if mode.eq_ignore_ascii_case("standard") || mode.eq_ignore_ascii_case("adaptive") =>
+        {
+            Ok(RetryEnv::Standard)
+        }
+        Some(mode) => Err(Usage(format!(
+            "AWS_RETRY_MODE must be standard, adaptive or legacy, not {mode:?}"
+        ))),
+    }
+}
+
+/// Refuses an endpoint that would send signed requests in clear text across a network.
+/// Plain http is fine on loopback (the local AWS the tests use).
+pub(crate) fn check_endpoint(url: &str, allow_insecure: bool) -> Result<(), Usage> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_insecure {
+        Ok(())
+    } else {
+        Err(Usage(format!(
+            "refusing plain-http endpoint {url}: credentials and requests would cross the network unencrypted (use https, or pass --allow-insecure-endpoint)"
+        )))
+    }
+}
+
+impl Context {
+    /// Loads config once from the standard chain, applying only the overrides the user gave.
+    pub async fn load(args: &GlobalArgs) -> Result<Self> {
+        let env = |k: &str| std::env::var(k).ok();
+        let retry = check_retry_env(
+            env("AWS_MAX_ATTEMPTS").as_deref(),
+            env("AWS_RETRY_MODE").as_deref(),
+        )?;
+        for url in [
+            args.endpoint_url.clone(),
+            env("AWS_ENDPOINT_URL"),
+            env("AWS_ENDPOINT_URL_EC2"),
+            env("AWS_ENDPOINT_URL_AUTO_SCALING"),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            check_endpoint(&url, args.allow_insecure_endpoint)?;
+        }
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .operation_attempt_timeout(Duration::from_secs_f64(args.attempt_timeout))
+                .operation_timeout(Duration::from_secs_f64(args.operation_timeout))
+                .build(),
+        );
+        if let RetryEnv::LegacyAsStandard(attempts) = retry {
+            tracing::warn!("AWS_RETRY_MODE=legacy is not supported by this SDK; using standard retries");
+            let mut config = RetryConfig::standard().with_retry_mode(RetryMode::Standard);
+            if let Some(n) = attempts {
+                config = config.with_max_attempts(n);
+            }
+            loader = loader.retry_config(config);
+        }
+        if let Some(region) = &args.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &args.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            bail!(Usage(
+                "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()
+            ));
+        }
+        Ok(Context { config })
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_env_accepts_what_the_sdk_accepts() {
+        assert_eq!(check_retry_env(None, None).unwrap(), RetryEnv::Standard);
+        assert_eq!(check_retry_env(Some("5"), Some("adaptive")).unwrap(), RetryEnv::Standard);
+        assert_eq!(check_retry_env(Some("1"), Some("Standard")).unwrap(), RetryEnv::Standard);
+    }
+
+    #[test]
+    fn retry_env_rejects_what_would_panic() {
+        assert!(check_retry_env(Some("0"), None).unwrap_err().0.contains("not 0"));
+        assert!(check_retry_env(Some("abc"), None).unwrap_err().0.contains("\"abc\""));
+        assert!(check_retry_env(None, Some("fast")).is_err());
+    }
+
+    #[test]
+    fn legacy_retry_mode_becomes_standard() {
+        assert_eq!(
+            check_retry_env(Some("4"), Some("legacy")).unwrap(),
+            RetryEnv::LegacyAsStandard(Some(4))
+        );
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        assert!(check_endpoint("http://127.0.0.1:5000", false).is_ok());
+        assert!(check_endpoint("http://localhost:5000/", false).is_ok());
+        assert!(check_endpoint("http://[::1]:5000", false).is_ok());
+        assert!(check_endpoint("https://ec2.example.com", false).is_ok());
+        assert!(check_endpoint("http://10.0.0.1:5000", false).is_err());
+        assert!(check_endpoint("http://ec2.example.com", false).is_err());
+        assert!(check_endpoint("http://ec2.example.com", true).is_ok());
+    }
+}

@@ -1,0 +1,49 @@
+//! Results on stdout, as text (what the scripts' users know) or as JSON (for scripts).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Plain lines, as the original scripts printed them.
+    #[default]
+    Text,
+    /// One JSON document with a stable, documented shape.
+    Json,
+}
+
+/// What a tool hands back from `run`: written once, to stdout, in the format asked for.
+pub trait Report: Serialize {
+    /// The text form: what the original script's users saw on stdout.
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()>;
+
+    /// `Some(reason)` when the operation did not achieve its goal (a refresh that failed, a
+    /// prune that could not delete everything): the report is still printed, then the reason
+    /// goes to stderr and the exit status is 1.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
+    /// The exit status that goes with [`Report::failure`]: 1 unless the tool says otherwise
+    /// (130 for a wait interrupted by a signal).
+    fn failure_status(&self) -> u8 {
+        1
+    }
+}
+
+/// Writes the report to `out`. A closed pipe (`latest-ami | head -c0`) is not an error.
+pub fn write_report<R: Report>(report: &R, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+    let result = match format {
+        OutputFormat::Text => report.write_text(out),
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+    }
+    .and_then(|()| out.flush());
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,112 @@
+//! `latest-ami BRANCH`: the newest AMI of a branch that is ready to launch.
+//!
+//! Replaces the blog post's "get the latest AMI id" script. Like it, the ID goes to stdout and
+//! to the file `latest_ami_id`, which the buildspec's next step reads; unlike it, the file is
+//! replaced, not appended to, so a retried build still leaves exactly one ID in it, and only
+//! `available` images are considered, so a half-built image is never deployed.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use common::{list_branch_amis, Context, GlobalArgs, Report, Tool};
+use serde::Serialize;
+
+/// Print the newest available AMI of a branch and write its ID to a file.
+///
+/// Lists this account's AMIs tagged branch=BRANCH (every page), keeps those in state
+/// available, and picks the one with the latest CreationDate (ties broken by ImageId).
+///
+/// Example (from buildspec.yml):  latest-ami "$BRANCH"   then   "$(cat latest_ami_id)"
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+pub struct Args {
+    /// The value of the AMI's `branch` tag, as Packer set it.
+    #[arg(value_name = "BRANCH")]
+    pub branch: String,
+
+    /// Where to write the ID (the file is replaced; it holds the ID and a newline).
+    #[arg(long, value_name = "PATH", default_value = "latest_ami_id")]
+    pub output_file: PathBuf,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// The newest available AMI of the branch.
+#[derive(Debug, Serialize)]
+pub struct Latest {
+    pub image_id: String,
+    pub name: Option<String>,
+    pub creation_date: String,
+    pub branch: String,
+}
+
+impl Report for Latest {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.image_id)
+    }
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "latest-ami";
+    type Report = Latest;
+
+    fn global(&self) -> &GlobalArgs {
+        &self.global
+    }
+
+    async fn run(self, ctx: Context) -> Result<Latest> {
+        let amis = list_branch_amis(&ctx.ec2(), &self.branch, true).await?;
+        let Some(newest) = amis.into_iter().last() else {
+            bail!("no available AMI is tagged branch={:?}", self.branch);
+        };
+        write_id_file(&self.output_file, &newest.image_id)?;
+        tracing::info!("newest AMI of branch {}: {} ({})", self.branch, newest.image_id, newest.creation_date);
+        Ok(Latest {
+            image_id: newest.image_id,
+            name: newest.name,
+            creation_date: newest.creation_date,
+            branch: self.branch,
+        })
+    }
+}
+
+/// Replaces `path` with the ID: written to a temporary file beside it, then renamed over it,
+/// so a reader never sees a half-written or doubled file.
+pub fn write_id_file(path: &Path, id: &str) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
+    std::fs::write(&tmp, format!("{id}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        })
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_file_is_replaced_not_appended() {
+        let dir = tempfile_dir();
+        let path = dir.join("latest_ami_id");
+        write_id_file(&path, "ami-11111111").unwrap();
+        write_id_file(&path, "ami-22222222").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "ami-22222222\n");
+        let leftovers = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("latest-ami-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
