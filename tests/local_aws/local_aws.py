@@ -1,0 +1,689 @@
+"""The local AWS: moto 5.2.5, extended with the calls the deploy tools need and moto lacks.
+
+moto dispatches a call to the method named after the action, in snake_case, on the service's
+response class; a method returns an ``ActionResult`` that moto serialises with botocore's
+model of the reply, and errors are ``ServiceException`` subclasses. State lives in moto's
+backends. ``install()`` patches all of this in place, so the stock ``moto.server`` serves the
+extended API. What it adds, kept as close to AWS as we can make it:
+
+EC2
+  * DeleteLaunchTemplateVersions: AWS's reply shape (successful and unsuccessful lists, at
+    most 200 versions a call, the default version refused). Deleted versions vanish from
+    describes and lookups; version numbers keep counting up and are never reused.
+  * CreateLaunchTemplateVersion honours ClientToken: a retried create with the same token
+    returns the version the first one made, instead of making a second.
+  * DescribeLaunchTemplateVersions and DescribeImages page with MaxResults / NextToken (moto
+    returns everything, or silently cuts a list at 15).
+  * AMIs created one after another get strictly increasing CreationDates. EC2 reports them to
+    the second, and on AWS an image takes minutes to make, so two never share one; here
+    they are made in milliseconds, so each is dated at least a second after the previous
+    one (a burst of N images runs up to N seconds ahead of the clock).
+
+Auto Scaling
+  * StartInstanceRefresh, DescribeInstanceRefreshes (newest first, MaxRecords, NextToken),
+    CancelInstanceRefresh, RollbackInstanceRefresh. A refresh moves through Pending,
+    InProgress (and Baking when BakeTime is set) to a terminal status over time, really
+    replacing the group's instances with ones launched from the launch template version in
+    force (the DesiredConfiguration's, if given), honouring SkipMatching. One active refresh
+    per group. With AutoRollback, a failing refresh goes through RollbackInProgress to
+    RollbackSuccessful and the group is back on the instances and configuration it had.
+  * DescribeScalingActivities reports the launches, terminations and failures of refreshes.
+
+Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
+  * which calls were made, by action (for call-count tests and IAM policy checks);
+  * make a group's next refresh fail, or be cancelled, after N replacements.
+
+The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 0.3).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from typing import Any
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core import responses as core_responses
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidLaunchTemplateVersionNotFound,
+)
+from moto.ec2.models import amis as ec2_amis
+from moto.ec2.models import launch_templates as lt_models
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.launch_templates import LaunchTemplates
+
+LOCK = threading.RLock()
+STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
+
+# ---------------------------------------------------------------------------------------------
+# Call counting: every call that reaches a response class, as "Service.Action".
+
+CALLS: Counter[str] = Counter()
+_original_call_action = core_responses.BaseResponse.call_action
+
+
+def _counting_call_action(self: core_responses.BaseResponse) -> Any:
+    try:
+        action = self._get_action()
+    except Exception:  # noqa: BLE001 - a call moto cannot name is still counted
+        action = "?"
+    with LOCK:
+        CALLS[f"{self.service_name}.{action}"] += 1
+    return _original_call_action(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paging helper shared by the describes we page.
+
+
+def _page(items: list[Any], token: str | None, max_results: int | None) -> tuple[list[Any], str | None]:
+    start = int(token) if token else 0
+    if max_results is None:
+        return items[start:], None
+    end = start + max_results
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Launch template versions: numbered for ever, deletable, idempotent creates.
+
+
+def _lt_create_version(self: lt_models.LaunchTemplate, data: dict[str, Any], description: str) -> Any:
+    number = getattr(self, "_next_version_number", None) or (
+        max((v.number for v in self.versions), default=0) + 1
+    )
+    version = lt_models.LaunchTemplateVersion(self, number, data, description)
+    self.versions.append(version)
+    self._next_version_number = number + 1
+    return version
+
+
+def _lt_find(self: lt_models.LaunchTemplate, number: int) -> Any:
+    for v in self.versions:
+        if v.number == number:
+            return v
+    raise InvalidLaunchTemplateVersionNotFound(template_id=self.id, version=str(number))
+
+
+def _lt_get_version(self: lt_models.LaunchTemplate, num: Any) -> Any:
+    text = str(num).lower()
+    if text == "$latest":
+        return self.versions[-1]
+    if text == "$default":
+        return self.default_version()
+    try:
+        number = int(num)
+    except (TypeError, ValueError):
+        raise InvalidLaunchTemplateVersionNotFound(template_id=self.id, version=str(num))
+    return _lt_find(self, number)
+
+
+def _lt_default_version(self: lt_models.LaunchTemplate) -> Any:
+    return _lt_find(self, self.default_version_number)
+
+
+def _template_from_params(resp: LaunchTemplates) -> Any:
+    name = resp._get_param("LaunchTemplateName")
+    tmpl_id = resp._get_param("LaunchTemplateId")
+    if tmpl_id:
+        return resp.ec2_backend.get_launch_template(tmpl_id)
+    return resp.ec2_backend.get_launch_template_by_name(name)
+
+
+def _version_dict(resp: LaunchTemplates, template: Any, version: Any) -> dict[str, Any]:
+    return {
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{resp.partition}:iam::{resp.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    }
+
+
+_original_create_version_response = LaunchTemplates.create_launch_template_version
+
+
+def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
+    token = self._get_param("ClientToken")
+    if token and not self._get_param("DryRun", False):
+        template = _template_from_params(self)
+        tokens = template.__dict__.setdefault("_client_tokens", {})
+        with LOCK:
+            if token in tokens:
+                version = _lt_find(template, tokens[token])
+                return ActionResult({"LaunchTemplateVersion": _version_dict(self, template, version)})
+            result = _original_create_version_response(self)
+            tokens[token] = template.versions[-1].number
+            return result
+    return _original_create_version_response(self)
+
+
+def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
+    template_id = self._get_param("LaunchTemplateId")
+    name = self._get_param("LaunchTemplateName")
+    self.error_on_dryrun()
+    if not template_id and not name:
+        # All templates' $Latest / $Default: moto's own code handles this form.
+        return _original_describe_versions(self)
+    template = _template_from_params(self)
+    wanted = self._get_param("Versions", [])
+    min_version = self._get_int_param("MinVersion")
+    max_version = self._get_int_param("MaxVersion")
+    if wanted:
+        versions = [template.get_version(v) for v in wanted]
+    else:
+        versions = [
+            v
+            for v in template.versions
+            if (min_version is None or v.number >= min_version)
+            and (max_version is None or v.number <= max_version)
+        ]
+    page, token = _page(versions, self._get_param("NextToken"), self._get_int_param("MaxResults"))
+    result: dict[str, Any] = {"LaunchTemplateVersions": [_version_dict(self, template, v) for v in page]}
+    if token:
+        result["NextToken"] = token
+    return ActionResult(result)
+
+
+_original_describe_versions = LaunchTemplates.describe_launch_template_versions
+
+
+def delete_launch_template_versions(self: LaunchTemplates) -> ActionResult:
+    template = _template_from_params(self)
+    versions = self._get_param("Versions", [])
+    if len(versions) > 200:
+        raise EC2ClientError(
+            "InvalidParameterValue",
+            "You can specify a maximum of 200 launch template versions in a single request.",
+        )
+    self.error_on_dryrun()
+    ok: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    with LOCK:
+        for raw in versions:
+            item = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name}
+            try:
+                number = int(raw)
+                version = _lt_find(template, number)
+            except (ValueError, EC2ClientError):
+                failed.append(
+                    {
+                        **item,
+                        "VersionNumber": int(raw) if str(raw).isdigit() else 0,
+                        "ResponseError": {
+                            "Code": "launchTemplateVersionDoesNotExist",
+                            "Message": "The specified launch template version does not exist.",
+                        },
+                    }
+                )
+                continue
+            if template.is_default(version):
+                failed.append(
+                    {
+                        **item,
+                        "VersionNumber": number,
+                        "ResponseError": {
+                            "Code": "unexpectedError",
+                            "Message": "Cannot delete the default version of a launch template. "
+                            "Use DeleteLaunchTemplate to delete all versions.",
+                        },
+                    }
+                )
+                continue
+            template.versions.remove(version)
+            ok.append({**item, "VersionNumber": number})
+    return ActionResult(
+        {
+            "SuccessfullyDeletedLaunchTemplateVersions": ok,
+            "UnsuccessfullyDeletedLaunchTemplateVersions": failed,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# AMIs: paged describes, strictly increasing creation dates.
+
+_last_creation = [datetime.datetime(2000, 1, 1)]
+_original_ami_init = ec2_amis.Ami.__init__
+
+
+def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _original_ami_init(self, *args, **kwargs)
+    with LOCK:
+        created = self.creation_date
+        if isinstance(created, datetime.datetime):
+            floor = _last_creation[0] + datetime.timedelta(seconds=1)
+            if created.replace(tzinfo=None) < floor:
+                self.creation_date = floor.replace(tzinfo=created.tzinfo)
+            _last_creation[0] = self.creation_date.replace(tzinfo=None)
+
+
+_original_describe_images = AmisResponse.describe_images
+
+
+def describe_images(self: AmisResponse) -> ActionResult:
+    result = _original_describe_images(self)
+    max_results = self._get_int_param("MaxResults")
+    token = self._get_param("NextToken")
+    if max_results is None and not token:
+        return result
+    images = sorted(result.result["Images"], key=lambda a: a.id)
+    page, next_token = _page(images, token, max_results)
+    out: dict[str, Any] = {"Images": page}
+    if next_token:
+        out["NextToken"] = next_token
+    return ActionResult(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Instance refresh.
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+    message = "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh."
+
+
+class ActiveInstanceRefreshNotFound(AutoscalingClientError):
+    code = "ActiveInstanceRefreshNotFound"
+
+    def __init__(self, group: str):
+        super().__init__(f"No in progress or pending Instance Refresh found for Auto Scaling group {group}")
+
+
+class IrreversibleInstanceRefresh(AutoscalingClientError):
+    code = "IrreversibleInstanceRefresh"
+
+
+TERMINAL = {"Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"}
+
+# Faults a test asked for, by (account, region, group): applied to the group's next refresh.
+FAULTS: dict[tuple[str, str, str], dict[str, Any]] = {}
+# Activities we record, by (account, region, group), newest last.
+ACTIVITIES: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _resolve(lt: Any, version: str) -> int:
+    return lt.get_version(version).number
+
+
+class Refresh:
+    """One instance refresh and the thread that carries it out."""
+
+    def __init__(self, backend: Any, group: Any, params: dict[str, Any]):
+        self.backend = backend
+        self.group = group
+        self.key = (backend.account_id, backend.region_name, group.name)
+        self.id = str(uuid.uuid4())
+        self.strategy = params.get("Strategy") or "Rolling"
+        prefs = dict(params.get("Preferences") or {})
+        prefs.setdefault("MinHealthyPercentage", 90)
+        prefs.setdefault("SkipMatching", False)
+        prefs.setdefault("AutoRollback", False)
+        prefs.setdefault("ScaleInProtectedInstances", "Wait")
+        prefs.setdefault("StandbyInstances", "Wait")
+        self.preferences = prefs
+        self.desired = params.get("DesiredConfiguration") or None
+        self.status = "Pending"
+        self.status_reason: str | None = None
+        self.start_time = _now()
+        self.end_time: datetime.datetime | None = None
+        self.percentage = 0
+        self.rollback_details: dict[str, Any] | None = None
+        self.cancel_requested = False
+        self.rollback_requested: str | None = None
+        self.fault = FAULTS.pop(self.key, None)
+
+        if group.ec2_launch_template is None:
+            raise ValidationError(f"The group {group.name} does not use a launch template.")
+        # What the group runs now: where a rollback goes back to.
+        self.old_lt = group.ec2_launch_template
+        self.old_version = str(group.launch_template_version)
+        self.old_provided = group.provided_launch_template_version
+        # What the refresh launches.
+        self.new_lt, self.new_version = self.old_lt, self.old_version
+        spec = (self.desired or {}).get("LaunchTemplate") or (
+            ((self.desired or {}).get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+        ).get("LaunchTemplateSpecification")
+        if spec:
+            ec2 = group.ec2_backend
+            if spec.get("LaunchTemplateId"):
+                self.new_lt = ec2.get_launch_template(spec["LaunchTemplateId"])
+            elif spec.get("LaunchTemplateName"):
+                self.new_lt = ec2.get_launch_template_by_name(spec["LaunchTemplateName"])
+            self.new_version = str(spec.get("Version") or "$Default")
+        if prefs.get("AutoRollback") and not str(self.new_version).isdigit():
+            raise ValidationError(
+                "You can't enable auto rollback when the desired configuration specifies "
+                "$Latest or $Default as the launch template version. Specify a version number."
+            )
+        self.new_number = _resolve(self.new_lt, self.new_version)
+        self.old_number = _resolve(self.old_lt, self.old_version)
+        self.replaced: list[str] = []  # new instance ids this refresh launched
+        self.to_replace = [s.instance.id for s in group.instance_states if not self._matches(s.instance)]
+        self.total = len(self.to_replace)
+        self.thread = threading.Thread(target=self._run, name=f"refresh-{self.id}", daemon=True)
+
+    # -- matching and replacing --------------------------------------------------------------
+
+    def _matches(self, instance: Any) -> bool:
+        if not self.preferences.get("SkipMatching"):
+            return False
+        launched = getattr(instance, "_local_aws_launched_from", None)
+        if launched is not None:
+            return launched == (self.new_lt.id, self.new_number)
+        version = self.new_lt.get_version(self.new_number)
+        return instance.image_id == version.image_id
+
+    def _launch(self, lt: Any, number: int) -> str:
+        group = self.group
+        saved = (group.ec2_launch_template, group.launch_template_version)
+        before = {s.instance.id for s in group.instance_states}
+        group.ec2_launch_template, group.launch_template_version = lt, str(number)
+        try:
+            group.replace_autoscaling_group_instances(1, group.get_propagated_tags())
+        finally:
+            group.ec2_launch_template, group.launch_template_version = saved
+        new = [s.instance for s in group.instance_states if s.instance.id not in before]
+        new[0]._local_aws_launched_from = (lt.id, number)
+        self._activity(
+            f"Launching a new EC2 instance: {new[0].id}",
+            f"At {_now():%Y-%m-%dT%H:%M:%SZ} an instance was launched in response to instance refresh {self.id}.",
+        )
+        return new[0].id
+
+    def _terminate(self, instance_id: str) -> None:
+        group = self.group
+        state = next((s for s in group.instance_states if s.instance.id == instance_id), None)
+        if state is None:
+            return
+        group.ec2_backend.terminate_instances([instance_id])
+        group.instance_states.remove(state)
+        self._activity(
+            f"Terminating EC2 instance: {instance_id}",
+            f"At {_now():%Y-%m-%dT%H:%M:%SZ} an instance was taken out of service in response to instance refresh {self.id}.",
+        )
+
+    def _activity(self, description: str, cause: str, status: str = "Successful", message: str | None = None) -> None:
+        entry = {
+            "ActivityId": str(uuid.uuid4()),
+            "AutoScalingGroupName": self.group.name,
+            "Description": description,
+            "Cause": cause,
+            "StartTime": _now(),
+            "EndTime": _now(),
+            "StatusCode": status,
+            "Progress": 100,
+        }
+        if message:
+            entry["StatusMessage"] = message
+        ACTIVITIES[self.key].append(entry)
+
+    # -- the state machine --------------------------------------------------------------------
+
+    def _finish(self, status: str, reason: str | None = None) -> None:
+        self.status = status
+        if reason is not None:
+            self.status_reason = reason
+        self.end_time = _now()
+
+    def _roll_back(self, reason: str) -> None:
+        self.status = "RollbackInProgress"
+        self.status_reason = reason
+        self.rollback_details = {
+            "RollbackReason": reason,
+            "RollbackStartTime": _now(),
+            "PercentageCompleteOnRollback": self.percentage,
+            "InstancesToUpdateOnRollback": len(self.replaced),
+        }
+        pending = list(self.replaced)
+        time.sleep(STEP_SECONDS)
+        for instance_id in pending:
+            with LOCK:
+                self._launch(self.old_lt, self.old_number)
+                self._terminate(instance_id)
+            time.sleep(STEP_SECONDS)
+        with LOCK:
+            # The group keeps (or gets back) the configuration it had.
+            self.group.ec2_launch_template = self.old_lt
+            self.group.launch_template_version = self.old_version
+            self.group.provided_launch_template_version = self.old_provided
+            self._finish("RollbackSuccessful")
+
+    def _fail(self, reason: str) -> None:
+        self._activity("Instance refresh failed", reason, status="Failed", message=reason)
+        if self.preferences.get("AutoRollback"):
+            self._roll_back(reason)
+        else:
+            self._finish("Failed", reason)
+
+    def _run(self) -> None:
+        try:
+            self._steps()
+        except Exception as exc:  # noqa: BLE001 - a bug here must show as a failed refresh
+            with LOCK:
+                self._finish("Failed", f"local AWS error: {exc!r}")
+
+    def _steps(self) -> None:
+        time.sleep(STEP_SECONDS)
+        with LOCK:
+            if self.cancel_requested:
+                self._finish("Cancelled", "Instance refresh was cancelled.")
+                return
+            self.status = "InProgress"
+        fault = self.fault or {}
+        failure: str | None = None
+        # One more turn than there are instances, so that a fault "after all of them" fires.
+        for done in range(self.total + 1):
+            time.sleep(STEP_SECONDS)
+            with LOCK:
+                if fault.get("cancel_after") == done:
+                    self.cancel_requested = True
+                    self.status = "Cancelling"
+                if self.cancel_requested or self.rollback_requested is not None:
+                    break
+                if fault.get("fail_after") == done:
+                    failure = fault.get("reason") or "Instances failed to pass health checks during the refresh."
+                    break
+                if done == self.total:
+                    break
+                self.replaced.append(self._launch(self.new_lt, self.new_number))
+                self._terminate(self.to_replace[done])
+                self.percentage = int(100 * (done + 1) / self.total)
+        if self.cancel_requested:
+            time.sleep(STEP_SECONDS)
+            with LOCK:
+                self._finish("Cancelled", "Instance refresh was cancelled.")
+        elif self.rollback_requested is not None:
+            self._roll_back(self.rollback_requested)
+        elif failure is not None:
+            self._fail(failure)
+        else:
+            if int(self.preferences.get("BakeTime") or 0) > 0:
+                with LOCK:
+                    self.status = "Baking"
+                time.sleep(STEP_SECONDS)
+            with LOCK:
+                if self.desired:
+                    # After success, the group's own settings match the desired configuration.
+                    self.group.ec2_launch_template = self.new_lt
+                    self.group.launch_template_version = self.new_version
+                    self.group.provided_launch_template_version = self.new_version
+                self.percentage = 100
+                self._finish("Successful")
+
+    def instances_to_update(self) -> int:
+        return max(self.total - len(self.replaced), 0) if self.status not in TERMINAL else 0
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "InstanceRefreshId": self.id,
+            "AutoScalingGroupName": self.group.name,
+            "Status": self.status,
+            "StartTime": self.start_time,
+            "PercentageComplete": self.percentage,
+            "InstancesToUpdate": self.instances_to_update(),
+            "ProgressDetails": {
+                "LivePoolProgress": {
+                    "PercentageComplete": self.percentage,
+                    "InstancesToUpdate": self.instances_to_update(),
+                }
+            },
+            "Preferences": self.preferences,
+            "Strategy": self.strategy,
+        }
+        if self.status_reason:
+            out["StatusReason"] = self.status_reason
+        if self.end_time:
+            out["EndTime"] = self.end_time
+        if self.desired:
+            out["DesiredConfiguration"] = self.desired
+        if self.rollback_details:
+            out["RollbackDetails"] = self.rollback_details
+        return out
+
+
+def _refreshes(backend: Any) -> dict[str, list[Refresh]]:
+    return backend.__dict__.setdefault("_local_aws_refreshes", defaultdict(list))
+
+
+def _group(backend: Any, name: str) -> Any:
+    group = backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    return group
+
+
+def _active(backend: Any, name: str) -> Refresh | None:
+    return next((r for r in _refreshes(backend)[name] if r.status not in TERMINAL), None)
+
+
+def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    params = self._get_params()
+    backend = self.autoscaling_backend
+    with LOCK:
+        group = _group(backend, params.get("AutoScalingGroupName"))
+        if _active(backend, group.name):
+            raise InstanceRefreshInProgress()
+        refresh = Refresh(backend, group, params)
+        _refreshes(backend)[group.name].insert(0, refresh)
+    refresh.thread.start()
+    return ActionResult({"InstanceRefreshId": refresh.id})
+
+
+def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+    params = self._get_params()
+    backend = self.autoscaling_backend
+    with LOCK:
+        group = _group(backend, params.get("AutoScalingGroupName"))
+        refreshes = list(_refreshes(backend)[group.name])
+        ids = params.get("InstanceRefreshIds") or []
+        if ids:
+            refreshes = [r for r in refreshes if r.id in ids]
+        page, token = _page(refreshes, params.get("NextToken"), int(params.get("MaxRecords") or 50))
+        result: dict[str, Any] = {"InstanceRefreshes": [r.describe() for r in page]}
+    if token:
+        result["NextToken"] = token
+    return ActionResult(result)
+
+
+def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    backend = self.autoscaling_backend
+    with LOCK:
+        group = _group(backend, self._get_param("AutoScalingGroupName"))
+        refresh = _active(backend, group.name)
+        if refresh is None or refresh.status in ("Cancelling", "RollbackInProgress"):
+            raise ActiveInstanceRefreshNotFound(group.name)
+        refresh.cancel_requested = True
+        refresh.status = "Cancelling"
+    return ActionResult({"InstanceRefreshId": refresh.id})
+
+
+def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    backend = self.autoscaling_backend
+    with LOCK:
+        group = _group(backend, self._get_param("AutoScalingGroupName"))
+        refresh = _active(backend, group.name)
+        if refresh is None:
+            raise ActiveInstanceRefreshNotFound(group.name)
+        if not str(refresh.old_version).isdigit() and refresh.desired:
+            raise IrreversibleInstanceRefresh(
+                "The previous configuration names $Latest or $Default; it cannot be rolled back to."
+            )
+        refresh.rollback_requested = "Rollback requested by RollbackInstanceRefresh."
+    return ActionResult({"InstanceRefreshId": refresh.id})
+
+
+def describe_scaling_activities(self: AutoScalingResponse) -> ActionResult:
+    params = self._get_params()
+    backend = self.autoscaling_backend
+    name = params.get("AutoScalingGroupName")
+    with LOCK:
+        keys = [k for k in ACTIVITIES if k[:2] == (backend.account_id, backend.region_name) and (not name or k[2] == name)]
+        entries = sorted((a for k in keys for a in ACTIVITIES[k]), key=lambda a: a["StartTime"], reverse=True)
+    page, token = _page(entries, params.get("NextToken"), int(params.get("MaxRecords") or 100))
+    result: dict[str, Any] = {"Activities": page}
+    if token:
+        result["NextToken"] = token
+    return ActionResult(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Test controls, called by server.py's /_local_aws/ routes.
+
+
+def set_fault(account: str, region: str, group: str, fault: dict[str, Any]) -> None:
+    with LOCK:
+        FAULTS[(account, region, group)] = fault
+
+
+def calls() -> dict[str, int]:
+    with LOCK:
+        return dict(CALLS)
+
+
+def reset_calls() -> None:
+    with LOCK:
+        CALLS.clear()
+
+
+_installed = False
+
+
+def install() -> None:
+    """Patches moto in place. Safe to call more than once."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    core_responses.BaseResponse.call_action = _counting_call_action
+    # AutoScalingResponse wraps call_action itself (for a CRC header); count there too.
+    lt_models.LaunchTemplate.create_version = _lt_create_version
+    lt_models.LaunchTemplate.get_version = _lt_get_version
+    lt_models.LaunchTemplate.default_version = _lt_default_version
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
+    LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
+    LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
+    ec2_amis.Ami.__init__ = _ami_init
+    AmisResponse.describe_images = describe_images
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+    AutoScalingResponse.describe_scaling_activities = describe_scaling_activities
+    _ = asg_models  # the models are patched through the objects above

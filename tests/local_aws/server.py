@@ -1,0 +1,110 @@
+"""Runs the local AWS (moto, extended by local_aws.py) on a loopback port.
+
+    python server.py [--port N]
+
+Port 0 (the default) lets the system pick a free port. Once it is listening, the server prints
+one line on stdout, ``LOCAL_AWS_READY http://127.0.0.1:PORT``, and serves until it gets
+SIGTERM or SIGINT, or (with --exit-on-stdin-eof) until its stdin closes, so that a test
+runner that dies takes it along.
+
+Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
+
+    GET  /_local_aws/health          {"ok": true}
+    GET  /_local_aws/calls           {"ec2.DescribeImages": 3, ...} since start or reset
+    POST /_local_aws/calls/reset
+    POST /_local_aws/refresh-fault   {"group": NAME, "fail_after": N | "cancel_after": N,
+                                      "reason": TEXT, "region": R}: the group's next
+                                      instance refresh fails (or is cancelled) after N
+                                      instances were replaced
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+import local_aws  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.wrappers import Request, Response  # noqa: E402
+
+PREFIX = "/_local_aws/"
+
+
+def control_app(moto_app):
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return moto_app(environ, start_response)
+        request = Request(environ)
+        what = path[len(PREFIX):].strip("/")
+        body = {}
+        if request.method == "POST" and request.get_data():
+            body = json.loads(request.get_data())
+        if what == "health":
+            result = {"ok": True}
+        elif what == "calls" and request.method == "GET":
+            result = local_aws.calls()
+        elif what == "calls/reset" and request.method == "POST":
+            local_aws.reset_calls()
+            result = {"ok": True}
+        elif what == "refresh-fault" and request.method == "POST":
+            fault = {k: body[k] for k in ("fail_after", "cancel_after", "reason") if k in body}
+            local_aws.set_fault(
+                body.get("account", DEFAULT_ACCOUNT_ID), body.get("region", "us-east-1"), body["group"], fault
+            )
+            result = {"ok": True}
+        else:
+            response = Response(json.dumps({"error": f"no control {what!r}"}), status=404, mimetype="application/json")
+            return response(environ, start_response)
+        return Response(json.dumps(result), mimetype="application/json")(environ, start_response)
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin closes")
+    args = parser.parse_args()
+
+    local_aws.install()
+    app = control_app(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_address[1]
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def watch_stdin():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        stop()
+
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    print(f"LOCAL_AWS_READY http://{args.host}:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
