@@ -1,1 +1,8 @@
+//! The tools, run as users run them, against the local AWS. One test binary for all of them,
+//! so the workspace links one large executable instead of five.
 
+mod bump_launch_template;
+mod delete_ami;
+mod instance_refresh;
+mod latest_ami;
+mod prune_amis;

@@ -1,1 +1,396 @@
-//! harness
+//! The end-to-end harness: a local AWS per test, the real binaries, and SDK clients to build
+//! a world and look at it afterwards.
+//!
+//! [`LocalAws::start`] makes the moto venv if missing (`scripts/local-aws-venv`), starts
+//! `tests/local_aws/server.py` on a free loopback port, and stops it when dropped. Each test
+//! gets its own, so tests run in parallel without seeing each other's AMIs or calls.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+
+pub const REGION: &str = "us-east-1";
+pub const TOOLS: [&str; 5] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh"];
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Fails (never skips) when something the tests need is missing.
+fn require(what: &str, ok: bool, how: &str) {
+    assert!(ok, "the end-to-end tests need {what}, which is missing: {how}");
+}
+
+/// The python of the local AWS's venv, made once per test process.
+pub fn venv_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new(root().join("scripts/local-aws-venv"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running scripts/local-aws-venv");
+        require("the local AWS venv", out.status.success(), "scripts/local-aws-venv failed (see above); it needs python3 with venv and PyPI");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// The directory the tools' binaries are in, built (once per test process) if out of date.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/e2e-<hash> -> target/<profile>
+        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let profile = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut build = Command::new(env!("CARGO"));
+        // The same package set as the test command's own build, so that features resolve
+        // alike and this is a no-op when the binaries are fresh.
+        build.current_dir(root()).args(["build", "--quiet", "--workspace", "--bins"]);
+        if profile != "debug" {
+            build.args(["--profile", if profile == "release" { "release" } else { &profile }]);
+        }
+        let status = build.status().expect("running cargo build");
+        assert!(status.success(), "building the tools failed");
+        for tool in TOOLS {
+            require(tool, dir.join(tool).exists(), "cargo build --bins did not produce it");
+        }
+        dir
+    })
+}
+
+/// A running local AWS. Dropping it stops the server.
+pub struct LocalAws {
+    child: Child,
+    pub url: String,
+    pub config: aws_config::SdkConfig,
+}
+
+impl LocalAws {
+    pub async fn start() -> LocalAws {
+        Self::start_with_step(0.15).await
+    }
+
+    /// Starts one whose instance refreshes take `step` seconds per step (per instance).
+    pub async fn start_with_step(step: f64) -> LocalAws {
+        let python = venv_python();
+        let mut child = Command::new(python)
+            .arg(root().join("tests/local_aws/server.py"))
+            .arg("--exit-on-stdin-eof")
+            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+            .env("LOCAL_AWS_REFRESH_STEP", step.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the local AWS");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("reading the local AWS's first line");
+        let url = line
+            .strip_prefix("LOCAL_AWS_READY ")
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| panic!("the local AWS did not start: {line:?}"));
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        LocalAws { child, url, config }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn asg(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.config)
+    }
+
+    /// A tool's command with the environment pointing at this local AWS and nothing else:
+    /// no profile, no instance metadata, dummy credentials.
+    pub fn tool(&self, name: &str, cwd: &Path) -> Command {
+        let mut cmd = Command::new(bin_dir().join(name));
+        cmd.current_dir(cwd);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a tool to the end.
+    pub fn run(&self, name: &str, cwd: &Path, args: &[&str]) -> Run {
+        let out = self.tool(name, cwd).args(args).output().expect("running the tool");
+        Run::from(out)
+    }
+
+    fn control(&self, method: &str, what: &str, body: &str) -> serde_json::Value {
+        let out = Command::new(venv_python())
+            .arg("-c")
+            .arg("import sys,urllib.request as u;r=u.Request(sys.argv[1],data=(sys.argv[3].encode() if sys.argv[2]=='POST' else None),method=sys.argv[2]);print(u.urlopen(r).read().decode())")
+            .arg(format!("{}/_local_aws/{what}", self.url))
+            .arg(method)
+            .arg(body)
+            .output()
+            .expect("calling the local AWS's controls");
+        assert!(out.status.success(), "control {what}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("control reply is JSON")
+    }
+
+    /// The calls made since start or the last reset, by "service.Action".
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        let v = self.control("GET", "calls", "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
+    pub fn reset_calls(&self) {
+        self.control("POST", "calls/reset", "");
+    }
+
+    /// Makes the group's next refresh fail (or be cancelled) after `after` replacements.
+    pub fn refresh_fault(&self, group: &str, kind: &str, after: u32, reason: &str) {
+        let body = serde_json::json!({"group": group, kind: after, "reason": reason, "region": REGION});
+        self.control("POST", "refresh-fault", &body.to_string());
+    }
+
+    // --- building a world ---------------------------------------------------------------
+
+    /// An instance to bake images from (the source AMI is registered, as Packer's would be).
+    pub async fn builder_instance(&self) -> String {
+        let ec2 = self.ec2();
+        let source = ec2.register_image().name("source").send().await.unwrap().image_id.unwrap();
+        let run = ec2.run_instances().image_id(source).min_count(1).max_count(1).send().await.unwrap();
+        run.instances()[0].instance_id().unwrap().to_owned()
+    }
+
+    /// Bakes `n` AMIs of `branch` from `instance`, oldest first, tagged as Packer tags them
+    /// (image and snapshots). Each has one snapshot.
+    pub async fn bake(&self, instance: &str, branch: &str, n: usize) -> Vec<String> {
+        let ec2 = self.ec2();
+        let tags = || {
+            vec![
+                Tag::builder().key("branch").value(branch).build(),
+                Tag::builder().key("timestamp").value("1").build(),
+            ]
+        };
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let out = ec2
+                .create_image()
+                .instance_id(instance)
+                .name(format!("{branch}-{i}-{}", ids.len()))
+                .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(tags())).build())
+                .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Snapshot).set_tags(Some(tags())).build())
+                .send()
+                .await
+                .unwrap();
+            ids.push(out.image_id.unwrap());
+        }
+        ids
+    }
+
+    /// The IDs of the registered AMIs of `branch`.
+    pub async fn branch_amis(&self, branch: &str) -> Vec<String> {
+        let out = self
+            .ec2()
+            .describe_images()
+            .owners("self")
+            .filters(Filter::builder().name("tag:branch").values(branch).build())
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = out.images().iter().filter_map(|i| i.image_id().map(str::to_owned)).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The snapshot IDs of an AMI, read from its block device mappings.
+    pub async fn snapshots_of(&self, ami: &str) -> Vec<String> {
+        let out = self.ec2().describe_images().image_ids(ami).send().await.unwrap();
+        out.images()
+            .iter()
+            .flat_map(|i| i.block_device_mappings())
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+            .collect()
+    }
+
+    pub async fn snapshot_exists(&self, snap: &str) -> bool {
+        match self.ec2().describe_snapshots().snapshot_ids(snap).send().await {
+            Ok(out) => !out.snapshots().is_empty(),
+            Err(e) => {
+                let code = aws_sdk_ec2::error::ProvideErrorMetadata::code(&e).map(str::to_owned);
+                assert_eq!(code.as_deref(), Some("InvalidSnapshot.NotFound"), "{e:?}");
+                false
+            }
+        }
+    }
+
+    pub async fn launch_template(&self, name: &str, ami: &str) -> String {
+        let out = self
+            .ec2()
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(ami).instance_type(aws_sdk_ec2::types::InstanceType::T3Micro).build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.launch_template().unwrap().launch_template_id().unwrap().to_owned()
+    }
+
+    /// Adds versions to a template (each launching `ami`) and returns their numbers.
+    pub async fn add_versions(&self, lt: &str, ami: &str, n: usize) -> Vec<i64> {
+        let mut numbers = Vec::new();
+        for _ in 0..n {
+            let out = self
+                .ec2()
+                .create_launch_template_version()
+                .launch_template_id(lt)
+                .source_version("1")
+                .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(ami).build())
+                .send()
+                .await
+                .unwrap();
+            numbers.push(out.launch_template_version().unwrap().version_number().unwrap());
+        }
+        numbers
+    }
+
+    /// The template's version numbers, ascending, and its default version.
+    pub async fn versions(&self, lt: &str) -> (Vec<i64>, i64) {
+        let mut pages = self.ec2().describe_launch_template_versions().launch_template_id(lt).max_results(200).into_paginator().send();
+        let mut numbers = Vec::new();
+        let mut default = 0;
+        while let Some(page) = pages.next().await {
+            for v in page.unwrap().launch_template_versions() {
+                let n = v.version_number().unwrap();
+                if v.default_version() == Some(true) {
+                    default = n;
+                }
+                numbers.push(n);
+            }
+        }
+        numbers.sort();
+        (numbers, default)
+    }
+
+    /// A group of `size` instances on the template's `version`.
+    pub async fn group(&self, name: &str, lt: &str, version: &str, size: i32) {
+        self.asg()
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(size)
+            .max_size(size * 2)
+            .desired_capacity(size)
+            .availability_zones(format!("{REGION}a"))
+            .launch_template(LaunchTemplateSpecification::builder().launch_template_id(lt).version(version).build())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The AMI each in-service instance of the group runs, sorted.
+    pub async fn group_amis(&self, group: &str) -> Vec<String> {
+        let out = self.asg().describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
+        let ids: Vec<String> =
+            out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let described = self.ec2().describe_instances().set_instance_ids(Some(ids)).send().await.unwrap();
+        let mut amis: Vec<String> = described
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("running"))
+            .filter_map(|i| i.image_id().map(str::to_owned))
+            .collect();
+        amis.sort();
+        amis
+    }
+}
+
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished run of a tool.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit status, showing everything the tool said when it is wrong.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// The error line: the last line of stderr, which must start with "<tool>: ".
+    #[track_caller]
+    pub fn error_line(&self, tool: &str) -> &str {
+        let line = self.stderr.lines().last().unwrap_or("");
+        assert!(line.starts_with(&format!("{tool}: ")), "error line {line:?} lacks the tool's name; stderr:\n{}", self.stderr);
+        line
+    }
+}
+
+/// A fresh working directory for one test.
+pub fn workdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// Waits (bounded) until `f` holds, polling every 50 ms: for state that AWS changes on its
+/// own time, never as a stand-in for an answer the tool owes us.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

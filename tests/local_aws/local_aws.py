@@ -10,8 +10,9 @@ EC2
   * DeleteLaunchTemplateVersions: AWS's reply shape (successful and unsuccessful lists, at
     most 200 versions a call, the default version refused). Deleted versions vanish from
     describes and lookups; version numbers keep counting up and are never reused.
-  * CreateLaunchTemplateVersion honours ClientToken: a retried create with the same token
+  * CreateLaunchTemplateVersion copies SourceVersion's data, as AWS does, and honours ClientToken: a retried create with the same token
     returns the version the first one made, instead of making a second.
+  * CreateImage takes TagSpecifications for the snapshots it makes, as AWS does.
   * DescribeLaunchTemplateVersions and DescribeImages page with MaxResults / NextToken (moto
     returns everything, or silently cuts a list at 15).
   * AMIs created one after another get strictly increasing CreationDates. EC2 reports them to
@@ -154,6 +155,30 @@ def _version_dict(resp: LaunchTemplates, template: Any, version: Any) -> dict[st
 _original_create_version_response = LaunchTemplates.create_launch_template_version
 
 
+def _create_version_from_source(self: LaunchTemplates) -> ActionResult:
+    """moto ignores SourceVersion; AWS starts from that version's data and overrides the
+    top-level parameters given in LaunchTemplateData."""
+    source = self._get_param("SourceVersion")
+    if source is None:
+        return _original_create_version_response(self)
+    template = _template_from_params(self)
+    base = template.get_version(source).data
+    given = self._get_param("LaunchTemplateData", {})
+    merged = {**base, **given}
+    original_get_param = self._get_param
+
+    def get_param(name: str, default: Any = None) -> Any:
+        if name == "LaunchTemplateData":
+            return merged
+        return original_get_param(name, default)
+
+    self._get_param = get_param  # type: ignore[method-assign]
+    try:
+        return _original_create_version_response(self)
+    finally:
+        del self._get_param
+
+
 def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
     token = self._get_param("ClientToken")
     if token and not self._get_param("DryRun", False):
@@ -163,10 +188,10 @@ def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
             if token in tokens:
                 version = _lt_find(template, tokens[token])
                 return ActionResult({"LaunchTemplateVersion": _version_dict(self, template, version)})
-            result = _original_create_version_response(self)
+            result = _create_version_from_source(self)
             tokens[token] = template.versions[-1].number
             return result
-    return _original_create_version_response(self)
+    return _create_version_from_source(self)
 
 
 def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
@@ -269,6 +294,25 @@ def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
             _last_creation[0] = self.creation_date.replace(tzinfo=None)
 
 
+_original_create_image = ec2_amis.AmiBackend.create_image
+
+
+def _create_image(self: Any, instance_id: str, name: str, description: str, tag_specifications: list[dict[str, Any]]) -> Any:
+    """CreateImage with TagSpecifications for "snapshot" too, as AWS takes them."""
+    snapshot_tags: dict[str, str] = {}
+    kept = []
+    for spec in tag_specifications or []:
+        if spec.get("ResourceType") == "snapshot":
+            snapshot_tags.update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
+        else:
+            kept.append(spec)
+    ami = _original_create_image(self, instance_id, name, description, tag_specifications=kept)
+    snapshot_ids = [snap.id for snap in self.snapshots.values() if snap.from_ami == ami.id]
+    if snapshot_tags and snapshot_ids:
+        self.create_tags(snapshot_ids, snapshot_tags)
+    return ami
+
+
 _original_describe_images = AmisResponse.describe_images
 
 
@@ -367,11 +411,20 @@ class Refresh:
             elif spec.get("LaunchTemplateName"):
                 self.new_lt = ec2.get_launch_template_by_name(spec["LaunchTemplateName"])
             self.new_version = str(spec.get("Version") or "$Default")
-        if prefs.get("AutoRollback") and not str(self.new_version).isdigit():
-            raise ValidationError(
-                "You can't enable auto rollback when the desired configuration specifies "
-                "$Latest or $Default as the launch template version. Specify a version number."
-            )
+        if prefs.get("AutoRollback"):
+            # AWS rolls back only to and from numbered launch template versions.
+            if not spec:
+                raise ValidationError("Auto rollback requires a desired configuration to be specified.")
+            if not str(self.new_version).isdigit():
+                raise ValidationError(
+                    "You can't enable auto rollback when the desired configuration specifies "
+                    "$Latest or $Default as the launch template version. Specify a version number."
+                )
+            if not str(self.old_version).isdigit():
+                raise ValidationError(
+                    f"You can't enable auto rollback because the Auto Scaling group {group.name} uses "
+                    "the $Latest or $Default launch template version. Specify a version number."
+                )
         self.new_number = _resolve(self.new_lt, self.new_version)
         self.old_number = _resolve(self.old_lt, self.old_version)
         self.replaced: list[str] = []  # new instance ids this refresh launched
@@ -621,9 +674,11 @@ def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         refresh = _active(backend, group.name)
         if refresh is None:
             raise ActiveInstanceRefreshNotFound(group.name)
-        if not str(refresh.old_version).isdigit() and refresh.desired:
+        if not refresh.desired:
+            raise IrreversibleInstanceRefresh("The instance refresh has no desired configuration to roll back from.")
+        if not str(refresh.old_version).isdigit():
             raise IrreversibleInstanceRefresh(
-                "The previous configuration names $Latest or $Default; it cannot be rolled back to."
+                f"The Auto Scaling group {group.name} uses the $Latest or $Default launch template version; it cannot be rolled back to."
             )
         refresh.rollback_requested = "Rollback requested by RollbackInstanceRefresh."
     return ActionResult({"InstanceRefreshId": refresh.id})
@@ -680,6 +735,7 @@ def install() -> None:
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
     ec2_amis.Ami.__init__ = _ami_init
+    ec2_amis.AmiBackend.create_image = _create_image
     AmisResponse.describe_images = describe_images
     AutoScalingResponse.start_instance_refresh = start_instance_refresh
     AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes

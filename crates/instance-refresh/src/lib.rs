@@ -415,6 +415,7 @@ impl Tool for Args {
             signal: shutdown_signal(),
         };
 
+        let mut preferences = preferences;
         let id = loop {
             let start = asg
                 .start_instance_refresh()
@@ -439,6 +440,21 @@ impl Tool for Args {
                         Waited::TimedOut(r) | Waited::Interrupted(r) => {
                             bail!("refresh {other} of {} was still {} when we stopped waiting; ours was not started", self.asg_name, r.status().map(|s| s.as_str()).unwrap_or("?"));
                         }
+                    }
+                }
+                Err(e)
+                    if error_code(&e) == Some("ValidationError")
+                        && preferences.as_ref().and_then(|p| p.auto_rollback) == Some(true)
+                        && group_on_symbolic_version(&asg, &self.asg_name).await? =>
+                {
+                    // AWS rolls back only from a numbered version. Once this refresh succeeds
+                    // the group is on the pinned version, and later refreshes can roll back.
+                    tracing::warn!(
+                        "group {} uses $Latest or $Default, from which AWS cannot roll back: starting this refresh without AutoRollback",
+                        self.asg_name
+                    );
+                    if let Some(p) = preferences.as_mut() {
+                        p.auto_rollback = Some(false);
                     }
                 }
                 Err(e) => return Err(aws_error(format!("starting an instance refresh of {}", self.asg_name), e)),
@@ -471,6 +487,22 @@ impl Tool for Args {
             activities,
         })
     }
+}
+
+/// True when the group names its launch template version as `$Latest` or `$Default` (or not
+/// at all, which means `$Default`).
+async fn group_on_symbolic_version(asg: &aws_sdk_autoscaling::Client, group: &str) -> Result<bool> {
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("describing group {group}"), e))?;
+    let Some(g) = out.auto_scaling_groups().first() else { return Ok(false) };
+    let spec = g
+        .launch_template()
+        .or_else(|| g.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()));
+    Ok(spec.is_some_and(|s| !s.version().is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))))
 }
 
 /// Cancels the group's active refresh; none being active is not an error.

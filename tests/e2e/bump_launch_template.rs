@@ -1,0 +1,99 @@
+use deploy_tests::{workdir, LocalAws};
+
+#[tokio::test]
+async fn creates_a_version_with_the_ami_and_prints_its_number() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 2).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    let dir = workdir();
+
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[1], "3"]).expect(0);
+    assert_eq!(run.stdout, "2\n");
+    let out = aws.ec2().describe_launch_template_versions().launch_template_id(&lt).versions("2").send().await.unwrap();
+    let data = out.launch_template_versions()[0].launch_template_data().unwrap();
+    assert_eq!(data.image_id(), Some(amis[1].as_str()));
+    // Copied from version 1: the instance type is still there.
+    assert_eq!(data.instance_type().map(|t| t.as_str()), Some("t3.micro"));
+}
+
+#[tokio::test]
+async fn keeps_the_newest_plus_default_and_source_after_gaps() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.add_versions(&lt, &amis[0], 9).await; // versions 1..=10
+    // Gaps, as someone deleting by hand leaves them; and a default in the middle.
+    aws.ec2().delete_launch_template_versions().launch_template_id(&lt).versions("3").versions("8").send().await.unwrap();
+    aws.ec2().modify_launch_template().launch_template_id(&lt).default_version("5").send().await.unwrap();
+    let dir = workdir();
+
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "3"]).expect(0);
+    assert_eq!(run.stdout, "11\n");
+    // Newest 3 (9, 10, 11), default 5, source 1; the script would have deleted only 8.
+    assert_eq!(aws.versions(&lt).await, (vec![1, 5, 9, 10, 11], 5));
+
+    // From version 10 this time: it stays however old it gets.
+    aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "2", "--source-version", "10"]).expect(0);
+    assert_eq!(aws.versions(&lt).await, (vec![5, 10, 11, 12], 5));
+}
+
+#[tokio::test]
+async fn deletes_in_batches_of_200() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.add_versions(&lt, &amis[0], 250).await; // versions 1..=251
+    let dir = workdir();
+    aws.reset_calls();
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "2", "-o", "json"]).expect(0);
+    let calls = aws.calls();
+    assert_eq!(run.json()["deleted_versions"].as_array().unwrap().len(), 250 - 1);
+    assert_eq!(aws.versions(&lt).await, (vec![1, 251, 252], 1));
+    assert_eq!(calls.get("ec2.DeleteLaunchTemplateVersions"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("ec2.CreateLaunchTemplateVersion"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ec2.DescribeLaunchTemplateVersions"), Some(&2), "two pages of 200: {calls:?}");
+}
+
+#[tokio::test]
+async fn set_default_makes_the_new_version_the_default() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    let dir = workdir();
+    aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "2", "--set-default"]).expect(0);
+    assert_eq!(aws.versions(&lt).await, (vec![1, 2], 2));
+}
+
+#[tokio::test]
+async fn fewer_than_two_versions_to_keep_is_refused_as_the_script_did() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    let dir = workdir();
+    aws.reset_calls();
+    for keep in ["1", "0", "-3"] {
+        let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], keep]).expect(1);
+        assert_eq!(run.error_line("bump-launch-template"), "bump-launch-template: Must keep at least 2 versions of launch template");
+    }
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "two"]).expect(2);
+    assert!(run.stderr.contains("VERSIONS_TO_KEEP"), "{}", run.stderr);
+    assert!(aws.calls().is_empty(), "nothing was sent: {:?}", aws.calls());
+    assert_eq!(aws.versions(&lt).await, (vec![1], 1));
+}
+
+#[tokio::test]
+async fn unknown_template_fails_with_the_aws_error() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let dir = workdir();
+    let run = aws.run("bump-launch-template", dir.path(), &["lt-0123456789abcdef0", &amis[0], "2"]).expect(1);
+    let line = run.error_line("bump-launch-template");
+    assert!(line.contains("InvalidLaunchTemplateId.NotFound"), "{line}");
+    assert!(line.contains("request id"), "{line}");
+}

@@ -1,0 +1,188 @@
+use std::path::Path;
+
+use deploy_tests::{workdir, LocalAws};
+
+/// A template with two versions (old AMI, new AMI) and a group of 2 on `$Latest`, made
+/// before the new version, so its instances run the old AMI.
+async fn world(aws: &LocalAws, group: &str) -> (String, String, String) {
+    world_on(aws, group, "$Latest").await
+}
+
+/// The same, with the group on launch template version `version`.
+async fn world_on(aws: &LocalAws, group: &str, version: &str) -> (String, String, String) {
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 2).await;
+    let lt = aws.launch_template(&format!("{group}-lt"), &amis[0]).await;
+    aws.group(group, &lt, version, 2).await;
+    aws.add_versions(&lt, &amis[1], 1).await;
+    (lt, amis[0].clone(), amis[1].clone())
+}
+
+fn config(dir: &Path, body: &str) -> String {
+    let path = dir.join("refresh.json");
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+const FAST: [&str; 2] = ["--interval", "0.1"];
+
+#[tokio::test]
+async fn a_successful_refresh_exits_0_with_every_instance_on_the_new_ami() {
+    let aws = LocalAws::start().await;
+    let (_, old, new) = world(&aws, "web").await;
+    assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
+    let dir = workdir();
+    let cfg = config(dir.path(), r#"{"AutoScalingGroupName": "web", "Preferences": {"InstanceWarmup": 5, "MinHealthyPercentage": 50}}"#);
+
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
+    assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
+    assert!(run.stderr.contains("Instance refresh InProgress"), "{}", run.stderr);
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+}
+
+#[tokio::test]
+async fn pinned_to_a_version_the_group_takes_that_version() {
+    let aws = LocalAws::start().await;
+    let (lt, _, new) = world(&aws, "web").await;
+    aws.add_versions(&lt, &aws.bake(&aws.builder_instance().await, "other", 1).await[0], 1).await; // version 3: $Latest, not ours
+    let dir = workdir();
+    let cfg = config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1], "-o", "json"]).expect(0);
+    let json = run.json();
+    assert_eq!(json["status"], "Successful");
+    assert_eq!(json["percentage_complete"], 100);
+    assert!(json["instance_refresh_id"].as_str().unwrap().len() > 8);
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+    let group = aws.asg().describe_auto_scaling_groups().auto_scaling_group_names("web").send().await.unwrap();
+    assert_eq!(group.auto_scaling_groups()[0].launch_template().unwrap().version(), Some("2"));
+}
+
+#[tokio::test]
+async fn auto_rollback_from_latest_runs_without_it_and_says_so() {
+    let aws = LocalAws::start().await;
+    let (lt, _, new) = world(&aws, "web").await;
+    let dir = workdir();
+    let cfg = config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]]).expect(0);
+    assert!(run.stderr.contains("without AutoRollback"), "{}", run.stderr);
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+    // The group is now on version 2, so the next refresh can roll back.
+    let group = aws.asg().describe_auto_scaling_groups().auto_scaling_group_names("web").send().await.unwrap();
+    assert_eq!(group.auto_scaling_groups()[0].launch_template().unwrap().version(), Some("2"));
+}
+
+#[tokio::test]
+async fn a_failed_refresh_exits_1_with_the_reason() {
+    let aws = LocalAws::start().await;
+    let (_, old, new) = world(&aws, "web").await;
+    aws.refresh_fault("web", "fail_after", 1, "Instance i-1 failed its ELB health check");
+    let dir = workdir();
+    let cfg = config(dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(1);
+    assert_eq!(run.stdout, "Instance refresh Failed (50%)\n");
+    let line = run.error_line("instance-refresh");
+    assert!(line.contains("ended Failed: Instance i-1 failed its ELB health check"), "{line}");
+    assert!(line.contains("activity"), "the group's scaling activities explain it: {line}");
+    // Half replaced, no rollback asked for.
+    let mut expected = vec![old, new];
+    expected.sort();
+    assert_eq!(aws.group_amis("web").await, expected);
+}
+
+#[tokio::test]
+async fn a_cancelled_refresh_exits_1() {
+    let aws = LocalAws::start().await;
+    world(&aws, "web").await;
+    aws.refresh_fault("web", "cancel_after", 1, "");
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(1);
+    assert!(run.stdout.starts_with("Instance refresh Cancelled"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn auto_rollback_puts_the_group_back_and_exits_1() {
+    let aws = LocalAws::start().await;
+    // AWS rolls back only to a numbered version: the group is on version 1.
+    let (lt, old, _) = world_on(&aws, "web", "1").await;
+    aws.refresh_fault("web", "fail_after", 1, "health checks failed");
+    let dir = workdir();
+    let cfg = config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]]).expect(1);
+    assert!(run.stdout.starts_with("Instance refresh RollbackSuccessful"), "{}", run.stdout);
+    assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
+}
+
+#[tokio::test]
+async fn another_groups_refresh_does_not_confuse_it() {
+    let aws = LocalAws::start().await;
+    let (_, _, new) = world(&aws, "web").await;
+    world(&aws, "api").await;
+    // The other group's refresh fails while ours runs.
+    aws.refresh_fault("api", "fail_after", 0, "api broke");
+    let dir = workdir();
+    let api_cfg = config(dir.path(), "{}");
+    let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).spawn().unwrap();
+    let web_dir = workdir();
+    let cfg = config(web_dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
+    let run = aws.run("instance-refresh", web_dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
+    assert!(run.stdout.contains("Successful"), "{}", run.stdout);
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+    let other = other.wait_with_output().unwrap();
+    assert_eq!(other.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn a_refresh_in_progress_is_refused_with_aws_reason() {
+    // Slow refreshes, so that the one we start first is surely still running.
+    let aws = LocalAws::start_with_step(2.0).await;
+    world(&aws, "web").await;
+    // Someone else's refresh is running.
+    aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(1);
+    assert!(run.error_line("instance-refresh").contains("InstanceRefreshInProgress"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_file_naming_another_group_is_refused_and_nothing_starts() {
+    let aws = LocalAws::start().await;
+    world(&aws, "web").await;
+    let dir = workdir();
+    let cfg = config(dir.path(), r#"{"AutoScalingGroupName": "my_asg"}"#);
+    aws.reset_calls();
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
+    let line = run.error_line("instance-refresh");
+    assert!(line.contains("\"my_asg\"") && line.contains("\"web\""), "{line}");
+    assert!(aws.calls().is_empty(), "{:?}", aws.calls());
+}
+
+#[tokio::test]
+async fn bad_config_files_are_refused_and_nothing_starts() {
+    let aws = LocalAws::start().await;
+    world(&aws, "web").await;
+    let dir = workdir();
+    aws.reset_calls();
+    let missing = dir.path().join("nope.json").to_string_lossy().into_owned();
+    let run = aws.run("instance-refresh", dir.path(), &[&missing, "web"]).expect(2);
+    assert!(run.error_line("instance-refresh").contains("cannot read refresh config"), "{}", run.stderr);
+
+    let cfg = config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 50}}"#);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
+    assert!(run.error_line("instance-refresh").contains("MinHealthyPercent"), "{}", run.stderr);
+
+    let cfg = config(dir.path(), "{not json");
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    assert!(aws.calls().is_empty(), "{:?}", aws.calls());
+}
+
+#[tokio::test]
+async fn an_unknown_group_fails() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "nosuchgroup", FAST[0], FAST[1]]).expect(1);
+    assert!(run.error_line("instance-refresh").contains("nosuchgroup"), "{}", run.stderr);
+}

@@ -1,0 +1,69 @@
+use deploy_tests::{workdir, LocalAws};
+
+#[tokio::test]
+async fn prints_and_writes_the_newest_available_ami_of_the_branch() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 3).await;
+    aws.bake(&builder, "feature", 1).await; // newer, but another branch
+    let dir = workdir();
+
+    let run = aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    assert_eq!(run.stdout, format!("{}\n", amis[2]));
+    let file = std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap();
+    assert_eq!(file, format!("{}\n", amis[2]));
+}
+
+#[tokio::test]
+async fn the_file_holds_one_id_after_two_runs() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let first = aws.bake(&builder, "main", 1).await;
+    let dir = workdir();
+    aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap(), format!("{}\n", first[0]));
+
+    // A newer bake between runs replaces the ID; it is not appended.
+    let second = aws.bake(&builder, "main", 1).await;
+    aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap(), format!("{}\n", second[0]));
+}
+
+#[tokio::test]
+async fn output_file_and_json() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "release", 2).await;
+    let dir = workdir();
+    let run = aws.run("latest-ami", dir.path(), &["release", "--output-file", "picked.txt", "--output", "json"]).expect(0);
+    let json = run.json();
+    assert_eq!(json["image_id"], amis[1].as_str());
+    assert_eq!(json["branch"], "release");
+    assert!(json["name"].as_str().unwrap().starts_with("release-"));
+    assert!(json["creation_date"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(std::fs::read_to_string(dir.path().join("picked.txt")).unwrap(), format!("{}\n", amis[1]));
+    assert!(!dir.path().join("latest_ami_id").exists());
+}
+
+#[tokio::test]
+async fn no_ami_is_an_error_naming_the_branch_and_leaves_the_file() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    aws.bake(&builder, "main", 1).await;
+    let dir = workdir();
+    std::fs::write(dir.path().join("latest_ami_id"), "ami-0123456789abcdef0\n").unwrap();
+
+    let run = aws.run("latest-ami", dir.path(), &["nosuchbranch"]).expect(1);
+    assert!(run.error_line("latest-ami").contains("\"nosuchbranch\""), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap(), "ami-0123456789abcdef0\n");
+}
+
+#[tokio::test]
+async fn missing_argument_is_a_usage_error() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let run = aws.run("latest-ami", dir.path(), &[]).expect(2);
+    assert!(run.stderr.contains("BRANCH"), "{}", run.stderr);
+}
