@@ -2,14 +2,15 @@
 //! a world and look at it afterwards.
 //!
 //! [`LocalAws::start`] makes the moto venv if missing (`scripts/local-aws-venv`), starts
-//! `tests/local_aws/server.py` on a free loopback port, and stops it when dropped. Each test
-//! gets its own, so tests run in parallel without seeing each other's AMIs or calls.
+//! `tests/local_aws/server.py` on a free loopback port (the system picks it), and gives each
+//! test a Region of its own on it, so tests run in parallel without seeing each other's AMIs,
+//! groups or calls. The server ends with the test process.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
@@ -51,6 +52,14 @@ pub fn bin_dir() -> &'static Path {
         let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
         let profile = dir.file_name().unwrap().to_string_lossy().into_owned();
         let mut build = Command::new(env!("CARGO"));
+        // Build as a shell would: cargo gives a test process variables (CARGO_PKG_*, ...)
+        // that build scripts watch, and with them the whole SDK would be built again.
+        build.env_clear();
+        for key in ["PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "TMPDIR"] {
+            if let Some(v) = std::env::var_os(key) {
+                build.env(key, v);
+            }
+        }
         // The same package set as the test command's own build, so that features resolve
         // alike and this is a no-op when the binaries are fresh.
         build.current_dir(root()).args(["build", "--quiet", "--workspace", "--bins"]);
@@ -66,22 +75,27 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// A running local AWS. Dropping it stops the server.
-pub struct LocalAws {
+/// Regions the local AWS knows. Tests that share a server each take one: moto keeps a world
+/// per Region, so they never see each other's AMIs, templates, groups or calls.
+const REGIONS: [&str; 34] = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1",
+    "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2",
+    "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
+];
+
+/// A local AWS server process. It stops when dropped, and also when the test process ends
+/// (it watches its stdin, which only we hold).
+struct Server {
     child: Child,
-    pub url: String,
-    pub config: aws_config::SdkConfig,
+    url: String,
 }
 
-impl LocalAws {
-    pub async fn start() -> LocalAws {
-        Self::start_with_step(0.15).await
-    }
-
-    /// Starts one whose instance refreshes take `step` seconds per step (per instance).
-    pub async fn start_with_step(step: f64) -> LocalAws {
-        let python = venv_python();
-        let mut child = Command::new(python)
+impl Server {
+    fn spawn(step: f64) -> Server {
+        let mut child = Command::new(venv_python())
             .arg(root().join("tests/local_aws/server.py"))
             .arg("--exit-on-stdin-eof")
             .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
@@ -97,13 +111,60 @@ impl LocalAws {
             .strip_prefix("LOCAL_AWS_READY ")
             .map(|u| u.trim().to_owned())
             .unwrap_or_else(|| panic!("the local AWS did not start: {line:?}"));
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shared servers: a new one each time the Regions of the last run out.
+static SHARED: Mutex<(Vec<Server>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// One test's local AWS: a server and a Region of its own on it.
+pub struct LocalAws {
+    /// A server this test alone uses (see [`LocalAws::start_with_step`]); None when shared.
+    _own: Option<Server>,
+    pub url: String,
+    pub region: &'static str,
+    pub config: aws_config::SdkConfig,
+}
+
+impl LocalAws {
+    /// A fresh Region on a shared server.
+    pub async fn start() -> LocalAws {
+        let (url, region) = {
+            let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.0.is_empty() || shared.1 == REGIONS.len() {
+                shared.0.push(Server::spawn(0.15));
+                shared.1 = 0;
+            }
+            let region = REGIONS[shared.1];
+            shared.1 += 1;
+            (shared.0.last().unwrap().url.clone(), region)
+        };
+        Self::connect(None, url, region).await
+    }
+
+    /// A server of its own, whose instance refreshes take `step` seconds per step.
+    pub async fn start_with_step(step: f64) -> LocalAws {
+        let server = Server::spawn(step);
+        let url = server.url.clone();
+        Self::connect(Some(server), url, REGION).await
+    }
+
+    async fn connect(own: Option<Server>, url: String, region: &'static str) -> LocalAws {
         let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
+            .region(Region::new(region))
             .endpoint_url(&url)
             .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
             .load()
             .await;
-        LocalAws { child, url, config }
+        LocalAws { _own: own, url, region, config }
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
@@ -125,7 +186,7 @@ impl LocalAws {
             }
         }
         cmd.env("AWS_ENDPOINT_URL", &self.url)
-            .env("AWS_REGION", REGION)
+            .env("AWS_REGION", self.region)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -154,19 +215,19 @@ impl LocalAws {
         serde_json::from_slice(&out.stdout).expect("control reply is JSON")
     }
 
-    /// The calls made since start or the last reset, by "service.Action".
+    /// The calls made in this test's Region since start or the last reset, by "service.Action".
     pub fn calls(&self) -> BTreeMap<String, u64> {
-        let v = self.control("GET", "calls", "");
+        let v = self.control("GET", &format!("calls?region={}", self.region), "");
         v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
     }
 
     pub fn reset_calls(&self) {
-        self.control("POST", "calls/reset", "");
+        self.control("POST", "calls/reset", &serde_json::json!({"region": self.region}).to_string());
     }
 
     /// Makes the group's next refresh fail (or be cancelled) after `after` replacements.
     pub fn refresh_fault(&self, group: &str, kind: &str, after: u32, reason: &str) {
-        let body = serde_json::json!({"group": group, kind: after, "reason": reason, "region": REGION});
+        let body = serde_json::json!({"group": group, kind: after, "reason": reason, "region": self.region});
         self.control("POST", "refresh-fault", &body.to_string());
     }
 
@@ -300,7 +361,7 @@ impl LocalAws {
             .min_size(size)
             .max_size(size * 2)
             .desired_capacity(size)
-            .availability_zones(format!("{REGION}a"))
+            .availability_zones(format!("{}a", self.region))
             .launch_template(LaunchTemplateSpecification::builder().launch_template_id(lt).version(version).build())
             .send()
             .await
@@ -325,13 +386,6 @@ impl LocalAws {
             .collect();
         amis.sort();
         amis
-    }
-}
-
-impl Drop for LocalAws {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -31,7 +31,7 @@ Auto Scaling
   * DescribeScalingActivities reports the launches, terminations and failures of refreshes.
 
 Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
-  * which calls were made, by action (for call-count tests and IAM policy checks);
+  * which calls were made, by action and Region (for call-count tests and IAM policy checks);
   * make a group's next refresh fail, or be cancelled, after N replacements.
 
 The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 0.3).
@@ -65,9 +65,10 @@ LOCK = threading.RLock()
 STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
 
 # ---------------------------------------------------------------------------------------------
-# Call counting: every call that reaches a response class, as "Service.Action".
+# Call counting: every call that reaches a response class, as "service.Action", by Region
+# (tests that share one server each work in a Region of their own).
 
-CALLS: Counter[str] = Counter()
+CALLS: Counter[tuple[str, str]] = Counter()
 _original_call_action = core_responses.BaseResponse.call_action
 
 
@@ -76,8 +77,12 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
         action = self._get_action()
     except Exception:  # noqa: BLE001 - a call moto cannot name is still counted
         action = "?"
+    try:
+        region = self.region
+    except Exception:  # noqa: BLE001
+        region = "?"
     with LOCK:
-        CALLS[f"{self.service_name}.{action}"] += 1
+        CALLS[(region, f"{self.service_name}.{action}")] += 1
     return _original_call_action(self)
 
 
@@ -707,14 +712,19 @@ def set_fault(account: str, region: str, group: str, fault: dict[str, Any]) -> N
         FAULTS[(account, region, group)] = fault
 
 
-def calls() -> dict[str, int]:
+def calls(region: str | None = None) -> dict[str, int]:
+    totals: Counter[str] = Counter()
     with LOCK:
-        return dict(CALLS)
+        for (r, action), n in CALLS.items():
+            if region is None or r == region:
+                totals[action] += n
+    return dict(totals)
 
 
-def reset_calls() -> None:
+def reset_calls(region: str | None = None) -> None:
     with LOCK:
-        CALLS.clear()
+        for key in [k for k in CALLS if region is None or k[0] == region]:
+            del CALLS[key]
 
 
 _installed = False

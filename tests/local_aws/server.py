@@ -10,8 +10,8 @@ runner that dies takes it along.
 Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
 
     GET  /_local_aws/health          {"ok": true}
-    GET  /_local_aws/calls           {"ec2.DescribeImages": 3, ...} since start or reset
-    POST /_local_aws/calls/reset
+    GET  /_local_aws/calls[?region=R] {"ec2.DescribeImages": 3, ...} since start or reset
+    POST /_local_aws/calls/reset     {"region": R} (or {} for all)
     POST /_local_aws/refresh-fault   {"group": NAME, "fail_after": N | "cancel_after": N,
                                       "reason": TEXT, "region": R}: the group's next
                                       instance refresh fails (or is cancelled) after N
@@ -55,9 +55,9 @@ def control_app(moto_app):
         if what == "health":
             result = {"ok": True}
         elif what == "calls" and request.method == "GET":
-            result = local_aws.calls()
+            result = local_aws.calls(request.args.get("region"))
         elif what == "calls/reset" and request.method == "POST":
-            local_aws.reset_calls()
+            local_aws.reset_calls(body.get("region"))
             result = {"ok": True}
         elif what == "refresh-fault" and request.method == "POST":
             fault = {k: body[k] for k in ("fail_after", "cancel_after", "reason") if k in body}

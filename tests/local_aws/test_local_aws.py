@@ -1,0 +1,347 @@
+"""Tests of the local AWS's extensions, through boto3 as any AWS client would see them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def server():
+    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "LOCAL_AWS_REFRESH_STEP": "0.1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "server.py"), "--exit-on-stdin-eof"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("LOCAL_AWS_READY "), line
+    yield line.split()[1]
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+# One server for the module; each test gets a Region of its own, and with it a fresh world.
+REGIONS = iter(
+    "us-east-1 us-east-2 us-west-1 us-west-2 eu-west-1 eu-west-2 eu-west-3 eu-central-1 "
+    "eu-north-1 ap-south-1 ap-northeast-1 ap-northeast-2 ap-southeast-1 ap-southeast-2 "
+    "sa-east-1 ca-central-1 eu-south-1 ap-east-1 me-south-1 af-south-1".split()
+)
+CURRENT = {}
+
+
+@pytest.fixture()
+def url(server):
+    CURRENT["region"] = next(REGIONS)
+    return server
+
+
+def client(url: str, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=CURRENT["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def control(url: str, what: str, body: dict | None = None) -> dict:
+    if body is not None and "group" in body:
+        body = {**body, "region": CURRENT["region"]}
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{url}/_local_aws/{what}", data=data, method="POST" if data is not None else "GET")
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture()
+def template(url):
+    ec2 = client(url, "ec2")
+    lt = ec2.create_launch_template(
+        LaunchTemplateName="app", LaunchTemplateData={"ImageId": "ami-00000000000000001", "InstanceType": "t3.micro"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    for i in range(2, 7):
+        ec2.create_launch_template_version(
+            LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": f"ami-0000000000000000{i}"}
+        )
+    return ec2, lt
+
+
+def numbers(ec2, lt) -> list[int]:
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]
+    return sorted(v["VersionNumber"] for v in versions)
+
+
+# --- launch template versions ------------------------------------------------------------
+
+
+def test_delete_versions_replies_as_aws_does(template):
+    ec2, lt = template
+    reply = ec2.delete_launch_template_versions(LaunchTemplateId=lt, Versions=["2", "3", "1", "99"])
+    ok = sorted(v["VersionNumber"] for v in reply["SuccessfullyDeletedLaunchTemplateVersions"])
+    assert ok == [2, 3]
+    failed = {v["VersionNumber"]: v["ResponseError"]["Code"] for v in reply["UnsuccessfullyDeletedLaunchTemplateVersions"]}
+    assert failed == {1: "unexpectedError", 99: "launchTemplateVersionDoesNotExist"}
+    assert numbers(ec2, lt) == [1, 4, 5, 6]
+
+
+def test_deleted_versions_vanish_and_numbers_keep_counting(template):
+    ec2, lt = template
+    ec2.delete_launch_template_versions(LaunchTemplateId=lt, Versions=["5", "6"])
+    with pytest.raises(ClientError) as err:
+        ec2.describe_launch_template_versions(LaunchTemplateId=lt, Versions=["5"])
+    assert "NotFound" in err.value.response["Error"]["Code"]
+    new = ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": "ami-00000000000000009"})
+    assert new["LaunchTemplateVersion"]["VersionNumber"] == 7
+    latest = ec2.describe_launch_templates(LaunchTemplateIds=[lt])["LaunchTemplates"][0]["LatestVersionNumber"]
+    assert latest == 7
+    assert ec2.describe_launch_template_versions(LaunchTemplateId=lt, Versions=["$Latest"])["LaunchTemplateVersions"][0]["VersionNumber"] == 7
+
+
+def test_at_most_200_versions_per_delete(template):
+    ec2, lt = template
+    with pytest.raises(ClientError) as err:
+        ec2.delete_launch_template_versions(LaunchTemplateId=lt, Versions=[str(n) for n in range(2, 203)])
+    assert err.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert numbers(ec2, lt) == [1, 2, 3, 4, 5, 6]
+
+
+def test_new_version_copies_the_source_version(template):
+    ec2, lt = template
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=lt, Versions=["4"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["ImageId"] == "ami-00000000000000004"
+    assert data["InstanceType"] == "t3.micro"
+
+
+def test_client_token_makes_a_retried_create_idempotent(template):
+    ec2, lt = template
+    first = ec2.create_launch_template_version(LaunchTemplateId=lt, ClientToken="tok-1", LaunchTemplateData={"ImageId": "ami-0000000000000000a"})
+    again = ec2.create_launch_template_version(LaunchTemplateId=lt, ClientToken="tok-1", LaunchTemplateData={"ImageId": "ami-0000000000000000a"})
+    assert first["LaunchTemplateVersion"]["VersionNumber"] == again["LaunchTemplateVersion"]["VersionNumber"] == 7
+    other = ec2.create_launch_template_version(LaunchTemplateId=lt, ClientToken="tok-2", LaunchTemplateData={"ImageId": "ami-0000000000000000a"})
+    assert other["LaunchTemplateVersion"]["VersionNumber"] == 8
+
+
+def test_versions_page(template):
+    ec2, lt = template
+    first = ec2.describe_launch_template_versions(LaunchTemplateId=lt, MaxResults=4)
+    assert [v["VersionNumber"] for v in first["LaunchTemplateVersions"]] == [1, 2, 3, 4]
+    rest = ec2.describe_launch_template_versions(LaunchTemplateId=lt, MaxResults=4, NextToken=first["NextToken"])
+    assert [v["VersionNumber"] for v in rest["LaunchTemplateVersions"]] == [5, 6]
+    assert "NextToken" not in rest
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def test_images_page_and_are_dated_in_order(url):
+    ec2 = client(url, "ec2")
+    source = ec2.register_image(Name="source")["ImageId"]
+    instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    tags = [{"Key": "branch", "Value": "main"}]
+    made = [
+        ec2.create_image(
+            InstanceId=instance,
+            Name=f"app-{i}",
+            TagSpecifications=[{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
+        )["ImageId"]
+        for i in range(7)
+    ]
+    seen, token = [], None
+    calls = 0
+    while True:
+        kwargs = {"Owners": ["self"], "Filters": [{"Name": "tag:branch", "Values": ["main"]}], "MaxResults": 5}
+        if token:
+            kwargs["NextToken"] = token
+        page = ec2.describe_images(**kwargs)
+        calls += 1
+        seen += page["Images"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert calls == 2
+    assert sorted(i["ImageId"] for i in seen) == sorted(made)
+    by_date = [i["ImageId"] for i in sorted(seen, key=lambda i: i["CreationDate"])]
+    assert by_date == made, "each image is dated after the one before"
+    snaps = ec2.describe_snapshots(Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Snapshots"]
+    assert len(snaps) == 7, "CreateImage tagged the snapshots"
+
+
+# --- instance refresh ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def group(url):
+    ec2, asg = client(url, "ec2"), client(url, "autoscaling")
+    lt = ec2.create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-0000000000000000a", "InstanceType": "t3.micro"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        MinSize=3,
+        MaxSize=6,
+        DesiredCapacity=3,
+        AvailabilityZones=[CURRENT["region"] + "a"],
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"},
+    )
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-0000000000000000b"})
+    return ec2, asg, lt
+
+
+def images(ec2, asg) -> list[str]:
+    ids = [i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]]
+    reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    return sorted(i["ImageId"] for r in reservations for i in r["Instances"])
+
+
+def refresh(asg, refresh_id: str) -> dict:
+    return asg.describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[refresh_id])["InstanceRefreshes"][0]
+
+
+def finished(asg, refresh_id: str) -> dict:
+    terminal = {"Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"}
+    return wait_for(lambda: (r := refresh(asg, refresh_id)) and r["Status"] in terminal and r, "the refresh to end")
+
+
+def test_refresh_moves_through_states_and_replaces_instances(group):
+    ec2, asg, lt = group
+    rid = asg.start_instance_refresh(
+        AutoScalingGroupName="web",
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}},
+    )["InstanceRefreshId"]
+    seen = set()
+    wait_for(lambda: seen.add(refresh(asg, rid)["Status"]) or "Successful" in seen, "success")
+    assert {"Pending", "InProgress", "Successful"} <= seen or {"InProgress", "Successful"} <= seen
+    r = refresh(asg, rid)
+    assert r["PercentageComplete"] == 100 and r["InstancesToUpdate"] == 0 and "EndTime" in r
+    assert images(ec2, asg) == ["ami-0000000000000000b"] * 3
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    assert g["LaunchTemplate"]["Version"] == "2", "the group takes the desired configuration"
+
+
+def test_one_active_refresh_per_group_and_newest_first(group):
+    _, asg, _ = group
+    first = asg.start_instance_refresh(AutoScalingGroupName="web")["InstanceRefreshId"]
+    with pytest.raises(ClientError) as err:
+        asg.start_instance_refresh(AutoScalingGroupName="web")
+    assert err.value.response["Error"]["Code"] == "InstanceRefreshInProgress"
+    finished(asg, first)
+    second = asg.start_instance_refresh(AutoScalingGroupName="web")["InstanceRefreshId"]
+    listed = asg.describe_instance_refreshes(AutoScalingGroupName="web")["InstanceRefreshes"]
+    assert [r["InstanceRefreshId"] for r in listed] == [second, first]
+    page = asg.describe_instance_refreshes(AutoScalingGroupName="web", MaxRecords=1)
+    assert [r["InstanceRefreshId"] for r in page["InstanceRefreshes"]] == [second]
+    rest = asg.describe_instance_refreshes(AutoScalingGroupName="web", MaxRecords=1, NextToken=page["NextToken"])
+    assert [r["InstanceRefreshId"] for r in rest["InstanceRefreshes"]] == [first]
+
+
+def test_skip_matching_leaves_matching_instances(group):
+    ec2, asg, lt = group
+    # Nothing differs from version 1: every instance matches.
+    rid = asg.start_instance_refresh(
+        AutoScalingGroupName="web",
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "1"}},
+        Preferences={"SkipMatching": True},
+    )["InstanceRefreshId"]
+    before = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"])
+    assert finished(asg, rid)["Status"] == "Successful"
+    after = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"])
+    assert before == after
+
+
+def test_cancel(group, url):
+    ec2, asg, lt = group
+    rid = asg.start_instance_refresh(AutoScalingGroupName="web", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}})["InstanceRefreshId"]
+    asg.cancel_instance_refresh(AutoScalingGroupName="web")
+    assert finished(asg, rid)["Status"] == "Cancelled"
+    with pytest.raises(ClientError) as err:
+        asg.cancel_instance_refresh(AutoScalingGroupName="web")
+    assert err.value.response["Error"]["Code"] == "ActiveInstanceRefreshNotFound"
+
+
+def test_injected_failure_without_rollback(group, url):
+    ec2, asg, lt = group
+    control(url, "refresh-fault", {"group": "web", "fail_after": 1, "reason": "unhealthy"})
+    rid = asg.start_instance_refresh(AutoScalingGroupName="web", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}})["InstanceRefreshId"]
+    r = finished(asg, rid)
+    assert (r["Status"], r["StatusReason"]) == ("Failed", "unhealthy")
+    assert images(ec2, asg) == ["ami-0000000000000000a"] * 2 + ["ami-0000000000000000b"]
+    activities = asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"]
+    assert any(a["StatusCode"] == "Failed" and a.get("StatusMessage") == "unhealthy" for a in activities)
+
+
+def test_auto_rollback_restores_instances_and_configuration(group, url):
+    ec2, asg, lt = group
+    control(url, "refresh-fault", {"group": "web", "fail_after": 2})
+    rid = asg.start_instance_refresh(
+        AutoScalingGroupName="web",
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}},
+        Preferences={"AutoRollback": True},
+    )["InstanceRefreshId"]
+    seen = set()
+    wait_for(lambda: seen.add(refresh(asg, rid)["Status"]) or "RollbackSuccessful" in seen, "rollback")
+    assert "RollbackInProgress" in seen
+    assert images(ec2, asg) == ["ami-0000000000000000a"] * 3
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    assert g["LaunchTemplate"]["Version"] == "1"
+    assert refresh(asg, rid)["RollbackDetails"]["RollbackReason"]
+
+
+def test_auto_rollback_needs_numbered_versions(group):
+    ec2, asg, lt = group
+    with pytest.raises(ClientError) as err:
+        asg.start_instance_refresh(
+            AutoScalingGroupName="web",
+            DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "$Latest"}},
+            Preferences={"AutoRollback": True},
+        )
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(ClientError):
+        asg.start_instance_refresh(AutoScalingGroupName="web", Preferences={"AutoRollback": True})
+
+
+def test_manual_rollback(group):
+    ec2, asg, lt = group
+    rid = asg.start_instance_refresh(AutoScalingGroupName="web", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}})["InstanceRefreshId"]
+    asg.rollback_instance_refresh(AutoScalingGroupName="web")
+    assert finished(asg, rid)["Status"] == "RollbackSuccessful"
+    assert images(ec2, asg) == ["ami-0000000000000000a"] * 3
+
+
+def test_unknown_group(url):
+    asg = client(url, "autoscaling")
+    with pytest.raises(ClientError) as err:
+        asg.start_instance_refresh(AutoScalingGroupName="nope")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_calls_are_counted(url):
+    ec2 = client(url, "ec2")
+    control(url, "calls/reset", {})
+    ec2.describe_images(Owners=["self"])
+    ec2.describe_images(Owners=["self"])
+    assert control(url, "calls")["ec2.DescribeImages"] == 2
