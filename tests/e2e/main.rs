@@ -5,4 +5,5 @@ mod bump_launch_template;
 mod delete_ami;
 mod instance_refresh;
 mod latest_ami;
+mod pipeline;
 mod prune_amis;

@@ -175,11 +175,16 @@ impl LocalAws {
         aws_sdk_autoscaling::Client::new(&self.config)
     }
 
-    /// A tool's command with the environment pointing at this local AWS and nothing else:
-    /// no profile, no instance metadata, dummy credentials.
+    /// A tool's command with the environment pointing at this local AWS and nothing else.
     pub fn tool(&self, name: &str, cwd: &Path) -> Command {
         let mut cmd = Command::new(bin_dir().join(name));
-        cmd.current_dir(cwd);
+        cmd.current_dir(cwd).stdin(Stdio::null());
+        self.aws_env(&mut cmd);
+        cmd
+    }
+
+    /// Points a command at this local AWS: no profile, no instance metadata, dummy credentials.
+    fn aws_env(&self, cmd: &mut Command) {
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") || k == "RUST_LOG" {
                 cmd.env_remove(k);
@@ -190,10 +195,21 @@ impl LocalAws {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"))
-            .stdin(Stdio::null());
-        cmd
+            .env("AWS_CONFIG_FILE", empty_file("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", empty_file("credentials"));
+    }
+
+    /// `scripts/pipeline.py ARGS` (the world, the buildspec's commands) against this local
+    /// AWS, with the tools on PATH, Packer's local build, and the steps' files in `cwd`.
+    pub fn pipeline(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        require("packer", which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
+        let mut cmd = Command::new(venv_python());
+        cmd.arg(root().join("scripts/pipeline.py")).args(args).current_dir(cwd).stdin(Stdio::null());
+        self.aws_env(&mut cmd);
+        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1");
+        cmd.envs(env.iter().copied());
+        Run::from(cmd.output().expect("running scripts/pipeline.py"))
     }
 
     /// Runs a tool to the end.
@@ -426,6 +442,23 @@ impl Run {
         assert!(line.starts_with(&format!("{tool}: ")), "error line {line:?} lacks the tool's name; stderr:\n{}", self.stderr);
         line
     }
+}
+
+/// An empty file, made once, for AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE: nothing from
+/// the user's ~/.aws reaches a test.
+fn empty_file(name: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    let path = dir.path().join(name);
+    if !path.exists() {
+        std::fs::write(&path, "").expect("writing an empty file");
+    }
+    path
+}
+
+/// True when `program` is on PATH.
+pub fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
 /// A fresh working directory for one test.

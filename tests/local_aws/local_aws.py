@@ -15,6 +15,8 @@ EC2
   * CreateImage takes TagSpecifications for the snapshots it makes, as AWS does.
   * DescribeLaunchTemplateVersions and DescribeImages page with MaxResults / NextToken (moto
     returns everything, or silently cuts a list at 15).
+  * AMIs are EBS-backed (moto makes an EBS root snapshot for each, but calls them
+    "standard"), so Packer's amazon-ebs builder takes one as its source.
   * AMIs created one after another get strictly increasing CreationDates. EC2 reports them to
     the second, and on AWS an image takes minutes to make, so two never share one; here
     they are made in milliseconds, so each is dated at least a second after the previous
@@ -290,6 +292,9 @@ _original_ami_init = ec2_amis.Ami.__init__
 
 def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
     _original_ami_init(self, *args, **kwargs)
+    # Every image moto makes has an EBS root snapshot, so it is EBS-backed ("standard" is
+    # what moto says, and Packer's amazon-ebs builder refuses such a source AMI).
+    self.root_device_type = "ebs"
     with LOCK:
         created = self.creation_date
         if isinstance(created, datetime.datetime):

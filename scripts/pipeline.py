@@ -1,0 +1,167 @@
+"""The deploy pipeline against the local AWS: the world it deploys to, buildspec.yml's own
+commands, and a report of what happened. scripts/local-run and the pipeline tests use it.
+
+    pipeline.py world                 make a source AMI, a launch template on it and an Auto
+                                      Scaling group of 2 on $Latest; print them as JSON
+    pipeline.py run PHASE...          run buildspec.yml's commands of these phases, in one
+                                      shell, stopping at the first that fails (as CodeBuild does)
+    pipeline.py report                show the group, its instances and the branch's AMIs
+    pipeline.py deploy                run pre_build, build and post_build, then say what
+                                      changed: the AMI baked, the AMIs pruned, the new
+                                      launch template version, the refresh's outcome, and
+                                      the AMI each instance of the group now runs
+
+The local AWS is the one AWS_ENDPOINT_URL names; the world's names come from environment
+variables (ASG_NAME, LAUNCH_TEMPLATE_ID, BRANCH), as the buildspec's do. The steps run in
+PIPELINE_WORKDIR (default: the repository), where they leave latest_ami_id and
+launch_template_version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def client(service: str):
+    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def world() -> dict:
+    """What a team has before its first deploy: a base image, a template, a running group."""
+    ec2, asg = client("ec2"), client("autoscaling")
+    group = os.environ.get("ASG_NAME") or "app"
+    source = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on")["ImageId"]
+    lt = ec2.create_launch_template(
+        LaunchTemplateName=f"{group}-lt",
+        LaunchTemplateData={"ImageId": source, "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=group,
+        MinSize=2,
+        MaxSize=4,
+        DesiredCapacity=int(os.environ.get("GROUP_SIZE", "2")),
+        AvailabilityZones=[f"{region}a"],
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"},
+    )
+    return {"SOURCE_AMI": source, "LAUNCH_TEMPLATE_ID": lt, "ASG_NAME": group}
+
+
+def buildspec_commands(phases: list[str]) -> list[str]:
+    spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+    commands = []
+    for phase in phases:
+        commands += spec["phases"][phase]["commands"]
+    return commands
+
+
+def run(phases: list[str]) -> int:
+    """Runs the commands in one bash, as CodeBuild's buildspec 0.2 does, echoing each, and
+    stops at the first that fails."""
+    spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+    env = {**os.environ}
+    for key, value in (spec.get("env", {}).get("variables", {}) or {}).items():
+        if not env.get(key):
+            env[key] = str(value)
+    script = ["set -e"]
+    for command in buildspec_commands(phases):
+        script.append(f"echo {shlex.quote('[buildspec] ' + command)} >&2")
+        script.append(command)
+    # Paths in the buildspec are relative to the source root, as in CodeBuild; the files the
+    # steps hand each other (latest_ami_id, launch_template_version) go to the work dir.
+    for key in ("PACKER_TEMPLATE", "REFRESH_CONFIG"):
+        if not os.path.isabs(env[key]):
+            env[key] = str(ROOT / env[key])
+    return subprocess.run(["bash", "-c", "\n".join(script)], cwd=workdir(), env=env).returncode
+
+
+def workdir() -> Path:
+    path = Path(os.environ.get("PIPELINE_WORKDIR") or ROOT)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def report() -> dict:
+    ec2, asg = client("ec2"), client("autoscaling")
+    group = os.environ["ASG_NAME"]
+    branch = os.environ.get("BRANCH", "main")
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    ids = [i["InstanceId"] for i in g["Instances"]]
+    instances = []
+    if ids:
+        for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+            for i in r["Instances"]:
+                instances.append({"instance_id": i["InstanceId"], "image_id": i["ImageId"], "state": i["State"]["Name"]})
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": [branch]}])["Images"]
+    lt = g["LaunchTemplate"]
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])["LaunchTemplateVersions"]
+    refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group, MaxRecords=1)["InstanceRefreshes"]
+    return {
+        "group": group,
+        "group_launch_template_version": lt.get("Version"),
+        "instances": sorted(instances, key=lambda i: i["instance_id"]),
+        "branch_amis": sorted((i["CreationDate"], i["ImageId"]) for i in images),
+        "launch_template_versions": sorted(v["VersionNumber"] for v in versions),
+        "default_version": next((v["VersionNumber"] for v in versions if v["DefaultVersion"]), None),
+        "last_refresh": refreshes[0]["Status"] if refreshes else None,
+    }
+
+
+def deploy() -> int:
+    before = report()
+    rc = run(["pre_build", "build", "post_build"])
+    after = report()
+    old = {ami for _, ami in before["branch_amis"]}
+    new = {ami for _, ami in after["branch_amis"]}
+    baked = sorted(new - old)
+    pruned = sorted(old - new)
+    version_file = workdir() / "launch_template_version"
+    version = version_file.read_text().strip() if version_file.exists() else "none"
+    lines = [
+        "",
+        f"Deploy of branch {os.environ.get('BRANCH', 'main')} to group {after['group']}: "
+        + ("succeeded" if rc == 0 else f"FAILED (exit status {rc})"),
+        f"  AMI baked:               {', '.join(baked) or 'none'}",
+        f"  AMIs pruned:             {', '.join(pruned) or 'none'}",
+        f"  launch template version: {version} (versions kept: {after['launch_template_versions']}, default {after['default_version']})",
+        f"  instance refresh:        {after['last_refresh'] or 'none'}",
+        "  instances:",
+    ]
+    for i in after["instances"]:
+        mark = "new AMI" if i["image_id"] in baked else "previous AMI"
+        lines.append(f"    {i['instance_id']}  {i['image_id']}  {i['state']}  ({mark})")
+    print("\n".join(lines))
+    return rc
+
+
+def main() -> int:
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    what = sys.argv[1]
+    if what == "world":
+        print(json.dumps(world()))
+    elif what == "run":
+        return run(sys.argv[2:])
+    elif what == "deploy":
+        return deploy()
+    elif what == "report":
+        print(json.dumps(report(), indent=2))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

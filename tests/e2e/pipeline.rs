@@ -1,0 +1,116 @@
+//! The whole pipeline: buildspec.yml's own commands, the real Packer, the local AWS.
+
+use std::collections::BTreeSet;
+
+use deploy_tests::{workdir, LocalAws, Run};
+
+struct World {
+    lt: String,
+    group: String,
+    env: Vec<(String, String)>,
+}
+
+async fn world(aws: &LocalAws, dir: &std::path::Path) -> World {
+    let run = aws.pipeline(dir, &["world"], &[("ASG_NAME", "app")]).expect(0);
+    let made = run.json();
+    let lt = made["LAUNCH_TEMPLATE_ID"].as_str().unwrap().to_owned();
+    let env = vec![
+        ("SOURCE_AMI".to_owned(), made["SOURCE_AMI"].as_str().unwrap().to_owned()),
+        ("LAUNCH_TEMPLATE_ID".to_owned(), lt.clone()),
+        ("ASG_NAME".to_owned(), "app".to_owned()),
+        ("BRANCH".to_owned(), "main".to_owned()),
+        ("AMIS_TO_KEEP".to_owned(), "1".to_owned()),
+        ("VERSIONS_TO_KEEP".to_owned(), "2".to_owned()),
+    ];
+    World { lt, group: "app".into(), env }
+}
+
+fn deploy(aws: &LocalAws, dir: &std::path::Path, w: &World) -> Run {
+    let env: Vec<(&str, &str)> = w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    aws.pipeline(dir, &["run", "pre_build", "build", "post_build"], &env)
+}
+
+fn baked(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("latest_ami_id")).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let w = world(&aws, dir.path()).await;
+
+    let mut all_amis = Vec::new();
+    let mut snapshots = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let run = deploy(&aws, dir.path(), &w).expect(0);
+        assert!(run.stdout.contains("Instance refresh Successful"), "{}", run.stdout);
+        let ami = baked(dir.path());
+        snapshots.insert(ami.clone(), aws.snapshots_of(&ami).await);
+        all_amis.push(ami);
+    }
+    let last = all_amis.last().unwrap().clone();
+
+    // Every instance runs what the last Packer build made.
+    assert_eq!(aws.group_amis(&w.group).await, vec![last.clone(), last.clone()]);
+
+    // The launch template: the newest 2 versions plus version 1 (default and source).
+    let (versions, default) = aws.versions(&w.lt).await;
+    assert_eq!((versions.clone(), default), (vec![1, 3, 4], 1));
+
+    // The branch keeps the newest AMI, and besides it only AMIs still in use (by an instance
+    // or a kept launch template version).
+    let mut in_use: BTreeSet<String> = aws.group_amis(&w.group).await.into_iter().collect();
+    for v in &versions {
+        let out = aws.ec2().describe_launch_template_versions().launch_template_id(&w.lt).versions(v.to_string()).send().await.unwrap();
+        in_use.extend(out.launch_template_versions()[0].launch_template_data().and_then(|d| d.image_id()).map(str::to_owned));
+    }
+    let remaining = aws.branch_amis("main").await;
+    for ami in &remaining {
+        assert!(*ami == last || in_use.contains(ami), "{ami} is neither the newest nor in use");
+    }
+    // No snapshot of a pruned AMI remains.
+    for (ami, snaps) in &snapshots {
+        if !remaining.contains(ami) {
+            for snap in snaps {
+                assert!(!aws.snapshot_exists(snap).await, "snapshot {snap} of pruned {ami} remains");
+            }
+        }
+    }
+    assert!(remaining.len() < all_amis.len(), "something was pruned: {remaining:?}");
+}
+
+#[tokio::test]
+async fn a_failed_refresh_rolls_back_and_stops_the_pipeline() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let w = world(&aws, dir.path()).await;
+    deploy(&aws, dir.path(), &w).expect(0);
+    let previous = baked(dir.path());
+
+    aws.refresh_fault(&w.group, "fail_after", 1, "new instances failed their health checks");
+    let run = deploy(&aws, dir.path(), &w);
+    assert_ne!(run.code, 0, "the pipeline stops with a failure\n{}", run.stderr);
+    assert!(run.stdout.contains("RollbackSuccessful"), "{}", run.stdout);
+    assert_ne!(baked(dir.path()), previous, "a new AMI was baked and picked");
+    assert_eq!(aws.group_amis(&w.group).await, vec![previous.clone(), previous]);
+}
+
+#[tokio::test]
+async fn the_packer_template_validates() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    // pre_build alone: the variable check and `packer validate`.
+    let env = [("LAUNCH_TEMPLATE_ID", "lt-0123456789abcdef0"), ("ASG_NAME", "app"), ("SOURCE_AMI", "ami-0123456789abcdef0")];
+    aws.pipeline(dir.path(), &["run", "pre_build"], &env).expect(0);
+    // The same step fails on a template Packer rejects, so passing above means something.
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, r#"{"builders": [{"type": "amazon-ebs", "name": "local"}]}"#).unwrap();
+    let broken_env = [env[0], env[1], env[2], ("PACKER_TEMPLATE", broken.to_str().unwrap())];
+    let run = aws.pipeline(dir.path(), &["run", "pre_build"], &broken_env);
+    assert_ne!(run.code, 0, "{run:?}");
+    // And a required variable left empty stops it.
+    let run = aws.pipeline(dir.path(), &["run", "pre_build"], &[("LAUNCH_TEMPLATE_ID", ""), ("ASG_NAME", "app"), ("SOURCE_AMI", "ami-0123456789abcdef0")]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("set LAUNCH_TEMPLATE_ID"), "{}", run.stderr);
+}
