@@ -53,7 +53,7 @@ impl AwsError {
         let detail = self.detail.as_deref().unwrap_or("");
         match self.code.as_deref() {
             Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException") => {
-                Some("the credentials in use lack this permission; see the IAM policies in scripts/iam/")
+                Some("the credentials in use lack this permission; the README lists what each tool needs")
             }
             Some("AuthFailure" | "InvalidClientTokenId" | "UnrecognizedClientException") => {
                 Some("AWS did not accept the credentials")
