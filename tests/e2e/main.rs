@@ -7,3 +7,4 @@ mod instance_refresh;
 mod latest_ami;
 mod pipeline;
 mod prune_amis;
+mod safety;

@@ -9,10 +9,12 @@ pub mod ami;
 pub mod aws;
 pub mod cli;
 pub mod error;
+pub mod inuse;
 pub mod output;
 
 pub use ami::{list_branch_amis, sort_oldest_first, validate_ami_id, Ami};
 pub use aws::Context;
 pub use cli::{GlobalArgs, Tool};
 pub use error::{aws_error, AwsError, Usage};
+pub use inuse::InUse;
 pub use output::{OutputFormat, Report};

@@ -33,6 +33,11 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Delete the AMI even if something still uses it (an instance runs it, a launch template
+    /// names it).
+    #[arg(long)]
+    pub force: bool,
+
     #[command(flatten)]
     pub global: GlobalArgs,
 }
@@ -91,7 +96,15 @@ impl Tool for Args {
     async fn run(self, ctx: Context) -> Result<Deletion> {
         let ec2 = ctx.ec2();
         let target = match describe_one(&ec2, &self.ami_id).await? {
-            Some(ami) => Target::Registered(ami),
+            Some(ami) => {
+                if !self.force {
+                    let in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
+                    if let Some(why) = in_use.reason(&ami.image_id) {
+                        bail!("refusing to delete {}: it is in use: {why} (--force deletes it anyway)", ami.image_id);
+                    }
+                }
+                Target::Registered(ami)
+            }
             None => {
                 let leftovers = leftover_snapshots(&ec2, &self.ami_id).await?;
                 if leftovers.is_empty() {

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 use clap::Parser;
-use common::{list_branch_amis, Ami, Context, GlobalArgs, Report, Tool};
+use common::{list_branch_amis, Ami, Context, GlobalArgs, InUse, Report, Tool};
 use delete_ami::{Deletion, Target};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -18,7 +18,9 @@ use serde::Serialize;
 /// Keep the newest MAX AMIs of a branch; deregister the rest and delete their snapshots.
 ///
 /// AMIs are this account's images tagged branch=BRANCH, ordered by CreationDate (ties by
-/// ImageId). The oldest are deleted first.
+/// ImageId). The oldest are deleted first. An older AMI that is still in use is kept: one an
+/// instance runs (pending, running, stopping, stopped), one a launch template's default or
+/// latest version names, or one any version of a template an Auto Scaling group uses names.
 ///
 /// Example (from buildspec.yml):  prune-amis "$BRANCH" "$AMIS_TO_KEEP"
 #[derive(Parser, Debug)]
@@ -61,16 +63,18 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// Decides, oldest first, which AMIs go: all but the newest `max`.
-pub fn plan(amis: Vec<Ami>, max: u32) -> Vec<Decision> {
+/// Decides, oldest first, which AMIs go: all but the newest `max`, and but those in use.
+pub fn plan(amis: Vec<Ami>, max: u32, in_use: &InUse) -> Vec<Decision> {
     let keep_from = amis.len().saturating_sub(max as usize);
     amis.into_iter()
         .enumerate()
         .map(|(i, ami)| {
             if i >= keep_from {
                 Decision { ami, action: Action::Keep, reason: format!("among the newest {max}") }
+            } else if let Some(why) = in_use.reason(&ami.image_id) {
+                Decision { ami, action: Action::Keep, reason: format!("in use: {why}") }
             } else {
-                Decision { ami, action: Action::Delete, reason: format!("older than the newest {max}") }
+                Decision { ami, action: Action::Delete, reason: format!("older than the newest {max}, and not in use") }
             }
         })
         .collect()
@@ -147,7 +151,9 @@ impl Tool for Args {
     async fn run(self, ctx: Context) -> Result<Pruned> {
         let ec2 = ctx.ec2();
         let amis = list_branch_amis(&ec2, &self.branch, false).await?;
-        let plan = plan(amis, self.max);
+        // Only the older AMIs can be deleted: look up uses only if there are any.
+        let in_use = if amis.len() > self.max as usize { common::inuse::find(&ec2, &ctx.autoscaling()).await? } else { InUse::default() };
+        let plan = plan(amis, self.max, &in_use);
         let doomed: Vec<Ami> = plan.iter().filter(|d| d.action == Action::Delete).map(|d| d.ami.clone()).collect();
         tracing::info!("branch {}: {} AMIs, deleting {}", self.branch, plan.len(), doomed.len());
 
@@ -198,7 +204,7 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_max_and_deletes_the_oldest() {
-        let p = plan(amis(5), 2);
+        let p = plan(amis(5), 2, &InUse::default());
         let actions: Vec<_> = p.iter().map(|d| d.action).collect();
         assert_eq!(actions, [Action::Delete, Action::Delete, Action::Delete, Action::Keep, Action::Keep]);
         assert_eq!(p[0].ami.image_id, "ami-00000000");
@@ -206,7 +212,17 @@ mod tests {
 
     #[test]
     fn fewer_than_max_deletes_nothing() {
-        assert!(plan(amis(2), 5).iter().all(|d| d.action == Action::Keep));
-        assert!(plan(vec![], 1).is_empty());
+        assert!(plan(amis(2), 5, &InUse::default()).iter().all(|d| d.action == Action::Keep));
+        assert!(plan(vec![], 1, &InUse::default()).is_empty());
+    }
+
+    #[test]
+    fn older_amis_in_use_are_kept_with_their_reason() {
+        let mut in_use = InUse::default();
+        in_use.add("ami-00000001", "instance i-1 (running) runs it");
+        let p = plan(amis(4), 1, &in_use);
+        let actions: Vec<_> = p.iter().map(|d| d.action).collect();
+        assert_eq!(actions, [Action::Delete, Action::Keep, Action::Delete, Action::Keep]);
+        assert_eq!(p[1].reason, "in use: instance i-1 (running) runs it");
     }
 }

@@ -1,0 +1,128 @@
+//! Which AMIs something still launches from. An AMI is in use when:
+//! - an instance that is pending, running, stopping or stopped runs it;
+//! - the default or latest version of any launch template names it;
+//! - any version of a launch template that an Auto Scaling group uses names it (the group's
+//!   own version, or one kept as its way back, which `bump-launch-template`'s
+//!   VERSIONS_TO_KEEP bounds).
+//!
+//! The lookup is a fixed number of paged describes, whatever the number of AMIs: instances,
+//! groups, every template's `$Latest` and `$Default` in one call, and the versions of each
+//! template a group uses.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use aws_sdk_ec2::types::Filter;
+
+use crate::error::aws_error;
+
+/// AMI ID -> why it is in use (the first reasons found; one is enough to keep it).
+#[derive(Debug, Default, Clone)]
+pub struct InUse {
+    reasons: BTreeMap<String, Vec<String>>,
+}
+
+impl InUse {
+    pub fn add(&mut self, ami: impl Into<String>, reason: impl Into<String>) {
+        let list = self.reasons.entry(ami.into()).or_default();
+        let reason = reason.into();
+        if list.len() < 3 && !list.contains(&reason) {
+            list.push(reason);
+        }
+    }
+
+    /// Why `ami` is in use, or `None`.
+    pub fn reason(&self, ami: &str) -> Option<String> {
+        self.reasons.get(ami).map(|r| r.join("; "))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+/// Looks up every use of every AMI in the account and Region.
+pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) -> Result<InUse> {
+    let mut in_use = InUse::default();
+
+    let mut pages = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build())
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("listing instances (to find AMIs in use)", e))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            if let (Some(ami), Some(id)) = (instance.image_id(), instance.instance_id()) {
+                let state = instance.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or("?");
+                in_use.add(ami, format!("instance {id} ({state}) runs it"));
+            }
+        }
+    }
+
+    // Templates used by groups: template -> groups (and the version each group names).
+    let mut used: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut pages = asg.describe_auto_scaling_groups().max_records(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("listing Auto Scaling groups (to find AMIs in use)", e))?;
+        for group in page.auto_scaling_groups() {
+            let spec = group
+                .launch_template()
+                .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()));
+            if let Some(spec) = spec {
+                let version = spec.version().unwrap_or("$Default").to_owned();
+                let name = group.auto_scaling_group_name().unwrap_or_default().to_owned();
+                if let Some(id) = spec.launch_template_id() {
+                    used.entry(id.to_owned()).or_default().push((name, version));
+                } else if let Some(lt_name) = spec.launch_template_name() {
+                    used.entry(format!("name:{lt_name}")).or_default().push((name, version));
+                }
+            }
+        }
+    }
+
+    // Every template's latest and default versions, in one paged call.
+    let mut pages = ec2.describe_launch_template_versions().versions("$Latest").versions("$Default").max_results(200).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("listing launch templates' latest and default versions", e))?;
+        for v in page.launch_template_versions() {
+            let (Some(lt), Some(n)) = (v.launch_template_id(), v.version_number()) else { continue };
+            if let Some(ami) = v.launch_template_data().and_then(|d| d.image_id()) {
+                let which = if v.default_version() == Some(true) { "default" } else { "latest" };
+                in_use.add(ami, format!("launch template {lt} version {n} ({which}) names it"));
+            }
+        }
+    }
+
+    // Every version of each template a group uses.
+    for (template, groups) in &used {
+        let mut request = ec2.describe_launch_template_versions().max_results(200);
+        request = match template.strip_prefix("name:") {
+            Some(name) => request.launch_template_name(name),
+            None => request.launch_template_id(template),
+        };
+        let mut pages = request.into_paginator().send();
+        let mut versions = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error(format!("listing the versions of launch template {template}"), e))?;
+            versions.extend(page.launch_template_versions().iter().cloned());
+        }
+        let latest = versions.iter().filter_map(|v| v.version_number()).max();
+        for v in &versions {
+            let (Some(n), Some(ami)) = (v.version_number(), v.launch_template_data().and_then(|d| d.image_id())) else { continue };
+            let lt = v.launch_template_id().unwrap_or(template);
+            for (group, named) in groups {
+                let own = named == &n.to_string()
+                    || (named == "$Default" && v.default_version() == Some(true))
+                    || (named == "$Latest" && Some(n) == latest);
+                if own {
+                    in_use.add(ami, format!("group {group} launches launch template {lt} version {n}"));
+                } else {
+                    in_use.add(ami, format!("launch template {lt} version {n}, kept for group {group} to roll back to"));
+                }
+            }
+        }
+    }
+    Ok(in_use)
+}
