@@ -53,3 +53,132 @@ async fn delete_ami_refuses_an_ami_in_use_unless_forced() {
     aws.run("delete-ami", dir.path(), &["--force", &amis[0]]).expect(0);
     assert!(aws.branch_amis("main").await.is_empty());
 }
+
+#[tokio::test]
+async fn access_denied_is_not_retried_and_names_the_permission() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    aws.deny(&["ec2.DeregisterImage"]);
+    aws.reset_calls();
+    let dir = workdir();
+    let run = aws.run("delete-ami", dir.path(), &["--force", &amis[0]]).expect(1);
+    let line = run.error_line("delete-ami");
+    assert!(line.contains("UnauthorizedOperation") && line.contains("ec2:DeregisterImage"), "{line}");
+    assert!(line.contains("hint:"), "{line}");
+    assert_eq!(aws.calls().get("ec2.DeregisterImage"), Some(&1), "not retried");
+    assert_eq!(aws.branch_amis("main").await, amis);
+}
+
+#[tokio::test]
+async fn retry_settings_from_the_environment_are_checked() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let dir = workdir();
+    for bad in ["0", "abc"] {
+        let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_MAX_ATTEMPTS", bad).output().unwrap();
+        let run = deploy_tests::Run::from(out).expect(2);
+        assert!(run.error_line("latest-ami").contains("AWS_MAX_ATTEMPTS"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "one line, no panic: {}", run.stderr);
+    }
+    let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_RETRY_MODE", "legacy").env("AWS_MAX_ATTEMPTS", "2").output().unwrap();
+    let run = deploy_tests::Run::from(out).expect(0);
+    assert_eq!(run.stdout.trim(), amis[0]);
+    assert!(run.stderr.contains("legacy"), "a warning: {}", run.stderr);
+}
+
+#[tokio::test]
+async fn no_credentials_is_one_clear_line() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let out = aws.tool("latest-ami", dir.path()).arg("main").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").output().unwrap();
+    let run = deploy_tests::Run::from(out).expect(1);
+    let line = run.error_line("latest-ami");
+    assert!(line.to_lowercase().contains("credentials"), "{line}");
+    assert!(line.contains("hint:"), "{line}");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_does_not_answer_fails_within_the_timeouts() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < end {
+            if let Ok((c, _)) = listener.accept() {
+                conns.push(c);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = aws
+        .tool("latest-ami", dir.path())
+        .args(["main", "--attempt-timeout", "0.5", "--operation-timeout", "2"])
+        .env("AWS_ENDPOINT_URL", &url)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let run = deploy_tests::Run::from(out).expect(1);
+    assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}");
+    assert!(run.error_line("latest-ami").contains("timeout") || run.stderr.contains("timed out"), "{}", run.stderr);
+    drop(held);
+
+    // Nothing listening at all: refused at once.
+    let closed = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap() };
+    let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_ENDPOINT_URL", format!("http://{closed}")).output().unwrap();
+    deploy_tests::Run::from(out).expect(1);
+}
+
+#[tokio::test]
+async fn plain_http_off_loopback_is_refused_before_anything_is_sent() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_ENDPOINT_URL", "http://192.0.2.10:5000").output().unwrap();
+    let run = deploy_tests::Run::from(out).expect(2);
+    assert!(run.error_line("latest-ami").contains("plain-http"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn credentials_never_appear_in_any_output() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 3).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.group("web", &lt, "1", 1).await;
+    let dir = workdir();
+    let cfg = dir.path().join("refresh.json");
+    std::fs::write(&cfg, "{}").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    const SECRET: &str = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY";
+    const TOKEN: &str = "FwoGZXIvYXdzSESSIONTOKENxyz";
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["latest-ami", "main"],
+        vec!["latest-ami", "nosuchbranch"],
+        vec!["prune-amis", "main", "1", "--dry-run"],
+        vec!["delete-ami", "ami-0123456789abcdef0"],
+        vec!["bump-launch-template", &lt, &amis[2], "2"],
+        vec!["bump-launch-template", "lt-0123456789abcdef0", &amis[2], "2"],
+        vec!["instance-refresh", &cfg, "web", "--interval", "0.1"],
+        vec!["instance-refresh", &cfg, "nosuchgroup"],
+    ];
+    for args in runs {
+        for verbosity in ["-vv", "-v", ""] {
+            let mut cmd = aws.tool(args[0], dir.path());
+            cmd.args(&args[1..]).env("AWS_SECRET_ACCESS_KEY", SECRET).env("AWS_SESSION_TOKEN", TOKEN);
+            if !verbosity.is_empty() {
+                cmd.arg(verbosity);
+            }
+            let out = cmd.output().unwrap();
+            let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(!all.contains(SECRET) && !all.contains(TOKEN), "{args:?} {verbosity} printed a credential:\n{all}");
+            assert!(!all.contains(&SECRET[..12]) && !all.contains(&TOKEN[..12]), "{args:?} {verbosity} printed part of a credential");
+        }
+    }
+}

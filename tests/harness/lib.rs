@@ -247,6 +247,12 @@ impl LocalAws {
         self.control("POST", "refresh-fault", &body.to_string());
     }
 
+    /// Takes these actions ("ec2.DeregisterImage") away in this test's Region.
+    pub fn deny(&self, actions: &[&str]) {
+        let body = serde_json::json!({"region": self.region, "actions": actions});
+        self.control("POST", "deny", &body.to_string());
+    }
+
     // --- building a world ---------------------------------------------------------------
 
     /// An instance to bake images from (the source AMI is registered, as Packer's would be).

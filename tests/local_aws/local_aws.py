@@ -34,7 +34,8 @@ Auto Scaling
 
 Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
   * which calls were made, by action and Region (for call-count tests and IAM policy checks);
-  * make a group's next refresh fail, or be cancelled, after N replacements.
+  * make a group's next refresh fail, or be cancelled, after N replacements;
+  * deny actions in a Region, as a missing IAM permission does.
 
 The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 0.3).
 """
@@ -53,6 +54,7 @@ from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import responses as core_responses
+from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
     EC2ClientError,
@@ -71,6 +73,12 @@ STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
 # (tests that share one server each work in a Region of their own).
 
 CALLS: Counter[tuple[str, str]] = Counter()
+# Actions a test took away, by Region: they answer UnauthorizedOperation / AccessDenied.
+DENIED: dict[str, set[str]] = defaultdict(set)
+
+
+class _Denied(ServiceException):
+    pass
 _original_call_action = core_responses.BaseResponse.call_action
 
 
@@ -83,8 +91,22 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
         region = self.region
     except Exception:  # noqa: BLE001
         region = "?"
+    name = f"{self.service_name}.{action}"
     with LOCK:
-        CALLS[(region, f"{self.service_name}.{action}")] += 1
+        CALLS[(region, name)] += 1
+        denied = name in DENIED.get(region, set())
+    if denied:
+        service, verb = name.split(".", 1)
+        code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
+        error = _Denied(
+            code,
+            f"You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/deployer "
+            f"is not authorized to perform: {service}:{verb} because no identity-based policy allows the {service}:{verb} action",
+        )
+        # Serialised as moto serialises the errors its handlers raise.
+        status, headers, body = self.serialized(ActionResult(error))
+        headers, body = self._enrich_response(headers, body)
+        return status, headers, body
     return _original_call_action(self)
 
 
@@ -710,6 +732,11 @@ def describe_scaling_activities(self: AutoScalingResponse) -> ActionResult:
 
 # ---------------------------------------------------------------------------------------------
 # Test controls, called by server.py's /_local_aws/ routes.
+
+
+def deny(region: str, actions: list[str]) -> None:
+    with LOCK:
+        DENIED[region] = set(actions)
 
 
 def set_fault(account: str, region: str, group: str, fault: dict[str, Any]) -> None:

@@ -16,6 +16,9 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       "reason": TEXT, "region": R}: the group's next
                                       instance refresh fails (or is cancelled) after N
                                       instances were replaced
+    POST /_local_aws/deny            {"region": R, "actions": ["ec2.DeregisterImage", ...]}:
+                                      these answer UnauthorizedOperation (EC2) or
+                                      AccessDenied (Auto Scaling) until denied again
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ def control_app(moto_app):
             local_aws.set_fault(
                 body.get("account", DEFAULT_ACCOUNT_ID), body.get("region", "us-east-1"), body["group"], fault
             )
+            result = {"ok": True}
+        elif what == "deny" and request.method == "POST":
+            local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))
             result = {"ok": True}
         else:
             response = Response(json.dumps({"error": f"no control {what!r}"}), status=404, mimetype="application/json")
