@@ -122,7 +122,7 @@ async fn another_groups_refresh_does_not_confuse_it() {
     aws.refresh_fault("api", "fail_after", 0, "api broke");
     let dir = workdir();
     let api_cfg = config(dir.path(), "{}");
-    let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).spawn().unwrap();
+    let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).stderr(std::process::Stdio::null()).spawn().unwrap();
     let web_dir = workdir();
     let cfg = config(web_dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
     let run = aws.run("instance-refresh", web_dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
@@ -185,4 +185,91 @@ async fn an_unknown_group_fails() {
     let cfg = config(dir.path(), "{}");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "nosuchgroup", FAST[0], FAST[1]]).expect(1);
     assert!(run.error_line("instance-refresh").contains("nosuchgroup"), "{}", run.stderr);
+}
+
+/// Runs instance-refresh in the background and returns once it has started its refresh.
+fn spawn_until_started(aws: &LocalAws, dir: &Path, args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut child = aws.tool("instance-refresh", dir).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "instance-refresh ended before starting a refresh");
+        if line.contains("started instance refresh") {
+            return (child, stderr);
+        }
+    }
+}
+
+fn terminate(child: &std::process::Child) {
+    let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+async fn latest_status(aws: &LocalAws, group: &str) -> String {
+    let out = aws.asg().describe_instance_refreshes().auto_scaling_group_name(group).send().await.unwrap();
+    out.instance_refreshes()[0].status().unwrap().as_str().to_owned()
+}
+
+#[tokio::test]
+async fn sigterm_stops_waiting_exits_130_and_leaves_the_refresh_running() {
+    let aws = LocalAws::start_with_step(1.0).await;
+    world(&aws, "web").await;
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let (child, mut stderr) = spawn_until_started(&aws, dir.path(), &[&cfg, "web", "--interval", "0.2"]);
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{rest}");
+    assert!(rest.contains("goes on in AWS") && rest.contains("describe-instance-refreshes"), "{rest}");
+    let status = latest_status(&aws, "web").await;
+    assert!(status == "Pending" || status == "InProgress", "still running: {status}");
+}
+
+#[tokio::test]
+async fn cancel_on_exit_cancels_the_refresh() {
+    let aws = LocalAws::start_with_step(1.0).await;
+    world(&aws, "web").await;
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let (child, _stderr) = spawn_until_started(&aws, dir.path(), &[&cfg, "web", "--interval", "0.2", "--cancel-on-exit"]);
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let status = latest_status(&aws, "web").await;
+    assert!(status == "Cancelling" || status == "Cancelled", "{status}");
+}
+
+#[tokio::test]
+async fn if_running_wait_waits_for_the_other_refresh_then_runs_ours() {
+    let aws = LocalAws::start_with_step(0.3).await;
+    let (_, _, new) = world(&aws, "web").await;
+    let other = aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
+    let other = other.instance_refresh_id().unwrap().to_owned();
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "wait", "--interval", "0.1", "-o", "json"]).expect(0);
+    let json = run.json();
+    assert_ne!(json["instance_refresh_id"], other.as_str());
+    assert!(run.stderr.contains("waiting for refresh"), "{}", run.stderr);
+    let out = aws.asg().describe_instance_refreshes().auto_scaling_group_name("web").send().await.unwrap();
+    let statuses: Vec<_> = out.instance_refreshes().iter().map(|r| r.status().unwrap().as_str().to_owned()).collect();
+    assert_eq!(statuses, ["Successful", "Successful"], "ours after theirs, neither cancelled");
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+}
+
+#[tokio::test]
+async fn if_running_cancel_cancels_the_other_refresh_first() {
+    let aws = LocalAws::start_with_step(0.3).await;
+    world(&aws, "web").await;
+    aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "cancel", "--interval", "0.1"]).expect(0);
+    let out = aws.asg().describe_instance_refreshes().auto_scaling_group_name("web").send().await.unwrap();
+    let statuses: Vec<_> = out.instance_refreshes().iter().map(|r| r.status().unwrap().as_str().to_owned()).collect();
+    assert_eq!(statuses, ["Successful", "Cancelled"]);
 }

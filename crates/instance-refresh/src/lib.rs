@@ -190,29 +190,30 @@ fn pct(p: Option<i32>) -> String {
     p.map(|p| format!(" ({p}%)")).unwrap_or_default()
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed now, not when first polled, so
+/// a signal that arrives before the first wait is not lost (and does not kill the process).
 fn shutdown_signal() -> Pin<Box<dyn Future<Output = ()>>> {
-    Box::pin(async {
-        #[cfg(unix)]
-        {
-            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-            match term {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+            }),
+            _ => Box::pin(async {
+                let _ = tokio::signal::ctrl_c().await;
+            }),
         }
-        #[cfg(not(unix))]
-        {
+    }
+    #[cfg(not(unix))]
+    {
+        Box::pin(async {
             let _ = tokio::signal::ctrl_c().await;
-        }
-    })
+        })
+    }
 }
 
 /// One line on stderr each time the status or the percentage changes, not one per poll, so a
@@ -404,6 +405,7 @@ impl Tool for Args {
 
     async fn run(self, ctx: Context) -> Result<Refreshed> {
         let started_at = Instant::now();
+        let signal = shutdown_signal();
         let asg = ctx.autoscaling();
         let (desired, preferences) = config::to_sdk(&self.config).map_err(|e| Usage(common::error::render(&e)))?;
         let desired = self.desired(&asg, desired).await?;
@@ -412,7 +414,7 @@ impl Tool for Args {
             group: &self.asg_name,
             interval: Duration::from_secs_f64(self.interval),
             deadline: started_at + Duration::from_secs_f64(self.timeout),
-            signal: shutdown_signal(),
+            signal,
         };
 
         let mut preferences = preferences;

@@ -1,0 +1,94 @@
+//! The IAM policies in scripts/iam/ list exactly the actions each tool calls.
+
+use std::collections::BTreeSet;
+
+use deploy_tests::{root, workdir, LocalAws};
+
+fn policy_actions(tool: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join(format!("scripts/iam/{tool}.json"))).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut actions = BTreeSet::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow");
+        for action in statement["Action"].as_array().unwrap() {
+            actions.insert(action.as_str().unwrap().to_owned());
+        }
+    }
+    actions
+}
+
+/// The calls made in the test's Region, as IAM actions ("ec2:DescribeImages").
+fn called(aws: &LocalAws) -> BTreeSet<String> {
+    aws.calls().keys().map(|k| k.replacen('.', ":", 1)).collect()
+}
+
+/// Checks the calls a tool's runs made against its policy, both ways.
+fn check(tool: &str, seen: BTreeSet<String>) {
+    let allowed = policy_actions(tool);
+    let missing: Vec<_> = seen.difference(&allowed).collect();
+    assert!(missing.is_empty(), "{tool} called {missing:?}, which scripts/iam/{tool}.json does not allow");
+    let unused: Vec<_> = allowed.difference(&seen).collect();
+    assert!(unused.is_empty(), "scripts/iam/{tool}.json allows {unused:?}, which {tool} never called");
+}
+
+#[tokio::test]
+async fn ami_tools_call_only_what_their_policies_allow() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 4).await;
+    let dir = workdir();
+
+    aws.reset_calls();
+    aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    check("latest-ami", called(&aws));
+
+    aws.reset_calls();
+    aws.run("prune-amis", dir.path(), &["main", "3"]).expect(0);
+    aws.run("prune-amis", dir.path(), &["main", "2", "--dry-run"]).expect(0);
+    check("prune-amis", called(&aws));
+
+    aws.reset_calls();
+    aws.run("delete-ami", dir.path(), &[&amis[1]]).expect(0);
+    // A delete cut short: the leftovers are found by description.
+    aws.ec2().deregister_image().image_id(&amis[2]).send().await.unwrap();
+    let mut seen = called(&aws);
+    aws.reset_calls();
+    aws.run("delete-ami", dir.path(), &[&amis[2]]).expect(0);
+    seen.extend(called(&aws));
+    check("delete-ami", seen);
+}
+
+#[tokio::test]
+async fn bump_calls_only_what_its_policy_allows() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.add_versions(&lt, &amis[0], 3).await;
+    let dir = workdir();
+    aws.reset_calls();
+    aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "2", "--set-default"]).expect(0);
+    check("bump-launch-template", called(&aws));
+}
+
+#[tokio::test]
+async fn instance_refresh_calls_only_what_its_policy_allows() {
+    // Slow refreshes, so that one is surely running when the tool starts.
+    let aws = LocalAws::start_with_step(0.5).await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 2).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.group("web", &lt, "1", 2).await;
+    aws.add_versions(&lt, &amis[1], 1).await;
+    let dir = workdir();
+    let cfg = dir.path().join("refresh.json");
+    std::fs::write(&cfg, "{}").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+
+    aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
+    aws.reset_calls();
+    // Cancels the running one, pins version 2 (looking the group's template up), then fails.
+    aws.refresh_fault("web", "fail_after", 1, "unhealthy");
+    aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "cancel", "--launch-template-version", "2", "--interval", "0.1"]).expect(1);
+    check("instance-refresh", called(&aws));
+}
