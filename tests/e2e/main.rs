@@ -3,6 +3,7 @@
 
 mod bump_launch_template;
 mod delete_ami;
+mod faults;
 mod iam;
 mod instance_refresh;
 mod latest_ami;

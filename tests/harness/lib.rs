@@ -411,6 +411,48 @@ impl LocalAws {
     }
 }
 
+/// A fault-injecting proxy in front of a local AWS (tests/local_aws/fault_proxy.py).
+pub struct FaultProxy {
+    child: Child,
+    pub url: String,
+}
+
+impl FaultProxy {
+    /// Every `every`th request meets one of `faults` (503, throttle, reset, lost, slow), in turn.
+    pub fn start(upstream: &str, every: u32, faults: &str) -> FaultProxy {
+        let mut child = Command::new(venv_python())
+            .arg(root().join("tests/local_aws/fault_proxy.py"))
+            .args([upstream, "--every", &every.to_string(), "--faults", faults, "--slow", "2"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.strip_prefix("FAULT_PROXY_READY ").map(|u| u.trim().to_owned()).unwrap_or_else(|| panic!("fault proxy: {line:?}"));
+        FaultProxy { child, url }
+    }
+
+    /// How many faults of each kind it injected, as the proxy reports them.
+    pub fn injected(&self) -> String {
+        let out = Command::new(venv_python())
+            .arg("-c")
+            .arg("import sys,urllib.request as u;print(u.urlopen(sys.argv[1]).read().decode())")
+            .arg(format!("{}/_fault_proxy/injected", self.url))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A finished run of a tool.
 #[derive(Debug)]
 pub struct Run {

@@ -224,6 +224,12 @@ impl Tool for Args {
             deleted.extend(out.successfully_deleted_launch_template_versions().iter().filter_map(|v| v.version_number()));
             for item in out.unsuccessfully_deleted_launch_template_versions() {
                 let error = item.response_error();
+                // Gone already: a retry of a call whose reply was lost, or someone else. The
+                // goal, that the version not be there, holds.
+                if error.and_then(|e| e.code()).map(|c| c.as_str()) == Some("launchTemplateVersionDoesNotExist") {
+                    deleted.extend(item.version_number());
+                    continue;
+                }
                 failed.push(FailedVersion {
                     version: item.version_number().unwrap_or_default(),
                     code: error.and_then(|e| e.code()).map(|c| c.as_str().to_owned()).unwrap_or_default(),

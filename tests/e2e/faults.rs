@@ -1,0 +1,74 @@
+//! Faults between the tools and AWS: 503s, throttling, resets, lost and slow replies. The
+//! SDK's standard retries carry the tools through, and the result is what it would have been
+//! without faults: nothing lost, nothing done twice.
+
+use deploy_tests::{workdir, FaultProxy, LocalAws, Run};
+
+const ALL: &str = "503,throttle,reset,lost,slow";
+
+fn through(aws: &LocalAws, proxy: &FaultProxy, tool: &str, dir: &std::path::Path, args: &[&str]) -> Run {
+    let out = aws
+        .tool(tool, dir)
+        .args(args)
+        .args(["--attempt-timeout", "1"])
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .env("AWS_MAX_ATTEMPTS", "10")
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+#[tokio::test]
+async fn prune_under_faults_deletes_exactly_what_it_would_without() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 8).await;
+    let mut snaps = Vec::new();
+    for ami in &amis {
+        snaps.extend(aws.snapshots_of(ami).await);
+    }
+    let proxy = FaultProxy::start(&aws.url, 2, ALL);
+    let dir = workdir();
+
+    let run = through(&aws, &proxy, "prune-amis", dir.path(), &["main", "2"]).expect(0);
+    let injected = proxy.injected();
+    for kind in ["503", "throttle", "reset", "lost", "slow"] {
+        assert!(injected.contains(&format!("'{kind}'")), "no {kind} fault was injected: {injected}");
+    }
+    assert!(run.stdout.contains("Deleted 6 of 8"), "{}", run.stdout);
+    let mut kept = amis[6..].to_vec();
+    kept.sort();
+    assert_eq!(aws.branch_amis("main").await, kept);
+    for (i, snap) in snaps.iter().enumerate() {
+        assert_eq!(aws.snapshot_exists(snap).await, i >= 6, "snapshot #{i}");
+    }
+}
+
+#[tokio::test]
+async fn a_lost_create_reply_does_not_make_two_versions() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 2).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.add_versions(&lt, &amis[0], 3).await; // 1..=4
+    // Every request's first try: AWS acts, the reply is lost (or too slow).
+    let proxy = FaultProxy::start(&aws.url, 1, "lost,slow");
+    let dir = workdir();
+    let run = through(&aws, &proxy, "bump-launch-template", dir.path(), &[&lt, &amis[1], "2"]).expect(0);
+    assert_eq!(run.stdout, "5\n", "the retried create returned the first create's version");
+    assert_eq!(aws.versions(&lt).await, (vec![1, 4, 5], 1));
+}
+
+#[tokio::test]
+async fn delete_ami_whose_replies_are_lost_still_finishes() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let snaps = aws.snapshots_of(&amis[0]).await;
+    let proxy = FaultProxy::start(&aws.url, 1, "lost");
+    let dir = workdir();
+    let run = through(&aws, &proxy, "delete-ami", dir.path(), &[&amis[0]]).expect(0);
+    assert!(run.stdout.contains(&snaps[0]), "{}", run.stdout);
+    assert!(aws.branch_amis("main").await.is_empty());
+    assert!(!aws.snapshot_exists(&snaps[0]).await);
+}
