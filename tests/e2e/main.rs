@@ -2,6 +2,7 @@
 //! so the workspace links one large executable instead of five.
 
 mod bump_launch_template;
+mod calls;
 mod delete_ami;
 mod faults;
 mod iam;

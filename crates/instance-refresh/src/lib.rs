@@ -72,6 +72,10 @@ pub struct Args {
     #[arg(long)]
     pub cancel_on_exit: bool,
 
+    /// Check the config and the group, print what would be started, start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
     #[command(flatten)]
     pub global: GlobalArgs,
 
@@ -112,6 +116,8 @@ pub fn phase(status: &str) -> Phase {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Stop {
+    /// --dry-run: nothing was started.
+    DryRun,
     Finished,
     TimedOut,
     Interrupted,
@@ -139,10 +145,15 @@ pub struct Refreshed {
     pub stopped: Stop,
     /// The group's latest scaling activities, when the refresh did not succeed.
     pub activities: Vec<Activity>,
+    /// How many times the refresh's status was read.
+    pub polls: u32,
 }
 
 impl Report for Refreshed {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.stopped == Stop::DryRun {
+            return writeln!(out, "Would start an instance refresh of {}", self.auto_scaling_group_name);
+        }
         writeln!(out, "Instance refresh {}{}", self.status, pct(self.percentage_complete))
     }
 
@@ -150,7 +161,7 @@ impl Report for Refreshed {
         let id = &self.instance_refresh_id;
         let group = &self.auto_scaling_group_name;
         let mut msg = match (self.stopped, phase(&self.status)) {
-            (Stop::Finished, Phase::Succeeded) => return None,
+            (Stop::Finished, Phase::Succeeded) | (Stop::DryRun, _) => return None,
             (Stop::Interrupted, _) if self.status == "Cancelling" || self.status == "Cancelled" => {
                 format!("interrupted: refresh {id} of {group} is being cancelled")
             }
@@ -243,6 +254,7 @@ struct Run<'a> {
     interval: Duration,
     deadline: Instant,
     signal: Pin<Box<dyn Future<Output = ()>>>,
+    polls: u32,
 }
 
 enum Waited {
@@ -272,9 +284,13 @@ impl Run<'_> {
     async fn wait(&mut self, id: &str) -> Result<Waited> {
         let mut progress = Progress::default();
         loop {
+            self.polls += 1;
             let r = tokio::select! {
                 r = describe(&self.asg, self.group, id) => r?,
-                () = &mut self.signal => return describe(&self.asg, self.group, id).await.map(Waited::Interrupted),
+                () = &mut self.signal => {
+                    self.polls += 1;
+                    return describe(&self.asg, self.group, id).await.map(Waited::Interrupted);
+                }
             };
             progress.show(&r);
             if phase(r.status().map(|s| s.as_str()).unwrap_or("")) != Phase::Waiting {
@@ -409,12 +425,38 @@ impl Tool for Args {
         let asg = ctx.autoscaling();
         let (desired, preferences) = config::to_sdk(&self.config).map_err(|e| Usage(common::error::render(&e)))?;
         let desired = self.desired(&asg, desired).await?;
+        if self.dry_run {
+            // Auto Scaling has no DryRun: the closest proof is that the group can be read.
+            let groups = asg
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(&self.asg_name)
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("describing group {}", self.asg_name), e))?;
+            if groups.auto_scaling_groups().is_empty() {
+                bail!("no Auto Scaling group named {:?}", self.asg_name);
+            }
+            tracing::info!("would start: {desired:?} {preferences:?}");
+            return Ok(Refreshed {
+                instance_refresh_id: String::new(),
+                auto_scaling_group_name: self.asg_name.clone(),
+                status: "DryRun".into(),
+                percentage_complete: None,
+                instances_to_update: None,
+                status_reason: None,
+                duration_seconds: 0.0,
+                stopped: Stop::DryRun,
+                activities: Vec::new(),
+                polls: 0,
+            });
+        }
         let mut run = Run {
             asg: asg.clone(),
             group: &self.asg_name,
             interval: Duration::from_secs_f64(self.interval),
             deadline: started_at + Duration::from_secs_f64(self.timeout),
             signal,
+            polls: 0,
         };
 
         let mut preferences = preferences;
@@ -487,6 +529,7 @@ impl Tool for Args {
             duration_seconds: (started_at.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             stopped,
             activities,
+            polls: run.polls,
         })
     }
 }

@@ -1,0 +1,95 @@
+//! Each tool makes the fewest AWS calls its job needs. Counted at the local AWS, so exact.
+
+use std::collections::BTreeMap;
+
+use deploy_tests::{workdir, LocalAws};
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[tokio::test]
+async fn latest_ami_makes_one_listing() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    aws.bake(&builder, "main", 5).await;
+    let dir = workdir();
+    aws.reset_calls();
+    aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    assert_eq!(aws.calls(), counts(&[("ec2.DescribeImages", 1)]));
+}
+
+#[tokio::test]
+async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 12).await;
+    let lt = aws.launch_template("app", &amis[11]).await;
+    aws.group("web", &lt, "1", 1).await;
+    let dir = workdir();
+    aws.reset_calls();
+    aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
+    // 10 AMIs with one snapshot each; one group using one template.
+    assert_eq!(
+        aws.calls(),
+        counts(&[
+            ("ec2.DescribeImages", 1),
+            ("ec2.DescribeInstances", 1),
+            ("autoscaling.DescribeAutoScalingGroups", 1),
+            ("ec2.DescribeLaunchTemplateVersions", 2),
+            ("ec2.DeregisterImage", 10),
+            ("ec2.DeleteSnapshot", 10),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn bump_makes_a_create_a_describe_and_one_delete_per_200() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.add_versions(&lt, &amis[0], 6).await;
+    let dir = workdir();
+    aws.reset_calls();
+    aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "3"]).expect(0);
+    assert_eq!(
+        aws.calls(),
+        counts(&[("ec2.CreateLaunchTemplateVersion", 1), ("ec2.DescribeLaunchTemplateVersions", 1), ("ec2.DeleteLaunchTemplateVersions", 1)])
+    );
+}
+
+#[tokio::test]
+async fn refresh_makes_a_start_and_one_describe_per_poll() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 2).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.group("web", &lt, "$Latest", 2).await;
+    let dir = workdir();
+    let cfg = dir.path().join("refresh.json");
+    std::fs::write(&cfg, "{}").unwrap();
+    aws.reset_calls();
+    let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "web", "--interval", "0.1", "-o", "json"]).expect(0);
+    let polls = run.json()["polls"].as_u64().unwrap();
+    assert!(polls >= 2, "{polls}");
+    assert_eq!(aws.calls(), counts(&[("autoscaling.StartInstanceRefresh", 1), ("autoscaling.DescribeInstanceRefreshes", polls)]));
+}
+
+#[tokio::test]
+async fn refresh_dry_run_starts_nothing() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 1).await;
+    let lt = aws.launch_template("app", &amis[0]).await;
+    aws.group("web", &lt, "$Latest", 1).await;
+    let dir = workdir();
+    let cfg = dir.path().join("refresh.json");
+    std::fs::write(&cfg, r#"{"Preferences": {"MinHealthyPercentage": 50}}"#).unwrap();
+    aws.reset_calls();
+    let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "web", "--dry-run"]).expect(0);
+    assert_eq!(run.stdout, "Would start an instance refresh of web\n");
+    assert_eq!(aws.calls(), counts(&[("autoscaling.DescribeAutoScalingGroups", 1)]));
+    let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "nosuchgroup", "--dry-run"]).expect(1);
+    assert!(run.error_line("instance-refresh").contains("nosuchgroup"));
+}
