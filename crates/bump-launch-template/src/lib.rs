@@ -166,6 +166,7 @@ impl Tool for Args {
         let lt = self.launch_template_id.as_str();
         let keep = usize::try_from(self.versions_to_keep).unwrap_or(usize::MAX);
 
+        ctx.pacer().wait("CreateLaunchTemplateVersion").await;
         let created = dry_run_ok(ec2
             .create_launch_template_version()
             .launch_template_id(lt)
@@ -197,6 +198,7 @@ impl Tool for Args {
 
         let mut default_version = old_default;
         if self.set_default {
+            ctx.pacer().wait("ModifyLaunchTemplate").await;
             dry_run_ok(ec2.modify_launch_template()
                 .launch_template_id(lt)
                 .default_version(new_version.to_string())
@@ -214,6 +216,7 @@ impl Tool for Args {
                 deleted.extend_from_slice(batch);
                 continue;
             }
+            ctx.pacer().wait("DeleteLaunchTemplateVersions").await;
             let out = ec2
                 .delete_launch_template_versions()
                 .launch_template_id(lt)

@@ -18,6 +18,7 @@ use crate::error::Usage;
 /// Loaded AWS config, and the clients built from it on demand.
 pub struct Context {
     config: SdkConfig,
+    pacer: crate::pace::Pacer,
 }
 
 /// What the process environment says about retries, checked before the SDK reads it: the SDK
@@ -139,11 +140,16 @@ impl Context {
                 "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()
             ));
         }
-        Ok(Context { config })
+        Ok(Context { config, pacer: crate::pace::Pacer::new(args.rate) })
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    /// The pacer for mutating calls (EC2's buckets, or --rate).
+    pub fn pacer(&self) -> &crate::pace::Pacer {
+        &self.pacer
     }
 
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {

@@ -39,6 +39,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 120.0, value_parser = positive_secs)]
     pub operation_timeout: f64,
 
+    /// Pace mutating calls to at most this many per second per action (default: EC2's own
+    /// request-rate buckets, e.g. 5 per second after a burst of 100 for DeregisterImage).
+    #[arg(long, global = true, value_name = "PER_SEC", value_parser = positive_secs)]
+    pub rate: Option<f64>,
+
     /// Result format on stdout.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod error;
 pub mod inuse;
 pub mod output;
+pub mod pace;
 
 pub use ami::{list_branch_amis, sort_oldest_first, validate_ami_id, Ami};
 pub use aws::Context;
@@ -18,3 +19,4 @@ pub use cli::{GlobalArgs, Tool};
 pub use error::{aws_error, AwsError, Usage};
 pub use inuse::InUse;
 pub use output::{OutputFormat, Report};
+pub use pace::Pacer;

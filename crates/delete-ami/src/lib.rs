@@ -114,7 +114,7 @@ impl Tool for Args {
                 Target::Gone { image_id: self.ami_id.clone(), snapshot_ids: leftovers }
             }
         };
-        delete(&ec2, target, self.dry_run).await
+        delete(&ec2, ctx.pacer(), target, self.dry_run).await
     }
 }
 
@@ -173,7 +173,7 @@ pub fn names_ami(description: &str, ami_id: &str) -> bool {
 
 /// Deregisters the AMI (unless already gone), then deletes its snapshots. Outcomes that mean
 /// "already done" (a retried call whose first reply was lost) count as success.
-pub async fn delete(ec2: &aws_sdk_ec2::Client, target: Target, dry_run: bool) -> Result<Deletion> {
+pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &common::Pacer, target: Target, dry_run: bool) -> Result<Deletion> {
     let (image_id, snapshot_ids, registered) = match target {
         Target::Registered(ami) => (ami.image_id, ami.snapshot_ids, true),
         Target::Gone { image_id, snapshot_ids } => (image_id, snapshot_ids, false),
@@ -188,6 +188,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, target: Target, dry_run: bool) ->
     };
 
     if registered {
+        pacer.wait("DeregisterImage").await;
         match ec2.deregister_image().image_id(&image_id).dry_run(dry_run).send().await {
             Ok(_) => report.deregistered = true,
             Err(e) => match error_code(&e) {
@@ -204,6 +205,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, target: Target, dry_run: bool) ->
     }
 
     for snap in snapshot_ids {
+        pacer.wait("DeleteSnapshot").await;
         match ec2.delete_snapshot().snapshot_id(&snap).dry_run(dry_run).send().await {
             Ok(_) => {
                 tracing::info!("deleted snapshot {snap} of {image_id}");

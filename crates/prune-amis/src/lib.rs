@@ -158,12 +158,14 @@ impl Tool for Args {
         tracing::info!("branch {}: {} AMIs, deleting {}", self.branch, plan.len(), doomed.len());
 
         let dry_run = self.dry_run;
+        let pacer = ctx.pacer().clone();
         let results: Vec<(String, Result<Deletion>)> = stream::iter(doomed)
             .map(|ami| {
                 let ec2 = ec2.clone();
+                let pacer = pacer.clone();
                 async move {
                     let id = ami.image_id.clone();
-                    (id, delete_ami::delete(&ec2, Target::Registered(ami), dry_run).await)
+                    (id, delete_ami::delete(&ec2, &pacer, Target::Registered(ami), dry_run).await)
                 }
             })
             .buffered(usize::from(self.concurrency))
