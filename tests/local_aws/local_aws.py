@@ -73,6 +73,8 @@ STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
 # (tests that share one server each work in a Region of their own).
 
 CALLS: Counter[tuple[str, str]] = Counter()
+# When the first call since the last reset arrived, by Region (for start-up latency).
+FIRST_CALL: dict[str, float] = {}
 # Actions a test took away, by Region: they answer UnauthorizedOperation / AccessDenied.
 DENIED: dict[str, set[str]] = defaultdict(set)
 
@@ -94,6 +96,7 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
     name = f"{self.service_name}.{action}"
     with LOCK:
         CALLS[(region, name)] += 1
+        FIRST_CALL.setdefault(region, time.time())
         denied = name in DENIED.get(region, set())
     if denied:
         service, verb = name.split(".", 1)
@@ -753,8 +756,15 @@ def calls(region: str | None = None) -> dict[str, int]:
     return dict(totals)
 
 
+def first_call(region: str) -> float | None:
+    with LOCK:
+        return FIRST_CALL.get(region)
+
+
 def reset_calls(region: str | None = None) -> None:
     with LOCK:
+        for r in [r for r in FIRST_CALL if region is None or r == region]:
+            del FIRST_CALL[r]
         for key in [k for k in CALLS if region is None or k[0] == region]:
             del CALLS[key]
 

@@ -1,0 +1,261 @@
+"""Benchmark: the tools' wall time, CPU, peak memory, start-up and AWS calls against the local
+AWS, and aws-amicleaner pruning the same number of AMIs side by side.
+
+    scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--no-peer]
+
+Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
+the "minimum" column is the least each job needs (see the README). The local AWS is the floor
+for wall time: its measured rate (calls per second, 4 clients at once, as prune uses) turns
+the calls a run made into the time the local AWS alone needed for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER_VENV = ROOT / ".venv-bench-peer"
+
+
+class LocalAws:
+    def __init__(self):
+        env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/local_aws/server.py"), "--exit-on-stdin-eof"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        )
+        line = self.proc.stdout.readline()
+        assert line.startswith("LOCAL_AWS_READY"), line
+        self.url = line.split()[1]
+
+    def control(self, what: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}/_local_aws/{what}", data=data, method="POST" if data is not None else "GET")
+        return json.loads(urllib.request.urlopen(req).read())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def client(url: str, service: str, region: str):
+    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id="bench", aws_secret_access_key="bench")
+
+
+def bake(ec2, instance: str, branch: str, n: int) -> list[str]:
+    tags = [{"Key": "branch", "Value": branch}]
+    return [
+        ec2.create_image(
+            InstanceId=instance,
+            Name=f"{branch}-{i:04d}",
+            TagSpecifications=[{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
+        )["ImageId"]
+        for i in range(n)
+    ]
+
+
+def env_for(url: str, region: str, workdir: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    cfg = Path(workdir) / "empty"
+    cfg.write_text("")
+    env.update(
+        AWS_ENDPOINT_URL=url, AWS_REGION=region, AWS_DEFAULT_REGION=region, AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=str(cfg),
+        AWS_SHARED_CREDENTIALS_FILE=str(cfg),
+    )
+    return env
+
+
+def timed(cmd: list[str], env: dict, cwd: str) -> dict:
+    """Runs under /usr/bin/time: wall, user+sys CPU, peak RSS."""
+    started = time.time()
+    out = subprocess.run(["/usr/bin/time", "-f", "BENCH %e %U %S %M", *cmd], env=env, cwd=cwd, capture_output=True, text=True)
+    line = [l for l in out.stderr.splitlines() if l.startswith("BENCH ")][-1].split()
+    if out.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    return {"wall": float(line[1]), "cpu": float(line[2]) + float(line[3]), "rss_mb": int(line[4]) / 1024, "started": started}
+
+
+def measure_rate(aws: LocalAws, region: str) -> float:
+    """Calls per second the local AWS serves for prune's calls, 4 clients at once."""
+    ec2 = client(aws.url, "ec2", region)
+    src = ec2.register_image(Name="rate-base")["ImageId"]
+    inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    amis = bake(ec2, inst, "rate", 200)
+    snaps = [ec2.describe_images(ImageIds=[a])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] for a in amis]
+    clients = [client(aws.url, "ec2", region) for _ in range(4)]
+    work = list(zip(amis, snaps))
+    lock = threading.Lock()
+
+    def worker(c):
+        while True:
+            with lock:
+                if not work:
+                    return
+                ami, snap = work.pop()
+            c.deregister_image(ImageId=ami)
+            c.delete_snapshot(SnapshotId=snap)
+
+    start = time.time()
+    threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 400 / (time.time() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="release")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="50,200,500")
+    parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    bins = ROOT / "target" / ("debug" if args.profile == "dev" else args.profile)
+    missing = [t for t in ("latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh") if not (bins / t).exists()]
+    if missing:
+        raise SystemExit(f"bench: build first: cargo build {'--release ' if args.profile == 'release' else ''}--workspace --bins (missing {missing})")
+    if not args.no_peer and not (PEER_VENV / "bin/amicleaner").exists():
+        print("bench: installing aws-amicleaner==0.2.2 into .venv-bench-peer ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(PEER_VENV / "bin/pip"), "install", "-q", "aws-amicleaner==0.2.2"], check=True)
+
+    aws = LocalAws()
+    work = tempfile.mkdtemp()
+    regions = iter(["us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
+                    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "sa-east-1", "ca-central-1",
+                    "eu-south-1", "ap-east-1", "me-south-1", "af-south-1", "ap-northeast-3", "ap-south-2", "ap-southeast-3",
+                    "ap-southeast-4", "eu-central-2", "eu-south-2", "me-central-1", "il-central-1", "ca-west-1", "mx-central-1"])
+    rows = []
+    try:
+        rate = measure_rate(aws, "us-east-1")
+
+        def fresh_world(n: int):
+            region = next(regions)
+            ec2 = client(aws.url, "ec2", region)
+            src = ec2.register_image(Name="base")["ImageId"]
+            inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+            amis = bake(ec2, inst, "main", n)
+            return region, ec2, amis
+
+        def run_tool(name: str, region: str, argv: list[str], minimum: str) -> dict:
+            env = env_for(aws.url, region, work)
+            aws.control("calls/reset", {"region": region})
+            r = timed([str(bins / name), *argv], env, work)
+            calls = aws.control(f"calls?region={region}")
+            first = aws.control(f"first-call?region={region}")["at"]
+            r.update(calls=sum(calls.values()), by_action=calls, minimum=minimum, first_ms=(first - r["started"]) * 1000 if first else None)
+            return r
+
+        def summarize(label: str, results: list[dict], floor_calls: bool = False) -> None:
+            wall = statistics.median(r["wall"] for r in results)
+            cpu = statistics.median(r["cpu"] for r in results)
+            rss = max(r["rss_mb"] for r in results)
+            firsts = [r["first_ms"] for r in results if r["first_ms"] is not None]
+            calls = results[0]["calls"]
+            row = {
+                "what": label, "wall_s": wall, "cpu_s": cpu, "rss_mb": rss,
+                "first_request_ms": statistics.median(firsts) if firsts else None,
+                "calls": calls, "by_action": results[0]["by_action"], "minimum": results[0]["minimum"],
+                "floor_s": calls / rate if floor_calls else None,
+            }
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+
+        # latest-ami: one listing of 50 AMIs.
+        region, ec2, amis = fresh_world(50)
+        summarize("latest-ami (50 AMIs)", [run_tool("latest-ami", region, ["main"], "1 (DescribeImages)") for _ in range(args.runs)])
+
+        # bump: 10 versions, keep 5.
+        results = []
+        for _ in range(args.runs):
+            region, ec2, amis = fresh_world(1)
+            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
+            for _ in range(9):
+                ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": amis[0]})
+            results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"], "3 (create, describe, 1 delete)"))
+        summarize("bump-launch-template (10 versions, keep 5)", results)
+
+        # delete-ami: one AMI with one snapshot.
+        results = []
+        for _ in range(args.runs):
+            region, ec2, amis = fresh_world(1)
+            results.append(run_tool("delete-ami", region, [amis[0]], "6 (describe, 3 in-use lookups, deregister, 1 snapshot)"))
+        summarize("delete-ami (1 snapshot)", results)
+
+        # instance-refresh: a group of 2, polled every 0.2 s.
+        results = []
+        for _ in range(args.runs):
+            region, ec2, amis = fresh_world(2)
+            asg = client(aws.url, "autoscaling", region)
+            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
+            asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
+                                          LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"})
+            cfg = Path(work) / "refresh.json"
+            cfg.write_text("{}")
+            results.append(run_tool("instance-refresh", region, [str(cfg), "web", "--interval", "0.2"], "1 start + 1 describe per poll"))
+        summarize("instance-refresh (2 instances, 0.2 s polls)", results)
+
+        # prune at each size, and the peer on the same sizes.
+        for n in sizes:
+            results, peer = [], []
+            for _ in range(args.runs):
+                region, ec2, amis = fresh_world(n + 1)
+                minimum = f"{1 + 3 + 2 * n} (list, 3 in-use lookups, {n} deregisters, {n} snapshot deletes)"
+                results.append(run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", "8"], minimum))
+                left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
+                assert len(left) == 1, f"prune left {len(left)} AMIs"
+            summarize(f"prune-amis, {n} AMIs", results, floor_calls=True)
+            if not args.no_peer and n == max(sizes):
+                for _ in range(args.runs):
+                    region, ec2, amis = fresh_world(n + 1)
+                    env = env_for(aws.url, region, work)
+                    aws.control("calls/reset", {"region": region})
+                    r = timed([str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"], env, work)
+                    calls = aws.control(f"calls?region={region}")
+                    left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
+                    r.update(calls=sum(calls.values()), by_action=calls, minimum="", first_ms=None)
+                    r["left"] = len(left)
+                    peer.append(r)
+                summarize(f"aws-amicleaner 0.2.2, {n} AMIs (left {peer[0]['left']})", peer, floor_calls=True)
+    finally:
+        aws.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+          f"profile {args.profile}; median of {args.runs} runs; local AWS measured at {rate:.0f} calls/s\n")
+    print("| run | wall (s) | tool CPU (s) | peak RSS (MB) | first request (ms) | AWS calls | minimum | local AWS floor (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        first = f"{r['first_request_ms']:.1f}" if r["first_request_ms"] is not None else "-"
+        floor = f"{r['floor_s']:.2f}" if r["floor_s"] is not None else "-"
+        print(f"| {r['what']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['rss_mb']:.1f} | {first} | {r['calls']} | {r['minimum']} | {floor} |")
+    prunes = [r for r in rows if r["what"].startswith("prune-amis") and str(max(sizes)) in r["what"]]
+    peers = [r for r in rows if r["what"].startswith("aws-amicleaner")]
+    if prunes and peers:
+        ours, theirs = prunes[0], peers[0]
+        print(f"\nprune-amis vs aws-amicleaner at {max(sizes)} AMIs: wall {theirs['wall_s'] / ours['wall_s']:.1f}x faster, "
+              f"CPU {theirs['cpu_s'] / max(ours['cpu_s'], 0.01):.1f}x less, memory {theirs['rss_mb'] / ours['rss_mb']:.1f}x less; "
+              f"prune wall / local AWS floor = {ours['wall_s'] / ours['floor_s']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
