@@ -3,6 +3,7 @@
 
 mod bump_launch_template;
 mod calls;
+mod cli;
 mod delete_ami;
 mod faults;
 mod iam;

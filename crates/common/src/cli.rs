@@ -55,6 +55,14 @@ pub struct GlobalArgs {
     /// Print nothing on stderr but errors.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+
+    /// Print a completion script for this shell (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
 }
 
 /// Parses a number of seconds that must be positive and finite.
@@ -107,7 +115,29 @@ fn init_logging(global: &GlobalArgs) {
 
 /// The whole life of a tool's process. `main.rs` is `common::cli::main::<Args>()`.
 pub fn main<T: Tool>() -> ExitCode {
-    let mut args = T::parse();
+    // --completions and --man stand alone (clap's `exclusive`), so the tool's required
+    // arguments are not asked for; answer them before building the tool's arguments.
+    let matches = T::command().get_matches();
+    let mut generated = Vec::new();
+    if let Some(shell) = matches.get_one::<clap_complete::Shell>("completions") {
+        clap_complete::generate(*shell, &mut T::command(), T::NAME, &mut generated);
+    } else if matches.get_flag("man") {
+        // Rendering into memory cannot fail.
+        let _ = clap_mangen::Man::new(T::command()).render(&mut generated);
+    }
+    if !generated.is_empty() {
+        return match io::Write::write_all(&mut io::stdout().lock(), &generated) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("{}: {e}", T::NAME);
+                ExitCode::from(1)
+            }
+            _ => ExitCode::SUCCESS,
+        };
+    }
+    let mut args = match T::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     let global = args.global().clone();
     init_logging(&global);
 
