@@ -273,3 +273,25 @@ async fn if_running_cancel_cancels_the_other_refresh_first() {
     let statuses: Vec<_> = out.instance_refreshes().iter().map(|r| r.status().unwrap().as_str().to_owned()).collect();
     assert_eq!(statuses, ["Successful", "Cancelled"]);
 }
+
+#[tokio::test]
+async fn without_a_terminal_progress_is_one_line_per_change_and_q_silences_it() {
+    let aws = LocalAws::start().await;
+    world(&aws, "web").await;
+    let dir = workdir();
+    let cfg = config(dir.path(), "{}");
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.03", "-o", "json"]).expect(0);
+    let polls = run.json()["polls"].as_u64().unwrap();
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("Instance refresh ")).collect();
+    assert!(lines.len() >= 3, "{}", run.stderr);
+    assert!((lines.len() as u64) < polls, "one line per change, not per poll: {} lines, {polls} polls", lines.len());
+    for pair in lines.windows(2) {
+        assert_ne!(pair[0], pair[1], "a line repeats: {}", run.stderr);
+    }
+    assert!(lines.iter().any(|l| l.contains("instances to update")), "{}", run.stderr);
+
+    world(&aws, "quiet").await;
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "quiet", "--interval", "0.05", "-q"]).expect(0);
+    assert_eq!(run.stderr, "", "-q prints nothing but errors");
+    assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
+}

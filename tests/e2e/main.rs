@@ -8,6 +8,7 @@ mod delete_ami;
 mod faults;
 mod iam;
 mod instance_refresh;
+mod json;
 mod latest_ami;
 mod pipeline;
 mod prune_amis;

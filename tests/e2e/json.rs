@@ -1,0 +1,51 @@
+//! Every tool's --output json has the documented shape (README, "JSON output").
+
+use std::collections::BTreeSet;
+
+use deploy_tests::{workdir, LocalAws};
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+const DELETION: &[&str] = &["image_id", "deregistered", "already_deregistered", "deleted_snapshots", "skipped_snapshots", "dry_run"];
+
+#[tokio::test]
+async fn every_tool_has_its_documented_json_shape() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 4).await;
+    let lt = aws.launch_template("app", &amis[3]).await;
+    aws.group("web", &lt, "$Latest", 1).await;
+    let dir = workdir();
+
+    let v = aws.run("latest-ami", dir.path(), &["main", "-o", "json"]).expect(0).json();
+    assert_eq!(keys(&v), set(&["image_id", "name", "creation_date", "branch"]));
+
+    let v = aws.run("prune-amis", dir.path(), &["main", "2", "-o", "json"]).expect(0).json();
+    assert_eq!(keys(&v), set(&["branch", "max", "dry_run", "plan", "deleted", "failed"]));
+    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "action", "reason"]));
+    assert_eq!(keys(&v["deleted"][0]), set(DELETION));
+
+    let v = aws.run("delete-ami", dir.path(), &[&amis[2], "-o", "json"]).expect(0).json();
+    assert_eq!(keys(&v), set(DELETION));
+
+    let v = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[3], "2", "-o", "json"]).expect(0).json();
+    assert_eq!(
+        keys(&v),
+        set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "deleted_versions", "failed_versions", "dry_run"])
+    );
+
+    let cfg = dir.path().join("refresh.json");
+    std::fs::write(&cfg, "{}").unwrap();
+    let v = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "web", "--interval", "0.1", "-o", "json"]).expect(0).json();
+    assert_eq!(
+        keys(&v),
+        set(&["instance_refresh_id", "auto_scaling_group_name", "status", "percentage_complete", "instances_to_update", "status_reason", "duration_seconds", "stopped", "activities", "polls"])
+    );
+    assert_eq!(v["stopped"], "finished");
+}
