@@ -93,3 +93,16 @@ async fn refresh_dry_run_starts_nothing() {
     let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "nosuchgroup", "--dry-run"]).expect(1);
     assert!(run.error_line("instance-refresh").contains("nosuchgroup"));
 }
+
+#[tokio::test]
+async fn verbose_logs_each_call_with_its_request_id_and_time() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    aws.bake(&builder, "main", 1).await;
+    let dir = workdir();
+    let run = aws.run("latest-ami", dir.path(), &["main", "-v"]).expect(0);
+    let line = run.stderr.lines().find(|l| l.contains("EC2.DescribeImages")).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(line.contains("HTTP 200") && line.contains(" ms ") && line.contains("request id "), "{line}");
+    let quiet = aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    assert!(!quiet.stderr.contains("EC2.DescribeImages"), "only with -v: {}", quiet.stderr);
+}

@@ -144,7 +144,8 @@ impl Context {
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.config)
+        let config = aws_sdk_ec2::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        aws_sdk_ec2::Client::from_conf(config)
     }
 
     /// The pacer for mutating calls (EC2's buckets, or --rate).
@@ -153,7 +154,8 @@ impl Context {
     }
 
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
-        aws_sdk_autoscaling::Client::new(&self.config)
+        let config = aws_sdk_autoscaling::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        aws_sdk_autoscaling::Client::from_conf(config)
     }
 }
 

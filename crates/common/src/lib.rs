@@ -7,6 +7,7 @@
 
 pub mod ami;
 pub mod aws;
+pub mod calllog;
 pub mod cli;
 pub mod error;
 pub mod inuse;
