@@ -41,6 +41,15 @@ impl InUse {
     }
 }
 
+/// The launch template a group launches from: its own, or its mixed instances policy's.
+pub fn group_launch_template(
+    group: &aws_sdk_autoscaling::types::AutoScalingGroup,
+) -> Option<&aws_sdk_autoscaling::types::LaunchTemplateSpecification> {
+    group
+        .launch_template()
+        .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()))
+}
+
 /// Looks up every use of every AMI in the account and Region.
 pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) -> Result<InUse> {
     let mut in_use = InUse::default();
@@ -67,10 +76,7 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) 
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("listing Auto Scaling groups (to find AMIs in use)", e))?;
         for group in page.auto_scaling_groups() {
-            let spec = group
-                .launch_template()
-                .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()));
-            if let Some(spec) = spec {
+            if let Some(spec) = group_launch_template(group) {
                 let version = spec.version().unwrap_or("$Default").to_owned();
                 let name = group.auto_scaling_group_name().unwrap_or_default().to_owned();
                 if let Some(id) = spec.launch_template_id() {

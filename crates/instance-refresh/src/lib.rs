@@ -20,6 +20,7 @@ use aws_sdk_autoscaling::types::{DesiredConfiguration, InstanceRefresh, LaunchTe
 use clap::{Parser, ValueEnum};
 use common::cli::positive_secs;
 use common::error::{aws_error, error_code, Usage};
+use common::inuse::group_launch_template;
 use common::{Context, GlobalArgs, Report, Tool};
 use serde::Serialize;
 
@@ -392,18 +393,12 @@ impl Args {
         } else if let Some(lt) = file_lt.as_ref().filter(|lt| lt.launch_template_id().is_some() || lt.launch_template_name().is_some()) {
             spec = spec.set_launch_template_id(lt.launch_template_id().map(str::to_owned)).set_launch_template_name(lt.launch_template_name().map(str::to_owned));
         } else {
-            let groups = asg
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&self.asg_name)
-                .send()
-                .await
-                .map_err(|e| aws_error(format!("describing group {}", self.asg_name), e))?;
-            let group = groups.auto_scaling_groups().first().with_context(|| format!("no Auto Scaling group named {:?}", self.asg_name))?;
-            let lt = group
-                .launch_template()
-                .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()))
-                .with_context(|| format!("group {} has no launch template to pin a version of", self.asg_name))?;
-            spec = spec.set_launch_template_id(lt.launch_template_id().map(str::to_owned));
+            let group = describe_group(asg, &self.asg_name).await?;
+            let lt = group_launch_template(&group).with_context(|| format!("group {} has no launch template to pin a version of", self.asg_name))?;
+            spec = match lt.launch_template_id() {
+                Some(id) => spec.launch_template_id(id),
+                None => spec.set_launch_template_name(lt.launch_template_name().map(str::to_owned)),
+            };
         }
         let mixed = from_file.and_then(|d| d.mixed_instances_policy);
         let mut desired = DesiredConfiguration::builder();
@@ -462,15 +457,7 @@ impl Tool for Args {
         let desired = self.desired(&asg, desired).await?;
         if self.dry_run {
             // Auto Scaling has no DryRun: the closest proof is that the group can be read.
-            let groups = asg
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&self.asg_name)
-                .send()
-                .await
-                .map_err(|e| aws_error(format!("describing group {}", self.asg_name), e))?;
-            if groups.auto_scaling_groups().is_empty() {
-                bail!("no Auto Scaling group named {:?}", self.asg_name);
-            }
+            describe_group(&asg, &self.asg_name).await?;
             tracing::info!("would start: {desired:?} {preferences:?}");
             return Ok(Refreshed {
                 instance_refresh_id: String::new(),
@@ -573,17 +560,19 @@ impl Tool for Args {
 /// True when the group names its launch template version as `$Latest` or `$Default` (or not
 /// at all, which means `$Default`).
 async fn group_on_symbolic_version(asg: &aws_sdk_autoscaling::Client, group: &str) -> Result<bool> {
+    let group = describe_group(asg, group).await?;
+    Ok(group_launch_template(&group).is_some_and(|s| !s.version().is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))))
+}
+
+/// The group, or an error naming it if there is none.
+async fn describe_group(asg: &aws_sdk_autoscaling::Client, name: &str) -> Result<aws_sdk_autoscaling::types::AutoScalingGroup> {
     let out = asg
         .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
+        .auto_scaling_group_names(name)
         .send()
         .await
-        .map_err(|e| aws_error(format!("describing group {group}"), e))?;
-    let Some(g) = out.auto_scaling_groups().first() else { return Ok(false) };
-    let spec = g
-        .launch_template()
-        .or_else(|| g.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()));
-    Ok(spec.is_some_and(|s| !s.version().is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))))
+        .map_err(|e| aws_error(format!("describing group {name}"), e))?;
+    out.auto_scaling_groups().first().cloned().with_context(|| format!("no Auto Scaling group named {name:?}"))
 }
 
 /// Cancels the group's active refresh; none being active is not an error.
