@@ -53,9 +53,122 @@ pub struct Override {
     pub instance_type: Option<String>,
     pub weighted_capacity: Option<String>,
     pub launch_template_specification: Option<LaunchTemplateSpec>,
-    /// Accepted so that a file AWS takes is not refused, but not passed through yet: see
-    /// [`to_sdk`], which names it in its error.
-    pub instance_requirements: Option<serde_json::Value>,
+    pub instance_requirements: Option<InstanceRequirements>,
+}
+
+/// A `{"Min": .., "Max": ..}` range, as AWS's instance requirements take them.
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct Range<T> {
+    pub min: Option<T>,
+    pub max: Option<T>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct InstanceRequirements {
+    #[serde(rename = "VCpuCount")]
+    pub v_cpu_count: Option<Range<i32>>,
+    #[serde(rename = "MemoryMiB")]
+    pub memory_mib: Option<Range<i32>>,
+    pub cpu_manufacturers: Option<Vec<String>>,
+    #[serde(rename = "MemoryGiBPerVCpu")]
+    pub memory_gib_per_v_cpu: Option<Range<f64>>,
+    pub excluded_instance_types: Option<Vec<String>>,
+    pub instance_generations: Option<Vec<String>>,
+    pub spot_max_price_percentage_over_lowest_price: Option<i32>,
+    pub max_spot_price_as_percentage_of_optimal_on_demand_price: Option<i32>,
+    pub on_demand_max_price_percentage_over_lowest_price: Option<i32>,
+    pub bare_metal: Option<String>,
+    pub burstable_performance: Option<String>,
+    pub require_hibernate_support: Option<bool>,
+    pub network_interface_count: Option<Range<i32>>,
+    pub local_storage: Option<String>,
+    pub local_storage_types: Option<Vec<String>>,
+    #[serde(rename = "TotalLocalStorageGB")]
+    pub total_local_storage_gb: Option<Range<f64>>,
+    pub baseline_ebs_bandwidth_mbps: Option<Range<i32>>,
+    pub accelerator_types: Option<Vec<String>>,
+    pub accelerator_count: Option<Range<i32>>,
+    pub accelerator_manufacturers: Option<Vec<String>>,
+    pub accelerator_names: Option<Vec<String>>,
+    #[serde(rename = "AcceleratorTotalMemoryMiB")]
+    pub accelerator_total_memory_mib: Option<Range<i32>>,
+    pub network_bandwidth_gbps: Option<Range<f64>>,
+    pub allowed_instance_types: Option<Vec<String>>,
+    pub baseline_performance_factors: Option<BaselinePerformanceFactors>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct BaselinePerformanceFactors {
+    pub cpu: Option<CpuPerformanceFactor>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct CpuPerformanceFactor {
+    pub references: Option<Vec<PerformanceFactorReference>>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct PerformanceFactorReference {
+    pub instance_family: Option<String>,
+}
+
+/// The SDK's shape of instance requirements: every field AWS takes.
+fn instance_requirements(r: &InstanceRequirements) -> asg::InstanceRequirements {
+    macro_rules! range {
+        ($field:expr, $ty:ident) => {
+            $field.map(|v| asg::$ty::builder().set_min(v.min).set_max(v.max).build())
+        };
+    }
+    fn list<T>(v: &Option<Vec<String>>) -> Option<Vec<T>>
+    where
+        T: for<'a> From<&'a str>,
+    {
+        v.as_ref().map(|v| v.iter().map(|s| T::from(s.as_str())).collect())
+    }
+    asg::InstanceRequirements::builder()
+        .set_v_cpu_count(range!(r.v_cpu_count, VCpuCountRequest))
+        .set_memory_mib(range!(r.memory_mib, MemoryMiBRequest))
+        .set_cpu_manufacturers(list(&r.cpu_manufacturers))
+        .set_memory_gib_per_v_cpu(range!(r.memory_gib_per_v_cpu, MemoryGiBPerVCpuRequest))
+        .set_excluded_instance_types(r.excluded_instance_types.clone())
+        .set_instance_generations(list(&r.instance_generations))
+        .set_spot_max_price_percentage_over_lowest_price(r.spot_max_price_percentage_over_lowest_price)
+        .set_max_spot_price_as_percentage_of_optimal_on_demand_price(r.max_spot_price_as_percentage_of_optimal_on_demand_price)
+        .set_on_demand_max_price_percentage_over_lowest_price(r.on_demand_max_price_percentage_over_lowest_price)
+        .set_bare_metal(r.bare_metal.as_deref().map(asg::BareMetal::from))
+        .set_burstable_performance(r.burstable_performance.as_deref().map(asg::BurstablePerformance::from))
+        .set_require_hibernate_support(r.require_hibernate_support)
+        .set_network_interface_count(range!(r.network_interface_count, NetworkInterfaceCountRequest))
+        .set_local_storage(r.local_storage.as_deref().map(asg::LocalStorage::from))
+        .set_local_storage_types(list(&r.local_storage_types))
+        .set_total_local_storage_gb(range!(r.total_local_storage_gb, TotalLocalStorageGbRequest))
+        .set_baseline_ebs_bandwidth_mbps(range!(r.baseline_ebs_bandwidth_mbps, BaselineEbsBandwidthMbpsRequest))
+        .set_accelerator_types(list(&r.accelerator_types))
+        .set_accelerator_count(range!(r.accelerator_count, AcceleratorCountRequest))
+        .set_accelerator_manufacturers(list(&r.accelerator_manufacturers))
+        .set_accelerator_names(list(&r.accelerator_names))
+        .set_accelerator_total_memory_mib(range!(r.accelerator_total_memory_mib, AcceleratorTotalMemoryMiBRequest))
+        .set_network_bandwidth_gbps(range!(r.network_bandwidth_gbps, NetworkBandwidthGbpsRequest))
+        .set_allowed_instance_types(r.allowed_instance_types.clone())
+        .set_baseline_performance_factors(r.baseline_performance_factors.as_ref().map(|b| {
+            asg::BaselinePerformanceFactorsRequest::builder()
+                .set_cpu(b.cpu.as_ref().map(|c| {
+                    asg::CpuPerformanceFactorRequest::builder()
+                        .set_references(c.references.as_ref().map(|refs| {
+                            refs.iter()
+                                .map(|r| asg::PerformanceFactorReferenceRequest::builder().set_instance_family(r.instance_family.clone()).build())
+                                .collect()
+                        }))
+                        .build()
+                }))
+                .build()
+        }))
+        .build()
 }
 
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
@@ -161,14 +274,12 @@ pub fn to_sdk(
                         Some(lt) => {
                             let mut overrides = Vec::new();
                             for o in lt.overrides.iter().flatten() {
-                                if o.instance_requirements.is_some() {
-                                    bail!("DesiredConfiguration.MixedInstancesPolicy overrides with InstanceRequirements are not supported yet; name instance types instead");
-                                }
                                 overrides.push(
                                     asg::LaunchTemplateOverrides::builder()
                                         .set_instance_type(o.instance_type.clone())
                                         .set_weighted_capacity(o.weighted_capacity.clone())
                                         .set_launch_template_specification(o.launch_template_specification.as_ref().map(lt_spec))
+                                        .set_instance_requirements(o.instance_requirements.as_ref().map(instance_requirements))
                                         .build(),
                                 );
                             }
@@ -259,6 +370,29 @@ mod tests {
         assert_eq!(p.bake_time, Some(10));
         assert_eq!(p.alarm_specification.unwrap().alarms(), ["a"]);
         assert_eq!(p.standby_instances.unwrap().as_str(), "Ignore");
+    }
+
+    #[test]
+    fn instance_requirements_reach_the_sdk() {
+        let c = parse(r#"{"DesiredConfiguration": {"MixedInstancesPolicy": {
+            "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": "lt-1", "Version": "3"},
+              "Overrides": [{"InstanceRequirements": {"VCpuCount": {"Min": 2, "Max": 8}, "MemoryMiB": {"Min": 4096},
+                "CpuManufacturers": ["intel"], "MemoryGiBPerVCpu": {"Max": 4.0}, "BurstablePerformance": "excluded",
+                "TotalLocalStorageGB": {"Min": 10.5}, "AcceleratorTotalMemoryMiB": {"Max": 0},
+                "BaselinePerformanceFactors": {"Cpu": {"References": [{"InstanceFamily": "c6i"}]}}}}]},
+            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 50}}}}"#).unwrap();
+        let (desired, _) = to_sdk(&c).unwrap();
+        let mixed = desired.unwrap().mixed_instances_policy.unwrap();
+        let r = mixed.launch_template.unwrap().overrides()[0].instance_requirements.clone().unwrap();
+        assert_eq!(r.v_cpu_count().unwrap().max, Some(8));
+        assert_eq!(r.memory_mib().unwrap().min, Some(4096));
+        assert_eq!(r.cpu_manufacturers()[0].as_str(), "intel");
+        assert_eq!(r.memory_gib_per_v_cpu().unwrap().max, Some(4.0));
+        assert_eq!(r.burstable_performance().unwrap().as_str(), "excluded");
+        assert_eq!(r.total_local_storage_gb().unwrap().min, Some(10.5));
+        let cpu = r.baseline_performance_factors().unwrap().cpu().unwrap();
+        assert_eq!(cpu.references()[0].instance_family(), Some("c6i"));
+        assert!(parse(r#"{"DesiredConfiguration": {"MixedInstancesPolicy": {"LaunchTemplate": {"Overrides": [{"InstanceRequirements": {"VCpus": 2}}]}}}}"#).is_err());
     }
 
     #[test]
