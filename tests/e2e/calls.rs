@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws};
 
 fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
@@ -67,10 +67,9 @@ async fn refresh_makes_a_start_and_one_describe_per_poll() {
     let lt = aws.launch_template("app", &amis[0]).await;
     aws.group("web", &lt, "$Latest", 2).await;
     let dir = workdir();
-    let cfg = dir.path().join("refresh.json");
-    std::fs::write(&cfg, "{}").unwrap();
+    let cfg = refresh_config(dir.path(), "{}");
     aws.reset_calls();
-    let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "web", "--interval", "0.1", "-o", "json"]).expect(0);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.1", "-o", "json"]).expect(0);
     let polls = run.json()["polls"].as_u64().unwrap();
     assert!(polls >= 2, "{polls}");
     assert_eq!(aws.calls(), counts(&[("autoscaling.StartInstanceRefresh", 1), ("autoscaling.DescribeInstanceRefreshes", polls)]));
@@ -84,13 +83,12 @@ async fn refresh_dry_run_starts_nothing() {
     let lt = aws.launch_template("app", &amis[0]).await;
     aws.group("web", &lt, "$Latest", 1).await;
     let dir = workdir();
-    let cfg = dir.path().join("refresh.json");
-    std::fs::write(&cfg, r#"{"Preferences": {"MinHealthyPercentage": 50}}"#).unwrap();
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
     aws.reset_calls();
-    let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "web", "--dry-run"]).expect(0);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--dry-run"]).expect(0);
     assert_eq!(run.stdout, "Would start an instance refresh of web\n");
     assert_eq!(aws.calls(), counts(&[("autoscaling.DescribeAutoScalingGroups", 1)]));
-    let run = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "nosuchgroup", "--dry-run"]).expect(1);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "nosuchgroup", "--dry-run"]).expect(1);
     assert!(run.error_line("instance-refresh").contains("nosuchgroup"));
 }
 

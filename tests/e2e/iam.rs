@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use deploy_tests::{root, workdir, LocalAws};
+use deploy_tests::{refresh_config, root, workdir, LocalAws};
 
 fn policy_actions(tool: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(root().join(format!("scripts/iam/{tool}.json"))).unwrap();
@@ -81,9 +81,7 @@ async fn instance_refresh_calls_only_what_its_policy_allows() {
     aws.group("web", &lt, "1", 2).await;
     aws.add_versions(&lt, &amis[1], 1).await;
     let dir = workdir();
-    let cfg = dir.path().join("refresh.json");
-    std::fs::write(&cfg, "{}").unwrap();
-    let cfg = cfg.to_string_lossy().into_owned();
+    let cfg = refresh_config(dir.path(), "{}");
 
     aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
     aws.reset_calls();

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws};
 
 /// A template with two versions (old AMI, new AMI) and a group of 2 on `$Latest`, made
 /// before the new version, so its instances run the old AMI.
@@ -18,11 +18,6 @@ async fn world_on(aws: &LocalAws, group: &str, version: &str) -> (String, String
     (lt, amis[0].clone(), amis[1].clone())
 }
 
-fn config(dir: &Path, body: &str) -> String {
-    let path = dir.join("refresh.json");
-    std::fs::write(&path, body).unwrap();
-    path.to_string_lossy().into_owned()
-}
 
 const FAST: [&str; 2] = ["--interval", "0.1"];
 
@@ -32,7 +27,7 @@ async fn a_successful_refresh_exits_0_with_every_instance_on_the_new_ami() {
     let (_, old, new) = world(&aws, "web").await;
     assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
     let dir = workdir();
-    let cfg = config(dir.path(), r#"{"AutoScalingGroupName": "web", "Preferences": {"InstanceWarmup": 5, "MinHealthyPercentage": 50}}"#);
+    let cfg = refresh_config(dir.path(), r#"{"AutoScalingGroupName": "web", "Preferences": {"InstanceWarmup": 5, "MinHealthyPercentage": 50}}"#);
 
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
     assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
@@ -46,7 +41,7 @@ async fn pinned_to_a_version_the_group_takes_that_version() {
     let (lt, _, new) = world(&aws, "web").await;
     aws.add_versions(&lt, &aws.bake(&aws.builder_instance().await, "other", 1).await[0], 1).await; // version 3: $Latest, not ours
     let dir = workdir();
-    let cfg = config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1], "-o", "json"]).expect(0);
     let json = run.json();
     assert_eq!(json["status"], "Successful");
@@ -62,7 +57,7 @@ async fn auto_rollback_from_latest_runs_without_it_and_says_so() {
     let aws = LocalAws::start().await;
     let (lt, _, new) = world(&aws, "web").await;
     let dir = workdir();
-    let cfg = config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]]).expect(0);
     assert!(run.stderr.contains("without AutoRollback"), "{}", run.stderr);
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
@@ -77,7 +72,7 @@ async fn a_failed_refresh_exits_1_with_the_reason() {
     let (_, old, new) = world(&aws, "web").await;
     aws.refresh_fault("web", "fail_after", 1, "Instance i-1 failed its ELB health check");
     let dir = workdir();
-    let cfg = config(dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
+    let cfg = refresh_config(dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(1);
     assert_eq!(run.stdout, "Instance refresh Failed (50%)\n");
     let line = run.error_line("instance-refresh");
@@ -95,7 +90,7 @@ async fn a_cancelled_refresh_exits_1() {
     world(&aws, "web").await;
     aws.refresh_fault("web", "cancel_after", 1, "");
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(1);
     assert!(run.stdout.starts_with("Instance refresh Cancelled"), "{}", run.stdout);
 }
@@ -107,7 +102,7 @@ async fn auto_rollback_puts_the_group_back_and_exits_1() {
     let (lt, old, _) = world_on(&aws, "web", "1").await;
     aws.refresh_fault("web", "fail_after", 1, "health checks failed");
     let dir = workdir();
-    let cfg = config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]]).expect(1);
     assert!(run.stdout.starts_with("Instance refresh RollbackSuccessful"), "{}", run.stdout);
     assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
@@ -121,10 +116,10 @@ async fn another_groups_refresh_does_not_confuse_it() {
     // The other group's refresh fails while ours runs.
     aws.refresh_fault("api", "fail_after", 0, "api broke");
     let dir = workdir();
-    let api_cfg = config(dir.path(), "{}");
+    let api_cfg = refresh_config(dir.path(), "{}");
     let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).stderr(std::process::Stdio::null()).spawn().unwrap();
     let web_dir = workdir();
-    let cfg = config(web_dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
+    let cfg = refresh_config(web_dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
     let run = aws.run("instance-refresh", web_dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
     assert!(run.stdout.contains("Successful"), "{}", run.stdout);
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
@@ -140,7 +135,7 @@ async fn a_refresh_in_progress_is_refused_with_aws_reason() {
     // Someone else's refresh is running.
     aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(1);
     assert!(run.error_line("instance-refresh").contains("InstanceRefreshInProgress"), "{}", run.stderr);
 }
@@ -150,7 +145,7 @@ async fn a_file_naming_another_group_is_refused_and_nothing_starts() {
     let aws = LocalAws::start().await;
     world(&aws, "web").await;
     let dir = workdir();
-    let cfg = config(dir.path(), r#"{"AutoScalingGroupName": "my_asg"}"#);
+    let cfg = refresh_config(dir.path(), r#"{"AutoScalingGroupName": "my_asg"}"#);
     aws.reset_calls();
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
     let line = run.error_line("instance-refresh");
@@ -168,11 +163,11 @@ async fn bad_config_files_are_refused_and_nothing_starts() {
     let run = aws.run("instance-refresh", dir.path(), &[&missing, "web"]).expect(2);
     assert!(run.error_line("instance-refresh").contains("cannot read refresh config"), "{}", run.stderr);
 
-    let cfg = config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 50}}"#);
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 50}}"#);
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
     assert!(run.error_line("instance-refresh").contains("MinHealthyPercent"), "{}", run.stderr);
 
-    let cfg = config(dir.path(), "{not json");
+    let cfg = refresh_config(dir.path(), "{not json");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
     assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
     assert!(aws.calls().is_empty(), "{:?}", aws.calls());
@@ -182,7 +177,7 @@ async fn bad_config_files_are_refused_and_nothing_starts() {
 async fn an_unknown_group_fails() {
     let aws = LocalAws::start().await;
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "nosuchgroup", FAST[0], FAST[1]]).expect(1);
     assert!(run.error_line("instance-refresh").contains("nosuchgroup"), "{}", run.stderr);
 }
@@ -217,7 +212,7 @@ async fn sigterm_stops_waiting_exits_130_and_leaves_the_refresh_running() {
     let aws = LocalAws::start_with_step(1.0).await;
     world(&aws, "web").await;
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let (child, mut stderr) = spawn_until_started(&aws, dir.path(), &[&cfg, "web", "--interval", "0.2"]);
     terminate(&child);
     let out = child.wait_with_output().unwrap();
@@ -234,7 +229,7 @@ async fn cancel_on_exit_cancels_the_refresh() {
     let aws = LocalAws::start_with_step(1.0).await;
     world(&aws, "web").await;
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let (child, _stderr) = spawn_until_started(&aws, dir.path(), &[&cfg, "web", "--interval", "0.2", "--cancel-on-exit"]);
     terminate(&child);
     let out = child.wait_with_output().unwrap();
@@ -250,7 +245,7 @@ async fn if_running_wait_waits_for_the_other_refresh_then_runs_ours() {
     let other = aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
     let other = other.instance_refresh_id().unwrap().to_owned();
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "wait", "--interval", "0.1", "-o", "json"]).expect(0);
     let json = run.json();
     assert_ne!(json["instance_refresh_id"], other.as_str());
@@ -267,7 +262,7 @@ async fn if_running_cancel_cancels_the_other_refresh_first() {
     world(&aws, "web").await;
     aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "cancel", "--interval", "0.1"]).expect(0);
     let out = aws.asg().describe_instance_refreshes().auto_scaling_group_name("web").send().await.unwrap();
     let statuses: Vec<_> = out.instance_refreshes().iter().map(|r| r.status().unwrap().as_str().to_owned()).collect();
@@ -279,7 +274,7 @@ async fn without_a_terminal_progress_is_one_line_per_change_and_q_silences_it() 
     let aws = LocalAws::start().await;
     world(&aws, "web").await;
     let dir = workdir();
-    let cfg = config(dir.path(), "{}");
+    let cfg = refresh_config(dir.path(), "{}");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.03", "-o", "json"]).expect(0);
     let polls = run.json()["polls"].as_u64().unwrap();
     let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("Instance refresh ")).collect();

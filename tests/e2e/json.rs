@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws};
 
 fn keys(v: &serde_json::Value) -> BTreeSet<String> {
     v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
@@ -40,9 +40,8 @@ async fn every_tool_has_its_documented_json_shape() {
         set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "deleted_versions", "failed_versions", "dry_run"])
     );
 
-    let cfg = dir.path().join("refresh.json");
-    std::fs::write(&cfg, "{}").unwrap();
-    let v = aws.run("instance-refresh", dir.path(), &[cfg.to_str().unwrap(), "web", "--interval", "0.1", "-o", "json"]).expect(0).json();
+    let cfg = refresh_config(dir.path(), "{}");
+    let v = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.1", "-o", "json"]).expect(0).json();
     assert_eq!(
         keys(&v),
         set(&["instance_refresh_id", "auto_scaling_group_name", "status", "percentage_complete", "instances_to_update", "status_reason", "duration_seconds", "stopped", "activities", "polls"])

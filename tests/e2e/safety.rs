@@ -1,6 +1,6 @@
 //! Never delete what is in use; bad input changes nothing.
 
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws};
 
 #[tokio::test]
 async fn prune_keeps_older_amis_that_are_in_use_and_says_why() {
@@ -153,9 +153,7 @@ async fn credentials_never_appear_in_any_output() {
     let lt = aws.launch_template("app", &amis[0]).await;
     aws.group("web", &lt, "1", 1).await;
     let dir = workdir();
-    let cfg = dir.path().join("refresh.json");
-    std::fs::write(&cfg, "{}").unwrap();
-    let cfg = cfg.to_string_lossy().into_owned();
+    let cfg = refresh_config(dir.path(), "{}");
     const SECRET: &str = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY";
     const TOKEN: &str = "FwoGZXIvYXdzSESSIONTOKENxyz";
     let runs: Vec<Vec<&str>> = vec![

@@ -509,6 +509,13 @@ pub fn which(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
+/// Writes a refresh config into `dir` and returns its path.
+pub fn refresh_config(dir: &Path, body: &str) -> String {
+    let path = dir.join("refresh.json");
+    std::fs::write(&path, body).expect("writing the refresh config");
+    path.to_string_lossy().into_owned()
+}
+
 /// A fresh working directory for one test.
 pub fn workdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
