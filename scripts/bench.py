@@ -144,6 +144,7 @@ def main() -> int:
                     "eu-south-1", "ap-east-1", "me-south-1", "af-south-1", "ap-northeast-3", "ap-south-2", "ap-southeast-3",
                     "ap-southeast-4", "eu-central-2", "eu-south-2", "me-central-1", "il-central-1", "ca-west-1", "mx-central-1"])
     rows = []
+    lags: list[float] = []
     try:
         rate = measure_rate(aws, "us-east-1")
 
@@ -200,8 +201,9 @@ def main() -> int:
             results.append(run_tool("delete-ami", region, [amis[0]], "6 (describe, 3 in-use lookups, deregister, 1 snapshot)"))
         summarize("delete-ami (1 snapshot)", results)
 
-        # instance-refresh: a group of 2, polled every 0.2 s.
-        results = []
+        # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
+        # (its EndTime at the local AWS) the tool had exited.
+        results, lags = [], []
         for _ in range(args.runs):
             region, ec2, amis = fresh_world(2)
             asg = client(aws.url, "autoscaling", region)
@@ -210,7 +212,10 @@ def main() -> int:
                                           LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"})
             cfg = Path(work) / "refresh.json"
             cfg.write_text("{}")
-            results.append(run_tool("instance-refresh", region, [str(cfg), "web", "--interval", "0.2"], "1 start + 1 describe per poll"))
+            r = run_tool("instance-refresh", region, [str(cfg), "web", "--interval", "0.2"], "1 start + 1 describe per poll")
+            ended = asg.describe_instance_refreshes(AutoScalingGroupName="web")["InstanceRefreshes"][0]["EndTime"].timestamp()
+            lags.append(r["started"] + r["wall"] - ended)
+            results.append(r)
         summarize("instance-refresh (2 instances, 0.2 s polls)", results)
 
         # prune at each size, and the peer on the same sizes.
@@ -247,6 +252,7 @@ def main() -> int:
         first = f"{r['first_request_ms']:.1f}" if r["first_request_ms"] is not None else "-"
         floor = f"{r['floor_s']:.2f}" if r["floor_s"] is not None else "-"
         print(f"| {r['what']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['rss_mb']:.1f} | {first} | {r['calls']} | {r['minimum']} | {floor} |")
+    print(f"\ninstance-refresh exited {statistics.median(lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
     prunes = [r for r in rows if r["what"].startswith("prune-amis") and str(max(sizes)) in r["what"]]
     peers = [r for r in rows if r["what"].startswith("aws-amicleaner")]
     if prunes and peers:

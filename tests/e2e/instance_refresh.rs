@@ -163,6 +163,12 @@ async fn bad_config_files_are_refused_and_nothing_starts() {
     let run = aws.run("instance-refresh", dir.path(), &[&missing, "web"]).expect(2);
     assert!(run.error_line("instance-refresh").contains("cannot read refresh config"), "{}", run.stderr);
 
+    // Unreadable: a directory where the file should be (root reads any file, so permissions
+    // cannot make one unreadable here).
+    let unreadable = dir.path().to_string_lossy().into_owned();
+    let run = aws.run("instance-refresh", dir.path(), &[&unreadable, "web"]).expect(2);
+    assert!(run.error_line("instance-refresh").contains("cannot read refresh config"), "{}", run.stderr);
+
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 50}}"#);
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
     assert!(run.error_line("instance-refresh").contains("MinHealthyPercent"), "{}", run.stderr);
