@@ -57,8 +57,7 @@ def world() -> dict:
     return {"SOURCE_AMI": source, "LAUNCH_TEMPLATE_ID": lt, "ASG_NAME": group}
 
 
-def buildspec_commands(phases: list[str]) -> list[str]:
-    spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+def buildspec_commands(spec: dict, phases: list[str]) -> list[str]:
     commands = []
     for phase in phases:
         commands += spec["phases"][phase]["commands"]
@@ -74,7 +73,7 @@ def run(phases: list[str]) -> int:
         if not env.get(key):
             env[key] = str(value)
     script = ["set -e"]
-    for command in buildspec_commands(phases):
+    for command in buildspec_commands(spec, phases):
         script.append(f"echo {shlex.quote('[buildspec] ' + command)} >&2")
         script.append(command)
     # Paths in the buildspec are relative to the source root, as in CodeBuild; the files the

@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
-import signal
-import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from lifecycle import stop_on_signals_and_stdin_eof
 
 EC2_THROTTLE = (
     b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code>'
@@ -148,20 +148,7 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler(urllib.parse.urlsplit(args.upstream), state))
     server.daemon_threads = True
 
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-
-    def watch_stdin():
-        try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        stop()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signals_and_stdin_eof(server, watch_stdin=True)
     print(f"FAULT_PROXY_READY http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -50,7 +50,6 @@ import uuid
 from collections import Counter, defaultdict
 from typing import Any
 
-from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import responses as core_responses
@@ -779,7 +778,7 @@ def install() -> None:
         return
     _installed = True
     core_responses.BaseResponse.call_action = _counting_call_action
-    # AutoScalingResponse wraps call_action itself (for a CRC header); count there too.
+    # AutoScalingResponse's own call_action (a CRC header) calls this one: each call counts once.
     lt_models.LaunchTemplate.create_version = _lt_create_version
     lt_models.LaunchTemplate.get_version = _lt_get_version
     lt_models.LaunchTemplate.default_version = _lt_default_version
@@ -794,4 +793,3 @@ def install() -> None:
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
     AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
     AutoScalingResponse.describe_scaling_activities = describe_scaling_activities
-    _ = asg_models  # the models are patched through the objects above

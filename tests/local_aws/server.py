@@ -27,13 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import sys
-import threading
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import local_aws  # noqa: E402
+from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
@@ -94,22 +92,7 @@ def main() -> None:
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.server_address[1]
 
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    def watch_stdin():
-        try:
-            while sys.stdin.buffer.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        stop()
-
-    if args.exit_on_stdin_eof:
-        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signals_and_stdin_eof(server, args.exit_on_stdin_eof)
 
     print(f"LOCAL_AWS_READY http://{args.host}:{port}", flush=True)
     server.serve_forever()

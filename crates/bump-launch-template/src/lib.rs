@@ -245,7 +245,8 @@ impl Tool for Args {
         } else {
             tracing::info!("deleted versions {:?} of {lt}", deleted);
         }
-        let kept_versions = all.iter().map(|v| v.number).filter(|n| !deleted.contains(n)).collect();
+        let gone: BTreeSet<i64> = deleted.iter().copied().collect();
+        let kept_versions = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
 
         Ok(Bumped {
             launch_template_id: self.launch_template_id,
