@@ -148,7 +148,8 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler(urllib.parse.urlsplit(args.upstream), state))
     server.daemon_threads = True
 
-    stop_on_signals_and_stdin_eof(server, watch_stdin=True)
+    # shutdown() waits for serve_forever() to return, so it cannot run in the main thread.
+    stop_on_signals_and_stdin_eof(lambda: threading.Thread(target=server.shutdown, daemon=True).start(), watch_stdin=True)
     print(f"FAULT_PROXY_READY http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -3,17 +3,22 @@ when their stdin closes, so that a test runner that dies takes them along."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+from typing import Callable
 
 
-def stop_on_signals_and_stdin_eof(server, watch_stdin: bool) -> None:
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
+def stop_on_signals_and_stdin_eof(on_stop: Callable[[], None], watch_stdin: bool) -> None:
+    """Calls ``on_stop`` in the main thread (from a signal handler) on SIGTERM or SIGINT. A
+    closed stdin is turned into SIGTERM to this process, so every stop takes the same path."""
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    def handler(*_):
+        on_stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
     def wait_for_eof():
         try:
@@ -21,7 +26,7 @@ def stop_on_signals_and_stdin_eof(server, watch_stdin: bool) -> None:
                 pass
         except (OSError, ValueError):
             pass
-        stop()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     if watch_stdin:
         threading.Thread(target=wait_for_eof, daemon=True).start()

@@ -7,6 +7,12 @@ one line on stdout, ``LOCAL_AWS_READY http://127.0.0.1:PORT``, and serves until 
 SIGTERM or SIGINT, or (with --exit-on-stdin-eof) until its stdin closes, so that a test
 runner that dies takes it along.
 
+It serves HTTP/1.1 with keep-alive, as AWS's endpoints do: a client reuses its connections
+from call to call. (moto's own server, werkzeug's development server, closes the connection
+after every reply, so every call would pay for a new TCP connection, which no AWS client pays.)
+waitress serves it: requests are handled by a pool of threads, idle connections by its event
+loop.
+
 Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
 
     GET  /_local_aws/health          {"ok": true}
@@ -26,19 +32,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import local_aws  # noqa: E402
+import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
-from moto.moto_server.werkzeug_app import (  # noqa: E402
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 PREFIX = "/_local_aws/"
@@ -89,13 +92,20 @@ def main() -> None:
 
     local_aws.install()
     app = control_app(DomainDispatcherApplication(create_backend_app))
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
-    port = server.server_address[1]
+    # Eight threads: calls never wait on one another for long (a refresh runs in its own
+    # thread), and the GIL makes more pointless. "Task queue depth" warnings are noise here.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    server = waitress.create_server(app, host=args.host, port=args.port, threads=8, ident="local-aws")
 
-    stop_on_signals_and_stdin_eof(server, args.exit_on_stdin_eof)
+    # Stopping ends waitress's loop with SystemExit (raised in the main thread, by the signal
+    # handler); run() then stops its threads.
+    def stop() -> None:
+        raise SystemExit(0)
 
-    print(f"LOCAL_AWS_READY http://{args.host}:{port}", flush=True)
-    server.serve_forever()
+    stop_on_signals_and_stdin_eof(stop, args.exit_on_stdin_eof)
+
+    print(f"LOCAL_AWS_READY http://{args.host}:{server.effective_port}", flush=True)
+    server.run()
 
 
 if __name__ == "__main__":
