@@ -145,6 +145,34 @@ async fn plain_http_off_loopback_is_refused_before_anything_is_sent() {
     assert!(run.error_line("latest-ami").contains("plain-http"), "{}", run.stderr);
 }
 
+/// The first bytes a tool sends to an endpoint (a listener that answers nothing).
+fn first_bytes_sent(aws: &LocalAws, dir: &std::path::Path, scheme: &str) -> Vec<u8> {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf).unwrap();
+        buf.to_vec()
+    });
+    let out = aws.tool("latest-ami", dir).args(["main", "--attempt-timeout", "2"]).env("AWS_ENDPOINT_URL", url).env("AWS_MAX_ATTEMPTS", "1").output().unwrap();
+    deploy_tests::Run::from(out).expect(1);
+    reader.join().unwrap()
+}
+
+#[tokio::test]
+async fn https_endpoints_get_tls_and_only_http_ones_go_without() {
+    // TLS is set up only when a request needs it (no CA bundle is read for the local AWS);
+    // an https endpoint must still get a TLS handshake, never a plain request.
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let tls = first_bytes_sent(&aws, dir.path(), "https");
+    assert_eq!(tls[0], 0x16, "not a TLS handshake record: {tls:?}");
+    assert_eq!(tls[1], 0x03, "not a TLS version: {tls:?}");
+    assert_eq!(first_bytes_sent(&aws, dir.path(), "http"), b"POST");
+}
+
 #[tokio::test]
 async fn credentials_never_appear_in_any_output() {
     let aws = LocalAws::start().await;

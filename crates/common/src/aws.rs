@@ -114,6 +114,7 @@ impl Context {
         // replies here are small and every attempt has a timeout, which bounds a stall too,
         // and without it each call costs less CPU (measured by scripts/bench).
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::http::client())
             .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
             .timeout_config(
             TimeoutConfig::builder()

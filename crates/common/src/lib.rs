@@ -10,6 +10,7 @@ pub mod aws;
 pub mod calllog;
 pub mod cli;
 pub mod error;
+mod http;
 pub mod inuse;
 pub mod output;
 pub mod pace;
