@@ -75,11 +75,7 @@ async fn bump_calls_only_what_its_policy_allows() {
 async fn instance_refresh_calls_only_what_its_policy_allows() {
     // Slow refreshes, so that one is surely running when the tool starts.
     let aws = LocalAws::start_with_step(0.5).await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 2).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "1", 2).await;
-    aws.add_versions(&lt, &amis[1], 1).await;
+    aws.refresh_world("web", "1").await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), "{}");
 

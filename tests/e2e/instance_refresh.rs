@@ -2,22 +2,10 @@ use std::path::Path;
 
 use deploy_tests::{refresh_config, workdir, LocalAws};
 
-/// A template with two versions (old AMI, new AMI) and a group of 2 on `$Latest`, made
-/// before the new version, so its instances run the old AMI.
+/// The refresh world on `$Latest` (see [`LocalAws::refresh_world`]).
 async fn world(aws: &LocalAws, group: &str) -> (String, String, String) {
-    world_on(aws, group, "$Latest").await
+    aws.refresh_world(group, "$Latest").await
 }
-
-/// The same, with the group on launch template version `version`.
-async fn world_on(aws: &LocalAws, group: &str, version: &str) -> (String, String, String) {
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 2).await;
-    let lt = aws.launch_template(&format!("{group}-lt"), &amis[0]).await;
-    aws.group(group, &lt, version, 2).await;
-    aws.add_versions(&lt, &amis[1], 1).await;
-    (lt, amis[0].clone(), amis[1].clone())
-}
-
 
 const FAST: [&str; 2] = ["--interval", "0.1"];
 
@@ -99,7 +87,7 @@ async fn a_cancelled_refresh_exits_1() {
 async fn auto_rollback_puts_the_group_back_and_exits_1() {
     let aws = LocalAws::start().await;
     // AWS rolls back only to a numbered version: the group is on version 1.
-    let (lt, old, _) = world_on(&aws, "web", "1").await;
+    let (lt, old, _) = aws.refresh_world("web", "1").await;
     aws.refresh_fault("web", "fail_after", 1, "health checks failed");
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);

@@ -390,6 +390,18 @@ impl LocalAws {
             .unwrap();
     }
 
+    /// A refresh's world: a template `<group>-lt` with two versions (1: an old AMI, 2: a new
+    /// one) and a group of 2 on launch template version `version`, made before version 2, so
+    /// its instances run the old AMI. Returns (template id, old AMI, new AMI).
+    pub async fn refresh_world(&self, group: &str, version: &str) -> (String, String, String) {
+        let builder = self.builder_instance().await;
+        let amis = self.bake(&builder, "main", 2).await;
+        let lt = self.launch_template(&format!("{group}-lt"), &amis[0]).await;
+        self.group(group, &lt, version, 2).await;
+        self.add_versions(&lt, &amis[1], 1).await;
+        (lt, amis[0].clone(), amis[1].clone())
+    }
+
     /// The AMI each in-service instance of the group runs, sorted.
     pub async fn group_amis(&self, group: &str) -> Vec<String> {
         let out = self.asg().describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();

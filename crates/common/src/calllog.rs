@@ -1,6 +1,10 @@
-//! `-v`: one log line per AWS call attempt, with the operation, HTTP status, request id and
-//! time taken. An SDK interceptor, so every call of every tool is covered.
+//! Interceptors that watch a call's attempts. [`CallLog`] (`-v`): one log line per AWS call
+//! attempt, with the operation, HTTP status, request id and time taken, on every client, so
+//! every call of every tool is covered. [`MaybeActed`]: on one call, whether AWS may have acted
+//! on an attempt whose reply never arrived.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -53,6 +57,57 @@ impl Intercept for CallLog {
                 tracing::debug!("{service}.{operation}: HTTP {} in {ms:.0} ms (request id {request_id})", response.status().as_u16());
             }
             None => tracing::debug!("{service}.{operation}: no response after {ms:.0} ms"),
+        }
+        Ok(())
+    }
+}
+
+/// Whether AWS may have acted on an attempt of a call without the reply reaching us: an attempt
+/// was sent and then got no reply (lost connection, attempt timeout) or a 5xx, and the SDK sent
+/// another. A call that has no idempotency token and is refused on retry as a duplicate
+/// ("already in progress") may then be refused because of its own earlier attempt.
+///
+/// Attach it to one call (`.customize().interceptor(acted.clone())`) and ask after the call.
+#[derive(Debug, Clone, Default)]
+pub struct MaybeActed {
+    /// An attempt was sent and no definite answer (a reply below 500) has come for it.
+    unanswered: Arc<AtomicBool>,
+    acted: Arc<AtomicBool>,
+}
+
+impl MaybeActed {
+    pub fn maybe(&self) -> bool {
+        self.acted.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for MaybeActed {
+    fn name(&self) -> &'static str {
+        "MaybeActed"
+    }
+
+    // An attempt that times out is dropped without `read_after_attempt`, so the earlier
+    // attempt's fate is judged when the next one is about to be sent.
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.unanswered.swap(true, Ordering::Relaxed) {
+            self.acted.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.response().is_some_and(|r| !r.status().is_server_error()) {
+            self.unanswered.store(false, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -13,12 +13,13 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context as _, Result};
 use aws_sdk_autoscaling::types::{DesiredConfiguration, InstanceRefresh, LaunchTemplateSpecification};
 use clap::{Parser, ValueEnum};
 use common::cli::positive_secs;
+use common::calllog::MaybeActed;
 use common::error::{aws_error, error_code, Usage};
 use common::inuse::group_launch_template;
 use common::{Context, GlobalArgs, Report, Tool};
@@ -344,8 +345,8 @@ impl Run<'_> {
         }
     }
 
-    /// The group's refresh that has not ended yet, if any.
-    async fn active(&self) -> Result<Option<String>> {
+    /// The group's refreshes, newest first (AWS's order).
+    async fn refreshes(&self) -> Result<Vec<InstanceRefresh>> {
         let out = self
             .asg
             .describe_instance_refreshes()
@@ -353,11 +354,30 @@ impl Run<'_> {
             .send()
             .await
             .map_err(|e| aws_error(format!("describing the instance refreshes of {}", self.group), e))?;
-        Ok(out
-            .instance_refreshes()
-            .iter()
+        Ok(out.instance_refreshes.unwrap_or_default())
+    }
+
+    /// The group's refresh that has not ended yet, if any.
+    async fn active(&self) -> Result<Option<String>> {
+        Ok(self
+            .refreshes()
+            .await?
+            .into_iter()
             .find(|r| phase(r.status().map(|s| s.as_str()).unwrap_or("")) == Phase::Waiting)
-            .and_then(|r| r.instance_refresh_id().map(str::to_owned)))
+            .and_then(|r| r.instance_refresh_id))
+    }
+
+    /// The group's newest refresh if it started at or after `since`: the one our own start call
+    /// made when its reply was lost (it may have ended already).
+    async fn started_since(&self, since: SystemTime) -> Result<Option<String>> {
+        let since = aws_smithy_types::DateTime::from(since).secs();
+        Ok(self
+            .refreshes()
+            .await?
+            .into_iter()
+            .next()
+            .filter(|r| r.start_time().is_some_and(|t| t.secs() >= since))
+            .and_then(|r| r.instance_refresh_id))
     }
 
     async fn activities(&self) -> Vec<Activity> {
@@ -484,16 +504,34 @@ impl Tool for Args {
 
         let mut preferences = preferences;
         let id = loop {
+            // StartInstanceRefresh has no idempotency token: if an attempt's reply is lost and
+            // the SDK retries, the retry meets the refresh the first attempt started.
+            let acted = MaybeActed::default();
+            let sent_at = SystemTime::now();
             let start = asg
                 .start_instance_refresh()
                 .auto_scaling_group_name(&self.asg_name)
                 .set_strategy(self.config.strategy.as_deref().map(Into::into))
                 .set_desired_configuration(desired.clone())
                 .set_preferences(preferences.clone())
+                .customize()
+                .interceptor(acted.clone())
                 .send()
                 .await;
             match start {
                 Ok(out) => break out.instance_refresh_id().unwrap_or_default().to_owned(),
+                Err(e) if error_code(&e) == Some("InstanceRefreshInProgress") && acted.maybe() => {
+                    match run.started_since(sent_at - CLOCK_SKEW).await? {
+                        Some(ours) => {
+                            tracing::warn!("the reply to starting the refresh was lost; refresh {ours} of {}, started then, is ours", self.asg_name);
+                            break ours;
+                        }
+                        None if self.if_running == IfRunning::Fail => {
+                            return Err(aws_error(format!("starting an instance refresh of {}", self.asg_name), e));
+                        }
+                        None => continue,
+                    }
+                }
                 Err(e) if error_code(&e) == Some("InstanceRefreshInProgress") && self.if_running != IfRunning::Fail => {
                     let Some(other) = run.active().await? else { continue };
                     if self.if_running == IfRunning::Cancel {
@@ -556,6 +594,10 @@ impl Tool for Args {
         })
     }
 }
+
+/// How far AWS's clock may be behind ours when we judge whether a refresh started after our
+/// own start call was sent.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
 
 /// True when the group names its launch template version as `$Latest` or `$Default` (or not
 /// at all, which means `$Default`).
