@@ -27,7 +27,9 @@ Auto Scaling
     CancelInstanceRefresh, RollbackInstanceRefresh. A refresh moves through Pending,
     InProgress (and Baking when BakeTime is set) to a terminal status over time, really
     replacing the group's instances with ones launched from the launch template version in
-    force (the DesiredConfiguration's, if given), honouring SkipMatching. One active refresh
+    force (the DesiredConfiguration's, if given), honouring SkipMatching. Instances are
+    replaced in batches, as AWS does: as many at once as MinHealthyPercentage (default 90)
+    lets be out of service, of the group's desired capacity, at least one. One active refresh
     per group. With AutoRollback, a failing refresh goes through RollbackInProgress to
     RollbackSuccessful and the group is back on the instances and configuration it had.
   * DescribeScalingActivities reports the launches, terminations and failures of refreshes.
@@ -464,6 +466,10 @@ class Refresh:
         self.replaced: list[str] = []  # new instance ids this refresh launched
         self.to_replace = [s.instance.id for s in group.instance_states if not self._matches(s.instance)]
         self.total = len(self.to_replace)
+        # AWS replaces as many instances at once as may be out of service while the group
+        # keeps MinHealthyPercentage of its desired capacity healthy; at least one.
+        min_healthy = int(prefs["MinHealthyPercentage"])
+        self.batch = max(1, group.desired_capacity * (100 - min_healthy) // 100)
         self.thread = threading.Thread(target=self._run, name=f"refresh-{self.id}", daemon=True)
 
     # -- matching and replacing --------------------------------------------------------------
@@ -540,10 +546,11 @@ class Refresh:
         }
         pending = list(self.replaced)
         time.sleep(STEP_SECONDS)
-        for instance_id in pending:
+        for first in range(0, len(pending), self.batch):
             with LOCK:
-                self._launch(self.old_lt, self.old_number)
-                self._terminate(instance_id)
+                for instance_id in pending[first : first + self.batch]:
+                    self._launch(self.old_lt, self.old_number)
+                    self._terminate(instance_id)
             time.sleep(STEP_SECONDS)
         with LOCK:
             # The group keeps (or gets back) the configuration it had.
@@ -575,23 +582,28 @@ class Refresh:
             self.status = "InProgress"
         fault = self.fault or {}
         failure: str | None = None
-        # One more turn than there are instances, so that a fault "after all of them" fires.
-        for done in range(self.total + 1):
+        done = 0
+        # A step a batch, and one more after the last, so that a fault "after all of them" fires.
+        while True:
             time.sleep(STEP_SECONDS)
             with LOCK:
-                if fault.get("cancel_after") == done:
+                if fault.get("cancel_after") is not None and done >= fault["cancel_after"]:
                     self.cancel_requested = True
                     self.status = "Cancelling"
                 if self.cancel_requested or self.rollback_requested is not None:
                     break
-                if fault.get("fail_after") == done:
+                if fault.get("fail_after") is not None and done >= fault["fail_after"]:
                     failure = fault.get("reason") or "Instances failed to pass health checks during the refresh."
                     break
                 if done == self.total:
                     break
-                self.replaced.append(self._launch(self.new_lt, self.new_number))
-                self._terminate(self.to_replace[done])
-                self.percentage = int(100 * (done + 1) / self.total)
+                # A fault "after N" stops the batch at N.
+                limit = min(x for x in (fault.get("fail_after"), fault.get("cancel_after"), self.total) if x is not None and x > done)
+                for instance_id in self.to_replace[done : min(done + self.batch, limit)]:
+                    self.replaced.append(self._launch(self.new_lt, self.new_number))
+                    self._terminate(instance_id)
+                    done += 1
+                self.percentage = int(100 * done / self.total)
         if self.cancel_requested:
             time.sleep(STEP_SECONDS)
             with LOCK:

@@ -243,6 +243,22 @@ def test_refresh_moves_through_states_and_replaces_instances(group):
     assert g["LaunchTemplate"]["Version"] == "2", "the group takes the desired configuration"
 
 
+def test_instances_are_replaced_in_batches_by_min_healthy_percentage(group):
+    """A group of 3: with 90% to stay healthy, one at a time (33%, 66%, 100%); with 33%, two
+    may be out of service at once, so the first batch takes two (66%), the second the last."""
+    ec2, asg, lt = group
+    for min_healthy, expected in ((90, {33, 66, 100}), (33, {66, 100})):
+        rid = asg.start_instance_refresh(
+            AutoScalingGroupName="web",
+            DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}},
+            Preferences={"MinHealthyPercentage": min_healthy},  # SkipMatching is off: all 3 go
+        )["InstanceRefreshId"]
+        seen = set()
+        wait_for(lambda: seen.add(refresh(asg, rid)["PercentageComplete"]) or 100 in seen, "the refresh to end")
+        assert seen - {0} == expected, (min_healthy, seen)
+        finished(asg, rid)
+
+
 def test_one_active_refresh_per_group_and_newest_first(group):
     _, asg, _ = group
     first = asg.start_instance_refresh(AutoScalingGroupName="web")["InstanceRefreshId"]
