@@ -1,12 +1,13 @@
 """Benchmark: the tools' wall time, CPU, peak memory, start-up and AWS calls against the local
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
-    scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--no-peer]
+    scripts/bench [--profile release|dist|dev] [--runs N] [--sizes 50,200,500] [--no-peer]
 
 Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
 the "minimum" column is the least each job needs (see the README). The local AWS is the floor
-for wall time: its measured rate (calls per second, 4 clients at once, as prune uses) turns
-the calls a run made into the time the local AWS alone needed for them.
+for wall time: its measured rate (calls per second, with as many clients at once as prune's
+--concurrency in the benchmark) turns the calls a run made into the time the local AWS alone
+needed for them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_VENV = ROOT / ".venv-bench-peer"
+# prune's --concurrency here, and the clients at once when the local AWS's rate is measured.
+CONCURRENCY = 8
 
 
 class LocalAws:
@@ -91,13 +94,13 @@ def timed(cmd: list[str], env: dict, cwd: str) -> dict:
 
 
 def measure_rate(aws: LocalAws, region: str) -> float:
-    """Calls per second the local AWS serves for prune's calls, 4 clients at once."""
+    """Calls per second the local AWS serves for prune's calls, CONCURRENCY clients at once."""
     ec2 = client(aws.url, "ec2", region)
     src = ec2.register_image(Name="rate-base")["ImageId"]
     inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     amis = bake(ec2, inst, "rate", 200)
     snaps = [ec2.describe_images(ImageIds=[a])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] for a in amis]
-    clients = [client(aws.url, "ec2", region) for _ in range(4)]
+    clients = [client(aws.url, "ec2", region) for _ in range(CONCURRENCY)]
     work = list(zip(amis, snaps))
     lock = threading.Lock()
 
@@ -139,17 +142,23 @@ def main() -> int:
 
     aws = LocalAws()
     work = tempfile.mkdtemp()
-    regions = iter(["us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
-                    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "sa-east-1", "ca-central-1",
-                    "eu-south-1", "ap-east-1", "me-south-1", "af-south-1", "ap-northeast-3", "ap-south-2", "ap-southeast-3",
-                    "ap-southeast-4", "eu-central-2", "eu-south-2", "me-central-1", "il-central-1", "ca-west-1", "mx-central-1"])
+    # Each run gets a fresh world: a Region of its own (moto keeps a world per Region). When
+    # the Regions run out, a new local AWS starts.
+    all_regions = boto3.session.Session().get_available_regions("ec2")
+    regions = iter([r for r in all_regions if r != "us-east-1"])
     rows = []
     lags: list[float] = []
     try:
         rate = measure_rate(aws, "us-east-1")
 
         def fresh_world(n: int):
-            region = next(regions)
+            nonlocal aws, regions
+            region = next(regions, None)
+            if region is None:
+                aws.stop()
+                aws = LocalAws()
+                regions = iter(all_regions)
+                region = next(regions)
             ec2 = client(aws.url, "ec2", region)
             src = ec2.register_image(Name="base")["ImageId"]
             inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
@@ -224,7 +233,7 @@ def main() -> int:
             for _ in range(args.runs):
                 region, ec2, amis = fresh_world(n + 1)
                 minimum = f"{1 + 3 + 2 * n} (list, 3 in-use lookups, {n} deregisters, {n} snapshot deletes)"
-                results.append(run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", "8"], minimum))
+                results.append(run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)], minimum))
                 left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
                 assert len(left) == 1, f"prune left {len(left)} AMIs"
             summarize(f"prune-amis, {n} AMIs", results, floor_calls=True)
