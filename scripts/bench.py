@@ -1,7 +1,7 @@
 """Benchmark: the tools' wall time, CPU, peak memory, start-up and AWS calls against the local
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
-    scripts/bench [--profile release|dist|dev] [--runs N] [--sizes 50,200,500] [--no-peer]
+    scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--no-peer]
 
 Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
 the "minimum" column is the least each job needs (see the README). The local AWS is the floor
@@ -148,10 +148,9 @@ def main() -> int:
     regions = iter([r for r in all_regions if r != "us-east-1"])
     rows = []
     lags: list[float] = []
+    rates: list[float] = []
     try:
-        rate = measure_rate(aws, "us-east-1")
-
-        def fresh_world(n: int):
+        def fresh_region() -> str:
             nonlocal aws, regions
             region = next(regions, None)
             if region is None:
@@ -159,6 +158,19 @@ def main() -> int:
                 aws = LocalAws()
                 regions = iter(all_regions)
                 region = next(regions)
+            return region
+
+        def with_floor(run) -> dict:
+            """The local AWS's pace varies from minute to minute (it is one Python process):
+            each prune run's floor comes from its rate measured just before the run."""
+            rate = measure_rate(aws, fresh_region())
+            rates.append(rate)
+            r = run()
+            r["floor"] = r["calls"] / rate
+            return r
+
+        def fresh_world(n: int):
+            region = fresh_region()
             ec2 = client(aws.url, "ec2", region)
             src = ec2.register_image(Name="base")["ImageId"]
             inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
@@ -184,7 +196,8 @@ def main() -> int:
                 "what": label, "wall_s": wall, "cpu_s": cpu, "rss_mb": rss,
                 "first_request_ms": statistics.median(firsts) if firsts else None,
                 "calls": calls, "by_action": results[0]["by_action"], "minimum": results[0]["minimum"],
-                "floor_s": calls / rate if floor_calls else None,
+                "floor_s": statistics.median(r["floor"] for r in results) if floor_calls else None,
+                "wall_over_floor": statistics.median(r["wall"] / r["floor"] for r in results) if floor_calls else None,
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
@@ -227,34 +240,42 @@ def main() -> int:
             results.append(r)
         summarize("instance-refresh (2 instances, 0.2 s polls)", results)
 
-        # prune at each size, and the peer on the same sizes.
+        # prune at each size; at the largest, aws-amicleaner too, run for run beside it.
+        def prune_run(n: int) -> dict:
+            region, ec2, amis = fresh_world(n + 1)
+            minimum = f"{1 + 3 + 2 * n} (list, 3 in-use lookups, {n} deregisters, {n} snapshot deletes)"
+            r = run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)], minimum)
+            left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
+            assert len(left) == 1, f"prune left {len(left)} AMIs"
+            return r
+
+        def peer_run(n: int) -> dict:
+            region, ec2, amis = fresh_world(n + 1)
+            env = env_for(aws.url, region, work)
+            aws.control("calls/reset", {"region": region})
+            r = timed([str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"], env, work)
+            calls = aws.control(f"calls?region={region}")
+            left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
+            r.update(calls=sum(calls.values()), by_action=calls, minimum="", first_ms=None, left=len(left))
+            return r
+
         for n in sizes:
+            with_peer = not args.no_peer and n == max(sizes)
             results, peer = [], []
             for _ in range(args.runs):
-                region, ec2, amis = fresh_world(n + 1)
-                minimum = f"{1 + 3 + 2 * n} (list, 3 in-use lookups, {n} deregisters, {n} snapshot deletes)"
-                results.append(run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)], minimum))
-                left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
-                assert len(left) == 1, f"prune left {len(left)} AMIs"
+                results.append(with_floor(lambda: prune_run(n)))
+                if with_peer:
+                    peer.append(with_floor(lambda: peer_run(n)))
             summarize(f"prune-amis, {n} AMIs", results, floor_calls=True)
-            if not args.no_peer and n == max(sizes):
-                for _ in range(args.runs):
-                    region, ec2, amis = fresh_world(n + 1)
-                    env = env_for(aws.url, region, work)
-                    aws.control("calls/reset", {"region": region})
-                    r = timed([str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"], env, work)
-                    calls = aws.control(f"calls?region={region}")
-                    left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
-                    r.update(calls=sum(calls.values()), by_action=calls, minimum="", first_ms=None)
-                    r["left"] = len(left)
-                    peer.append(r)
+            if with_peer:
                 summarize(f"aws-amicleaner 0.2.2, {n} AMIs (left {peer[0]['left']})", peer, floor_calls=True)
     finally:
         aws.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-          f"profile {args.profile}; median of {args.runs} runs; local AWS measured at {rate:.0f} calls/s\n")
+          f"profile {args.profile}; median of {args.runs} runs; local AWS measured at {min(rates):.0f}-{max(rates):.0f} calls/s "
+          f"({CONCURRENCY} clients), just before each prune run\n")
     print("| run | wall (s) | tool CPU (s) | peak RSS (MB) | first request (ms) | AWS calls | minimum | local AWS floor (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -268,7 +289,7 @@ def main() -> int:
         ours, theirs = prunes[0], peers[0]
         print(f"\nprune-amis vs aws-amicleaner at {max(sizes)} AMIs: wall {theirs['wall_s'] / ours['wall_s']:.1f}x faster, "
               f"CPU {theirs['cpu_s'] / max(ours['cpu_s'], 0.01):.1f}x less, memory {theirs['rss_mb'] / ours['rss_mb']:.1f}x less; "
-              f"prune wall / local AWS floor = {ours['wall_s'] / ours['floor_s']:.2f}")
+              f"prune wall / local AWS floor = {ours['wall_over_floor']:.2f} (median of the runs' ratios)")
     return 0
 
 
