@@ -177,6 +177,8 @@ async fn an_unknown_group_fails() {
 }
 
 /// Runs instance-refresh in the background and returns once it has started its refresh.
+// The child is handed to the caller, which waits for it.
+#[allow(clippy::zombie_processes)]
 fn spawn_until_started(aws: &LocalAws, dir: &Path, args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
     use std::io::BufRead;
     let mut child = aws.tool("instance-refresh", dir).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
@@ -184,7 +186,10 @@ fn spawn_until_started(aws: &LocalAws, dir: &Path, args: &[&str]) -> (std::proce
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "instance-refresh ended before starting a refresh");
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("instance-refresh ended ({status}) before starting a refresh");
+        }
         if line.contains("started instance refresh") {
             return (child, stderr);
         }
