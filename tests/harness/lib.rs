@@ -158,6 +158,9 @@ impl LocalAws {
     }
 
     async fn connect(own: Option<Server>, url: String, region: &'static str) -> LocalAws {
+        // Build stale tools now, before the test makes its world: a build in the middle of a
+        // test (at its first tool run) would let a refresh it started run out meanwhile.
+        bin_dir();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region))
             .endpoint_url(&url)
