@@ -289,3 +289,17 @@ async fn without_a_terminal_progress_is_one_line_per_change_and_q_silences_it() 
     assert_eq!(run.stderr, "", "-q prints nothing but errors");
     assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
 }
+
+#[tokio::test]
+async fn a_checkpoint_pause_is_waited_through() {
+    // At a checkpoint AWS holds the refresh InProgress for CheckpointDelay; the tool keeps
+    // following it to the end.
+    let aws = LocalAws::start().await;
+    let (_, _, new) = world(&aws, "web").await;
+    let dir = workdir();
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 0, "CheckpointPercentages": [50, 100], "CheckpointDelay": 120}}"#);
+    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.05"]).expect(0);
+    assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
+    assert!(run.stderr.contains("Instance refresh InProgress (50%)"), "{}", run.stderr);
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+}

@@ -29,8 +29,10 @@ Auto Scaling
     replacing the group's instances with ones launched from the launch template version in
     force (the DesiredConfiguration's, if given), honouring SkipMatching. Instances are
     replaced in batches, as AWS does: as many at once as MinHealthyPercentage (default 90)
-    lets be out of service, of the group's desired capacity, at least one. One active refresh
-    per group. With AutoRollback, a failing refresh goes through RollbackInProgress to
+    lets be out of service, of the group's desired capacity, at least one. A step of the
+    engine stands for a minute of AWS's time: each batch warms up for InstanceWarmup, and at
+    each of CheckpointPercentages below 100 the refresh waits CheckpointDelay (batches are cut
+    short to land on a checkpoint). One active refresh per group. With AutoRollback, a failing refresh goes through RollbackInProgress to
     RollbackSuccessful and the group is back on the instances and configuration it had.
   * DescribeScalingActivities reports the launches, terminations and failures of refreshes.
 
@@ -45,6 +47,7 @@ The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import threading
 import time
@@ -470,6 +473,13 @@ class Refresh:
         # keeps MinHealthyPercentage of its desired capacity healthy; at least one.
         min_healthy = int(prefs["MinHealthyPercentage"])
         self.batch = max(1, group.desired_capacity * (100 - min_healthy) // 100)
+        # Time: a step stands for a minute of AWS's time. Each batch warms up for
+        # InstanceWarmup (at least a step); at each checkpoint below 100% the refresh stays
+        # InProgress for CheckpointDelay (AWS's default: an hour), batches cut short to land
+        # on it.
+        self.warmup_steps = max(1, math.ceil(int(prefs.get("InstanceWarmup") or 0) / 60))
+        self.checkpoints = sorted(int(p) for p in prefs.get("CheckpointPercentages") or [])
+        self.checkpoint_steps = math.ceil(int(prefs.get("CheckpointDelay") or 3600) / 60)
         self.thread = threading.Thread(target=self._run, name=f"refresh-{self.id}", daemon=True)
 
     # -- matching and replacing --------------------------------------------------------------
@@ -573,6 +583,13 @@ class Refresh:
             with LOCK:
                 self._finish("Failed", f"local AWS error: {exc!r}")
 
+    def _wait(self, steps: int) -> None:
+        """Waits `steps` steps, or less if the refresh is cancelled or rolled back meanwhile."""
+        for _ in range(steps):
+            time.sleep(STEP_SECONDS)
+            if self.cancel_requested or self.rollback_requested is not None:
+                return
+
     def _steps(self) -> None:
         time.sleep(STEP_SECONDS)
         with LOCK:
@@ -583,9 +600,11 @@ class Refresh:
         fault = self.fault or {}
         failure: str | None = None
         done = 0
-        # A step a batch, and one more after the last, so that a fault "after all of them" fires.
+        wait = 1
+        # A batch after each wait, and one more turn after the last, so that a fault "after
+        # all of them" fires.
         while True:
-            time.sleep(STEP_SECONDS)
+            self._wait(wait)
             with LOCK:
                 if fault.get("cancel_after") is not None and done >= fault["cancel_after"]:
                     self.cancel_requested = True
@@ -597,13 +616,15 @@ class Refresh:
                     break
                 if done == self.total:
                     break
-                # A fault "after N" stops the batch at N.
-                limit = min(x for x in (fault.get("fail_after"), fault.get("cancel_after"), self.total) if x is not None and x > done)
+                # A fault "after N" stops the batch at N, and a checkpoint at its count.
+                marks = [math.ceil(self.total * c / 100) for c in self.checkpoints if c < 100]
+                limit = min(x for x in (fault.get("fail_after"), fault.get("cancel_after"), self.total, *marks) if x is not None and x > done)
                 for instance_id in self.to_replace[done : min(done + self.batch, limit)]:
                     self.replaced.append(self._launch(self.new_lt, self.new_number))
                     self._terminate(instance_id)
                     done += 1
                 self.percentage = int(100 * done / self.total)
+                wait = self.warmup_steps + (self.checkpoint_steps if done in marks and done < self.total else 0)
         if self.cancel_requested:
             time.sleep(STEP_SECONDS)
             with LOCK:

@@ -259,6 +259,24 @@ def test_instances_are_replaced_in_batches_by_min_healthy_percentage(group):
         finished(asg, rid)
 
 
+def test_checkpoints_pause_the_refresh(group):
+    """Group of 3, all at once allowed (MinHealthyPercentage 0), a checkpoint at 50%: the first
+    batch stops at 2 of 3 (the first count at or past 50%), the refresh stays InProgress there
+    for CheckpointDelay (2 minutes: 2 steps), then finishes."""
+    ec2, asg, lt = group
+    rid = asg.start_instance_refresh(
+        AutoScalingGroupName="web",
+        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}},
+        Preferences={"MinHealthyPercentage": 0, "CheckpointPercentages": [50, 100], "CheckpointDelay": 120},
+    )["InstanceRefreshId"]
+    seen: list[tuple[float, int]] = []
+    wait_for(lambda: seen.append((time.monotonic(), refresh(asg, rid)["PercentageComplete"])) or seen[-1][1] == 100, "the refresh to end")
+    at_checkpoint = [t for t, pct in seen if pct == 66]
+    assert {pct for _, pct in seen} - {0} == {66, 100}, seen
+    assert at_checkpoint[-1] - at_checkpoint[0] >= 0.1, "held at the checkpoint for about two steps"
+    assert finished(asg, rid)["Status"] == "Successful"
+
+
 def test_one_active_refresh_per_group_and_newest_first(group):
     _, asg, _ = group
     first = asg.start_instance_refresh(AutoScalingGroupName="web")["InstanceRefreshId"]
