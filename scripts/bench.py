@@ -177,14 +177,17 @@ def main() -> int:
             amis = bake(ec2, inst, "main", n)
             return region, ec2, amis
 
-        def run_tool(name: str, region: str, argv: list[str], minimum: str) -> dict:
+        def run_cmd(cmd: list[str], region: str, minimum: str) -> dict:
             env = env_for(aws.url, region, work)
             aws.control("calls/reset", {"region": region})
-            r = timed([str(bins / name), *argv], env, work)
+            r = timed(cmd, env, work)
             calls = aws.control(f"calls?region={region}")
             first = aws.control(f"first-call?region={region}")["at"]
             r.update(calls=sum(calls.values()), by_action=calls, minimum=minimum, first_ms=(first - r["started"]) * 1000 if first else None)
             return r
+
+        def run_tool(name: str, region: str, argv: list[str], minimum: str) -> dict:
+            return run_cmd([str(bins / name), *argv], region, minimum)
 
         def summarize(label: str, results: list[dict], floor_calls: bool = False) -> None:
             wall = statistics.median(r["wall"] for r in results)
@@ -241,22 +244,22 @@ def main() -> int:
         summarize("instance-refresh (2 instances, 0.2 s polls)", results)
 
         # prune at each size; at the largest, aws-amicleaner too, run for run beside it.
+        def branch_left(ec2) -> int:
+            return len(ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"])
+
         def prune_run(n: int) -> dict:
             region, ec2, amis = fresh_world(n + 1)
             minimum = f"{1 + 3 + 2 * n} (list, 3 in-use lookups, {n} deregisters, {n} snapshot deletes)"
             r = run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)], minimum)
-            left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
-            assert len(left) == 1, f"prune left {len(left)} AMIs"
+            assert branch_left(ec2) == 1, f"prune left {branch_left(ec2)} AMIs"
             return r
 
         def peer_run(n: int) -> dict:
             region, ec2, amis = fresh_world(n + 1)
-            env = env_for(aws.url, region, work)
-            aws.control("calls/reset", {"region": region})
-            r = timed([str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"], env, work)
-            calls = aws.control(f"calls?region={region}")
-            left = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"]
-            r.update(calls=sum(calls.values()), by_action=calls, minimum="", first_ms=None, left=len(left))
+            cmd = [str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"]
+            r = run_cmd(cmd, region, "")
+            # The table gives the peer's first request no column.
+            r.update(first_ms=None, left=branch_left(ec2))
             return r
 
         for n in sizes:

@@ -22,10 +22,7 @@ async fn latest_ami_makes_one_listing() {
 #[tokio::test]
 async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 12).await;
-    let lt = aws.launch_template("app", &amis[11]).await;
-    aws.group("web", &lt, "1", 1).await;
+    aws.app_world(12, 11, "1", 1).await;
     let dir = workdir();
     aws.reset_calls();
     aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
@@ -62,10 +59,7 @@ async fn bump_makes_a_create_a_describe_and_one_delete_per_200() {
 #[tokio::test]
 async fn refresh_makes_a_start_and_one_describe_per_poll() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 2).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "$Latest", 2).await;
+    aws.app_world(2, 0, "$Latest", 2).await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), "{}");
     aws.reset_calls();
@@ -78,10 +72,7 @@ async fn refresh_makes_a_start_and_one_describe_per_poll() {
 #[tokio::test]
 async fn refresh_dry_run_starts_nothing() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "$Latest", 1).await;
+    aws.app_world(1, 0, "$Latest", 1).await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
     aws.reset_calls();

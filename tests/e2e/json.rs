@@ -17,10 +17,7 @@ const DELETION: &[&str] = &["image_id", "deregistered", "already_deregistered", 
 #[tokio::test]
 async fn every_tool_has_its_documented_json_shape() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 4).await;
-    let lt = aws.launch_template("app", &amis[3]).await;
-    aws.group("web", &lt, "$Latest", 1).await;
+    let (amis, lt) = aws.app_world(4, 3, "$Latest", 1).await;
     let dir = workdir();
 
     let v = aws.run("latest-ami", dir.path(), &["main", "-o", "json"]).expect(0).json();

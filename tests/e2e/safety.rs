@@ -39,10 +39,7 @@ async fn prune_keeps_older_amis_that_are_in_use_and_says_why() {
 #[tokio::test]
 async fn delete_ami_refuses_an_ami_in_use_unless_forced() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "$Latest", 1).await;
+    let (amis, _) = aws.app_world(1, 0, "$Latest", 1).await;
     let dir = workdir();
 
     let run = aws.run("delete-ami", dir.path(), &[&amis[0]]).expect(1);
@@ -176,10 +173,7 @@ async fn https_endpoints_get_tls_and_only_http_ones_go_without() {
 #[tokio::test]
 async fn credentials_never_appear_in_any_output() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 3).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "1", 1).await;
+    let (amis, lt) = aws.app_world(3, 0, "1", 1).await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), "{}");
     const SECRET: &str = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY";

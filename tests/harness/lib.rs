@@ -393,6 +393,17 @@ impl LocalAws {
             .unwrap();
     }
 
+    /// The common world: `n` AMIs of branch "main" (oldest first), a template "app" on
+    /// `amis[on]`, and a group "web" of `size` on its version `version`. Returns the AMIs and
+    /// the template's id.
+    pub async fn app_world(&self, n: usize, on: usize, version: &str, size: i32) -> (Vec<String>, String) {
+        let builder = self.builder_instance().await;
+        let amis = self.bake(&builder, "main", n).await;
+        let lt = self.launch_template("app", &amis[on]).await;
+        self.group("web", &lt, version, size).await;
+        (amis, lt)
+    }
+
     /// A refresh's world: a template `<group>-lt` with two versions (1: an old AMI, 2: a new
     /// one) and a group of 2 on launch template version `version`, made before version 2, so
     /// its instances run the old AMI. Returns (template id, old AMI, new AMI).

@@ -520,19 +520,16 @@ impl Tool for Args {
                 .await;
             match start {
                 Ok(out) => break out.instance_refresh_id().unwrap_or_default().to_owned(),
-                Err(e) if error_code(&e) == Some("InstanceRefreshInProgress") && acted.maybe() => {
-                    match run.started_since(sent_at - CLOCK_SKEW).await? {
-                        Some(ours) => {
+                Err(e) if error_code(&e) == Some("InstanceRefreshInProgress") => {
+                    if acted.maybe() {
+                        if let Some(ours) = run.started_since(sent_at - CLOCK_SKEW).await? {
                             tracing::warn!("the reply to starting the refresh was lost; refresh {ours} of {}, started then, is ours", self.asg_name);
                             break ours;
                         }
-                        None if self.if_running == IfRunning::Fail => {
-                            return Err(aws_error(format!("starting an instance refresh of {}", self.asg_name), e));
-                        }
-                        None => continue,
                     }
-                }
-                Err(e) if error_code(&e) == Some("InstanceRefreshInProgress") && self.if_running != IfRunning::Fail => {
+                    if self.if_running == IfRunning::Fail {
+                        return Err(aws_error(format!("starting an instance refresh of {}", self.asg_name), e));
+                    }
                     let Some(other) = run.active().await? else { continue };
                     if self.if_running == IfRunning::Cancel {
                         tracing::info!("cancelling refresh {other} of {} that was in progress", self.asg_name);
