@@ -22,11 +22,12 @@ async fn latest_ami_makes_one_listing() {
 #[tokio::test]
 async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
     let aws = LocalAws::start().await;
-    aws.app_world(12, 11, "1", 1).await;
+    aws.app_world(14, 13, "1", 1).await;
     let dir = workdir();
     aws.reset_calls();
     aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
-    // 10 AMIs with one snapshot each; one group using one template.
+    // 12 AMIs to delete, one snapshot each; one group using one template. SSM references
+    // are asked 10 AMIs a call; launch permissions one AMI a call, only for those deleted.
     assert_eq!(
         aws.calls(),
         counts(&[
@@ -34,10 +35,35 @@ async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
             ("ec2.DescribeInstances", 1),
             ("autoscaling.DescribeAutoScalingGroups", 1),
             ("ec2.DescribeLaunchTemplateVersions", 2),
-            ("ec2.DeregisterImage", 10),
-            ("ec2.DeleteSnapshot", 10),
+            ("ec2.DescribeImageReferences", 2),
+            ("ec2.DescribeImageAttribute", 12),
+            ("ec2.DeregisterImage", 12),
+            ("ec2.DeleteSnapshot", 12),
         ])
     );
+}
+
+#[tokio::test]
+async fn prune_with_include_shared_reads_no_launch_permissions() {
+    let aws = LocalAws::start().await;
+    aws.app_world(5, 4, "1", 1).await;
+    let dir = workdir();
+    aws.reset_calls();
+    aws.run("prune-amis", dir.path(), &["main", "2", "--include-shared"]).expect(0);
+    let calls = aws.calls();
+    assert_eq!(calls.get("ec2.DescribeImageAttribute"), None, "{calls:?}");
+    assert_eq!(calls["ec2.DescribeImageReferences"], 1);
+    assert_eq!(calls["ec2.DeregisterImage"], 3);
+}
+
+#[tokio::test]
+async fn prune_with_nothing_old_makes_only_the_listing() {
+    let aws = LocalAws::start().await;
+    aws.app_world(2, 1, "1", 1).await;
+    let dir = workdir();
+    aws.reset_calls();
+    aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
+    assert_eq!(aws.calls(), counts(&[("ec2.DescribeImages", 1)]));
 }
 
 #[tokio::test]
@@ -46,13 +72,21 @@ async fn bump_makes_a_create_a_describe_and_one_delete_per_200() {
     let builder = aws.builder_instance().await;
     let amis = aws.bake(&builder, "main", 1).await;
     let lt = aws.launch_template("app", &amis[0]).await;
+    aws.group("web", &lt, "$Latest", 1).await;
     aws.add_versions(&lt, &amis[0], 6).await;
     let dir = workdir();
     aws.reset_calls();
     aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "3"]).expect(0);
+    // Plus the groups, and the refreshes of the one group that uses the template.
     assert_eq!(
         aws.calls(),
-        counts(&[("ec2.CreateLaunchTemplateVersion", 1), ("ec2.DescribeLaunchTemplateVersions", 1), ("ec2.DeleteLaunchTemplateVersions", 1)])
+        counts(&[
+            ("ec2.CreateLaunchTemplateVersion", 1),
+            ("ec2.DescribeLaunchTemplateVersions", 1),
+            ("autoscaling.DescribeAutoScalingGroups", 1),
+            ("autoscaling.DescribeInstanceRefreshes", 1),
+            ("ec2.DeleteLaunchTemplateVersions", 1),
+        ])
     );
 }
 

@@ -17,9 +17,10 @@ fn policy_actions(tool: &str) -> BTreeSet<String> {
     actions
 }
 
-/// The calls made in the test's Region, as IAM actions ("ec2:DescribeImages").
+/// The calls made in the test's Region, and the permissions they used on the caller's behalf
+/// (DescribeImageReferences reads SSM parameters), as IAM actions ("ec2:DescribeImages").
 fn called(aws: &LocalAws) -> BTreeSet<String> {
-    aws.calls().keys().map(|k| k.replacen('.', ":", 1)).collect()
+    aws.calls().keys().chain(aws.authorized().keys()).map(|k| k.replacen('.', ":", 1)).collect()
 }
 
 /// Checks the calls a tool's runs made against its policy, both ways.
@@ -64,6 +65,7 @@ async fn bump_calls_only_what_its_policy_allows() {
     let builder = aws.builder_instance().await;
     let amis = aws.bake(&builder, "main", 1).await;
     let lt = aws.launch_template("app", &amis[0]).await;
+    aws.group("web", &lt, "1", 1).await;
     aws.add_versions(&lt, &amis[0], 3).await;
     let dir = workdir();
     aws.reset_calls();

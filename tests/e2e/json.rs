@@ -21,11 +21,11 @@ async fn every_tool_has_its_documented_json_shape() {
     let dir = workdir();
 
     let v = aws.run("latest-ami", dir.path(), &["main", "-o", "json"]).expect(0).json();
-    assert_eq!(keys(&v), set(&["image_id", "name", "creation_date", "branch"]));
+    assert_eq!(keys(&v), set(&["image_id", "name", "creation_date", "branch", "tags"]));
 
     let v = aws.run("prune-amis", dir.path(), &["main", "2", "-o", "json"]).expect(0).json();
-    assert_eq!(keys(&v), set(&["branch", "max", "dry_run", "plan", "deleted", "failed"]));
-    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "action", "reason"]));
+    assert_eq!(keys(&v), set(&["branch", "tags", "max", "dry_run", "plan", "deleted", "failed"]));
+    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "public", "deregistration_protection", "deprecation_time", "action", "reason"]));
     assert_eq!(keys(&v["deleted"][0]), set(DELETION));
 
     let v = aws.run("delete-ami", dir.path(), &[&amis[2], "-o", "json"]).expect(0).json();
@@ -34,7 +34,7 @@ async fn every_tool_has_its_documented_json_shape() {
     let v = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[3], "2", "-o", "json"]).expect(0).json();
     assert_eq!(
         keys(&v),
-        set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "deleted_versions", "failed_versions", "dry_run"])
+        set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "kept", "deleted_versions", "failed_versions", "dry_run"])
     );
 
     let cfg = refresh_config(dir.path(), "{}");

@@ -55,7 +55,7 @@ async fn no_ami_is_an_error_naming_the_branch_and_leaves_the_file() {
     std::fs::write(dir.path().join("latest_ami_id"), "ami-0123456789abcdef0\n").unwrap();
 
     let run = aws.run("latest-ami", dir.path(), &["nosuchbranch"]).expect(1);
-    assert!(run.error_line("latest-ami").contains("\"nosuchbranch\""), "{}", run.stderr);
+    assert!(run.error_line("latest-ami").contains("branch=\"nosuchbranch\""), "{}", run.stderr);
     assert_eq!(run.stdout, "");
     assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap(), "ami-0123456789abcdef0\n");
 }
@@ -66,4 +66,30 @@ async fn missing_argument_is_a_usage_error() {
     let dir = workdir();
     let run = aws.run("latest-ami", dir.path(), &[]).expect(2);
     assert!(run.stderr.contains("BRANCH"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn never_picks_a_disabled_or_deprecated_image() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    let amis = aws.bake(&builder, "main", 3).await;
+    let ec2 = aws.ec2();
+    ec2.disable_image().image_id(&amis[2]).send().await.unwrap();
+    let an_hour_ago = aws_sdk_ec2::primitives::DateTime::from_secs(aws_sdk_ec2::primitives::DateTime::from(std::time::SystemTime::now()).secs() - 3600);
+    ec2.enable_image_deprecation().image_id(&amis[1]).deprecate_at(an_hour_ago).send().await.unwrap();
+    let dir = workdir();
+    let run = aws.run("latest-ami", dir.path(), &["main", "-v"]).expect(0);
+    assert_eq!(run.stdout.trim(), amis[0], "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("skipping {}: deprecated", amis[1])), "{}", run.stderr);
+
+    // Deprecation set for later does not count yet.
+    let tomorrow = aws_sdk_ec2::primitives::DateTime::from_secs(an_hour_ago.secs() + 25 * 3600);
+    ec2.enable_image_deprecation().image_id(&amis[1]).deprecate_at(tomorrow).send().await.unwrap();
+    assert_eq!(aws.run("latest-ami", dir.path(), &["main"]).expect(0).stdout.trim(), amis[1]);
+
+    ec2.disable_image_deprecation().image_id(&amis[1]).send().await.unwrap();
+    ec2.enable_image_deprecation().image_id(&amis[0]).deprecate_at(an_hour_ago).send().await.unwrap();
+    ec2.enable_image_deprecation().image_id(&amis[1]).deprecate_at(an_hour_ago).send().await.unwrap();
+    let run = aws.run("latest-ami", dir.path(), &["main"]).expect(1);
+    assert!(run.error_line("latest-ami").contains("undeprecated"), "{}", run.stderr);
 }

@@ -12,4 +12,5 @@ mod json;
 mod latest_ami;
 mod pipeline;
 mod prune_amis;
+mod real_account;
 mod safety;

@@ -13,6 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+pub mod world;
+
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -240,6 +242,13 @@ impl LocalAws {
         v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
     }
 
+    /// Other services' permissions that calls used on the caller's behalf in this test's Region
+    /// ("ssm.GetParameters" when EC2 resolves a `resolve:ssm:` alias), by "service.Action".
+    pub fn authorized(&self) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("authorized?region={}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
     pub fn reset_calls(&self) {
         self.control("POST", "calls/reset", &serde_json::json!({"region": self.region}).to_string());
     }
@@ -292,12 +301,13 @@ impl LocalAws {
         ids
     }
 
-    /// The IDs of the registered AMIs of `branch`.
+    /// The IDs of the registered AMIs of `branch`, disabled ones included.
     pub async fn branch_amis(&self, branch: &str) -> Vec<String> {
         let out = self
             .ec2()
             .describe_images()
             .owners("self")
+            .include_disabled(true)
             .filters(Filter::builder().name("tag:branch").values(branch).build())
             .send()
             .await
@@ -309,7 +319,7 @@ impl LocalAws {
 
     /// The snapshot IDs of an AMI, read from its block device mappings.
     pub async fn snapshots_of(&self, ami: &str) -> Vec<String> {
-        let out = self.ec2().describe_images().image_ids(ami).send().await.unwrap();
+        let out = self.ec2().describe_images().image_ids(ami).include_disabled(true).send().await.unwrap();
         out.images()
             .iter()
             .flat_map(|i| i.block_device_mappings())
@@ -380,6 +390,15 @@ impl LocalAws {
 
     /// A group of `size` instances on the template's `version`.
     pub async fn group(&self, name: &str, lt: &str, version: &str, size: i32) {
+        self.new_group(name, size)
+            .launch_template(LaunchTemplateSpecification::builder().launch_template_id(lt).version(version).build())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A CreateAutoScalingGroup of `size` instances in this Region, to be given what it launches.
+    pub fn new_group(&self, name: &str, size: i32) -> aws_sdk_autoscaling::operation::create_auto_scaling_group::builders::CreateAutoScalingGroupFluentBuilder {
         self.asg()
             .create_auto_scaling_group()
             .auto_scaling_group_name(name)
@@ -387,10 +406,6 @@ impl LocalAws {
             .max_size(size * 2)
             .desired_capacity(size)
             .availability_zones(format!("{}a", self.region))
-            .launch_template(LaunchTemplateSpecification::builder().launch_template_id(lt).version(version).build())
-            .send()
-            .await
-            .unwrap();
     }
 
     /// The common world: `n` AMIs of branch "main" (oldest first), a template "app" on

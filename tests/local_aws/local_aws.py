@@ -17,6 +17,29 @@ EC2
     returns everything, or silently cuts a list at 15).
   * AMIs are EBS-backed (moto makes an EBS root snapshot for each, but calls them
     "standard"), so Packer's amazon-ebs builder takes one as its source.
+  * DescribeImages leaves out disabled AMIs unless IncludeDisabled=true (asked for by ID
+    too), and deprecated AMIs of other owners unless IncludeDeprecated=true (an owner sees
+    its own deprecated AMIs always), as AWS does; moto lists every AMI. Each image reports
+    `Public` (from its launch permissions), `DeregistrationProtection` and `DeprecationTime`.
+  * Deregistration protection: EnableImageDeregistrationProtection (WithCooldown) and
+    DisableImageDeregistrationProtection set the image's DeregistrationProtection
+    (`enabled-with-cooldown`, `enabled-without-cooldown`, `disabled`; turned off after being
+    enabled with the cooldown, it reads `disabled-until <time 24 h on>` and still protects
+    until then). DeregisterImage of a protected AMI is refused with OperationNotPermitted (AWS
+    does not document the code; the tools never rely on it, they read the field first).
+  * Deprecation: EnableImageDeprecation (DeprecateAt, rounded to the nearest minute, as AWS
+    does) and DisableImageDeprecation set and clear the image's DeprecationTime.
+  * DescribeImageReferences (1 to 10 ImageIds, IncludeAllResourceTypes or ResourceTypes,
+    paged): instances that run an image (by default in any state but terminated; the
+    `state-name` option narrows it), launch templates whose newest versions (the
+    `version-depth` option, default 10) name it, and SSM parameters of data type
+    `aws:ec2:image` whose value is its ID, each with its ARN. Image Builder recipes are not
+    modelled (no Image Builder here).
+  * DescribeLaunchTemplateVersions with ResolveAlias=true answers a `resolve:ssm:NAME[:V]`
+    ImageId with the parameter's value, as AWS does; without it, the alias as stored.
+  * Permissions AWS checks on the caller's behalf inside a call (DescribeImageReferences
+    reads SSM parameters, ResolveAlias reads the parameter) are recorded as authorisations,
+    by Region, for the IAM policy tests (`/_local_aws/authorized`).
   * AMIs created one after another get strictly increasing CreationDates. EC2 reports them to
     the second, and on AWS an image takes minutes to make, so two never share one; here
     they are made in milliseconds, so each is dated at least a second after the previous
@@ -60,6 +83,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import responses as core_responses
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.ec2 import exceptions as ec2_exceptions
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidLaunchTemplateVersionNotFound,
@@ -81,6 +105,14 @@ CALLS: Counter[tuple[str, str]] = Counter()
 FIRST_CALL: dict[str, float] = {}
 # Actions a test took away, by Region: they answer UnauthorizedOperation / AccessDenied.
 DENIED: dict[str, set[str]] = defaultdict(set)
+# Other services' permissions that a call used on the caller's behalf, by Region (IAM tests).
+AUTHORIZED: Counter[tuple[str, str]] = Counter()
+
+
+def _authorize(region: str, *actions: str) -> None:
+    with LOCK:
+        for action in actions:
+            AUTHORIZED[(region, action)] += 1
 
 
 class _Denied(ServiceException):
@@ -236,7 +268,9 @@ def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
     self.error_on_dryrun()
     if not template_id and not name:
         # All templates' $Latest / $Default: moto's own code handles this form.
-        return _original_describe_versions(self)
+        result = _original_describe_versions(self)
+        result.result["LaunchTemplateVersions"] = _resolve_alias(self, result.result["LaunchTemplateVersions"])
+        return result
     template = _template_from_params(self)
     wanted = self._get_param("Versions", [])
     min_version = self._get_int_param("MinVersion")
@@ -251,7 +285,7 @@ def describe_launch_template_versions(self: LaunchTemplates) -> ActionResult:
             and (max_version is None or v.number <= max_version)
         ]
     page, token = _page(versions, self._get_param("NextToken"), self._get_int_param("MaxResults"))
-    result: dict[str, Any] = {"LaunchTemplateVersions": [_version_dict(self, template, v) for v in page]}
+    result: dict[str, Any] = {"LaunchTemplateVersions": _resolve_alias(self, [_version_dict(self, template, v) for v in page])}
     if token:
         result["NextToken"] = token
     return ActionResult(result)
@@ -324,6 +358,8 @@ def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
     # Every image moto makes has an EBS root snapshot, so it is EBS-backed ("standard" is
     # what moto says, and Packer's amazon-ebs builder refuses such a source AMI).
     self.root_device_type = "ebs"
+    self.deregistration_protection = "disabled"
+    self.deprecation_time = None
     with LOCK:
         created = self.creation_date
         if isinstance(created, datetime.datetime):
@@ -355,18 +391,188 @@ def _create_image(self: Any, instance_id: str, name: str, description: str, tag_
 _original_describe_images = AmisResponse.describe_images
 
 
+def _iso(t: datetime.datetime) -> str:
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _parse_time(value: Any) -> datetime.datetime:
+    """A time as moto hands it over (already parsed, or ISO 8601 text), in UTC."""
+    if not isinstance(value, datetime.datetime):
+        value = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def _is_deprecated(ami: Any) -> bool:
+    at = getattr(ami, "deprecation_time", None)
+    return bool(at) and _parse_time(at) <= _now()
+
+
+def _protected(ami: Any) -> bool:
+    state = getattr(ami, "deregistration_protection", "disabled")
+    if state.startswith("disabled-until "):
+        if _parse_time(state.split(" ", 1)[1]) > _now():
+            return True
+        ami.deregistration_protection = "disabled"
+        return False
+    return state != "disabled"
+
+
 def describe_images(self: AmisResponse) -> ActionResult:
     result = _original_describe_images(self)
+    include_disabled = self._get_bool_param("IncludeDisabled", False)
+    include_deprecated = self._get_bool_param("IncludeDeprecated", False)
+    account = self.current_account
+    images = [
+        ami
+        for ami in result.result["Images"]
+        if (include_disabled or ami.state != "disabled")
+        and (include_deprecated or ami.owner_id == account or not _is_deprecated(ami))
+    ]
+    for ami in images:
+        _protected(ami)  # a cooldown that ran out reads "disabled" again
     max_results = self._get_int_param("MaxResults")
     token = self._get_param("NextToken")
     if max_results is None and not token:
-        return result
-    images = sorted(result.result["Images"], key=lambda a: a.id)
+        return ActionResult({"Images": images})
+    images = sorted(images, key=lambda a: a.id)
     page, next_token = _page(images, token, max_results)
     out: dict[str, Any] = {"Images": page}
     if next_token:
         out["NextToken"] = next_token
     return ActionResult(out)
+
+
+def _image(resp: AmisResponse) -> Any:
+    ami_id = resp._get_param("ImageId")
+    resp.error_on_dryrun()
+    backend = resp.ec2_backend
+    if ami_id in backend.deleted_amis:
+        raise ec2_exceptions.UnvailableAMIIdError(ami_id)
+    if ami_id not in backend.amis:
+        raise ec2_exceptions.InvalidAMIIdError(ami_id)
+    return backend.amis[ami_id]
+
+
+def enable_image_deregistration_protection(self: AmisResponse) -> ActionResult:
+    ami = _image(self)
+    with_cooldown = self._get_bool_param("WithCooldown", False)
+    ami.deregistration_protection = "enabled-with-cooldown" if with_cooldown else "enabled-without-cooldown"
+    return ActionResult({"Return": "true"})
+
+
+def disable_image_deregistration_protection(self: AmisResponse) -> ActionResult:
+    ami = _image(self)
+    if getattr(ami, "deregistration_protection", "disabled") == "enabled-with-cooldown":
+        until = _now() + datetime.timedelta(hours=24)
+        ami.deregistration_protection = f"disabled-until {until.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    elif not getattr(ami, "deregistration_protection", "disabled").startswith("disabled-until "):
+        ami.deregistration_protection = "disabled"
+    return ActionResult({"Return": "true"})
+
+
+def enable_image_deprecation(self: AmisResponse) -> ActionResult:
+    ami = _image(self)
+    at = _parse_time(self._get_param("DeprecateAt"))
+    # "If you specify a value for seconds, Amazon EC2 rounds the seconds to the nearest minute."
+    at = at.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1 if at.second >= 30 else 0)
+    ami.deprecation_time = _iso(at)
+    return ActionResult({"Return": True})
+
+
+def disable_image_deprecation(self: AmisResponse) -> ActionResult:
+    ami = _image(self)
+    ami.deprecation_time = None
+    return ActionResult({"Return": True})
+
+
+_original_deregister_image = AmisResponse.deregister_image
+
+
+def deregister_image(self: AmisResponse) -> ActionResult:
+    ami = self.ec2_backend.amis.get(self._get_param("ImageId"))
+    if ami is not None and _protected(ami):
+        raise EC2ClientError(
+            "OperationNotPermitted",
+            f"The image {ami.id} has deregistration protection enabled ({ami.deregistration_protection}); "
+            "disable it with DisableImageDeregistrationProtection first.",
+        )
+    return _original_deregister_image(self)
+
+
+def _ssm_parameters(account: str, region: str) -> list[Any]:
+    from moto.ssm.models import ssm_backends
+
+    backend = ssm_backends[account][region]
+    return [versions[-1] for name, versions in list(backend._parameters.items()) if versions]
+
+
+def _parameter_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def describe_image_references(self: AmisResponse) -> ActionResult:
+    ids = self._get_param("ImageIds", [])
+    if not 1 <= len(ids) <= 10:
+        raise EC2ClientError("InvalidParameterValue", "ImageIds must name between 1 and 10 images.")
+    include_all = self._get_bool_param("IncludeAllResourceTypes", False)
+    requested = self._get_param("ResourceTypes", [])
+    if not include_all and not requested:
+        raise EC2ClientError("MissingParameter", "Specify either IncludeAllResourceTypes or ResourceTypes.")
+    self.error_on_dryrun()
+    options: dict[str, dict[str, list[str]]] = {}
+    for r in requested:
+        opts = {o.get("OptionName"): o.get("OptionValues", []) for o in r.get("ResourceTypeOptions", [])}
+        options[r["ResourceType"]] = opts
+    types = set(options) | ({"ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter"} if include_all else set())
+    backend = self.ec2_backend
+    region, account = self.region, self.current_account
+    wanted = set(ids)
+    refs: list[dict[str, str]] = []
+    if "ec2:Instance" in types:
+        states = set(options.get("ec2:Instance", {}).get("state-name", [])) or {"pending", "running", "shutting-down", "stopping", "stopped"}
+        for reservation in backend.reservations.values():
+            for inst in reservation.instances:
+                if inst.image_id in wanted and inst.state in states:
+                    refs.append({"ImageId": inst.image_id, "ResourceType": "ec2:Instance",
+                                 "Arn": f"arn:aws:ec2:{region}:{account}:instance/{inst.id}"})
+    if "ec2:LaunchTemplate" in types:
+        depth = int((options.get("ec2:LaunchTemplate", {}).get("version-depth") or ["10"])[0])
+        for template in backend.launch_templates.values():
+            for version in sorted(template.versions, key=lambda v: v.number)[-depth:]:
+                image = version.data.get("ImageId")
+                if image in wanted:
+                    refs.append({"ImageId": image, "ResourceType": "ec2:LaunchTemplate",
+                                 "Arn": f"arn:aws:ec2:{region}:{account}:launch-template/{template.id}"})
+    if "ssm:Parameter" in types:
+        _authorize(region, "ssm.DescribeParameters", "ssm.GetParameters")
+        for param in _ssm_parameters(account, region):
+            if param.data_type == "aws:ec2:image" and param.value in wanted:
+                refs.append({"ImageId": param.value, "ResourceType": "ssm:Parameter",
+                             "Arn": _parameter_arn(region, account, param.name)})
+    page, token = _page(refs, self._get_param("NextToken"), self._get_int_param("MaxResults"))
+    out: dict[str, Any] = {"ImageReferences": page}
+    if token:
+        out["NextToken"] = token
+    return ActionResult(out)
+
+
+def _resolve_alias(resp: LaunchTemplates, versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """AWS answers ResolveAlias=true with the AMI ID a `resolve:ssm:` ImageId points at."""
+    if not resp._get_bool_param("ResolveAlias", False):
+        return versions
+    from moto.ssm.models import ssm_backends
+
+    ssm = ssm_backends[resp.current_account][resp.region]
+    out = []
+    for v in versions:
+        image = (v.get("LaunchTemplateData") or {}).get("ImageId")
+        if isinstance(image, str) and image.startswith("resolve:ssm:"):
+            _authorize(resp.region, "ssm.GetParameters")
+            param = ssm.get_parameter(image[len("resolve:ssm:"):])
+            if param is not None:
+                v = {**v, "LaunchTemplateData": {**v["LaunchTemplateData"], "ImageId": param.value}}
+        out.append(v)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -779,13 +985,17 @@ def set_fault(account: str, region: str, group: str, fault: dict[str, Any]) -> N
         FAULTS[(account, region, group)] = fault
 
 
-def calls(region: str | None = None) -> dict[str, int]:
+def _totals(counter: Counter[tuple[str, str]], region: str | None) -> dict[str, int]:
     totals: Counter[str] = Counter()
     with LOCK:
-        for (r, action), n in CALLS.items():
+        for (r, action), n in counter.items():
             if region is None or r == region:
                 totals[action] += n
     return dict(totals)
+
+
+def calls(region: str | None = None) -> dict[str, int]:
+    return _totals(CALLS, region)
 
 
 def first_call(region: str) -> float | None:
@@ -793,8 +1003,14 @@ def first_call(region: str) -> float | None:
         return FIRST_CALL.get(region)
 
 
+def authorized(region: str | None = None) -> dict[str, int]:
+    return _totals(AUTHORIZED, region)
+
+
 def reset_calls(region: str | None = None) -> None:
     with LOCK:
+        for key in [k for k in AUTHORIZED if region is None or k[0] == region]:
+            del AUTHORIZED[key]
         for r in [r for r in FIRST_CALL if region is None or r == region]:
             del FIRST_CALL[r]
         for key in [k for k in CALLS if region is None or k[0] == region]:
@@ -821,6 +1037,14 @@ def install() -> None:
     ec2_amis.Ami.__init__ = _ami_init
     ec2_amis.AmiBackend.create_image = _create_image
     AmisResponse.describe_images = describe_images
+    # `Public`, as botocore names it, from moto's launch permissions.
+    ec2_amis.Ami.public = property(lambda ami: ami.is_public)
+    AmisResponse.deregister_image = deregister_image
+    AmisResponse.enable_image_deregistration_protection = enable_image_deregistration_protection
+    AmisResponse.disable_image_deregistration_protection = disable_image_deregistration_protection
+    AmisResponse.enable_image_deprecation = enable_image_deprecation
+    AmisResponse.disable_image_deprecation = disable_image_deprecation
+    AmisResponse.describe_image_references = describe_image_references
     AutoScalingResponse.start_instance_refresh = start_instance_refresh
     AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh

@@ -18,6 +18,8 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
     GET  /_local_aws/health          {"ok": true}
     GET  /_local_aws/calls[?region=R] {"ec2.DescribeImages": 3, ...} since start or reset
     POST /_local_aws/calls/reset     {"region": R} (or {} for all)
+    GET  /_local_aws/authorized[?region=R] {"ssm.GetParameters": 1, ...}: other services'
+                                      permissions calls used on the caller's behalf
     GET  /_local_aws/first-call?region=R  {"at": UNIX_TIME} of the first call since reset
     POST /_local_aws/refresh-fault   {"group": NAME, "fail_after": N | "cancel_after": N,
                                       "reason": TEXT, "region": R}: the group's next
@@ -61,6 +63,8 @@ def control_app(moto_app):
             result = {"ok": True}
         elif what == "calls" and request.method == "GET":
             result = local_aws.calls(request.args.get("region"))
+        elif what == "authorized" and request.method == "GET":
+            result = local_aws.authorized(request.args.get("region"))
         elif what == "first-call" and request.method == "GET":
             result = {"at": local_aws.first_call(request.args.get("region", "us-east-1"))}
         elif what == "calls/reset" and request.method == "POST":

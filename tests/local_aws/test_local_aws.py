@@ -39,7 +39,9 @@ def server():
 REGIONS = iter(
     "us-east-1 us-east-2 us-west-1 us-west-2 eu-west-1 eu-west-2 eu-west-3 eu-central-1 "
     "eu-north-1 ap-south-1 ap-northeast-1 ap-northeast-2 ap-southeast-1 ap-southeast-2 "
-    "sa-east-1 ca-central-1 eu-south-1 ap-east-1 me-south-1 af-south-1".split()
+    "sa-east-1 ca-central-1 eu-south-1 ap-east-1 me-south-1 af-south-1 ap-northeast-3 "
+    "ap-south-2 ap-southeast-3 ap-southeast-4 ca-west-1 eu-central-2 eu-south-2 il-central-1 "
+    "me-central-1 mx-central-1".split()
 )
 CURRENT = {}
 
@@ -156,6 +158,105 @@ def test_versions_page(template):
 
 
 # --- images ----------------------------------------------------------------------------------
+
+
+# --- images: disabled, deprecated, protected, shared, referenced -----------------------------
+
+@pytest.fixture()
+def amis(url):
+    """Three AMIs of this account, made from one instance."""
+    ec2 = client(url, "ec2")
+    source = ec2.register_image(Name="source")["ImageId"]
+    instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    return ec2, [ec2.create_image(InstanceId=instance, Name=f"img-{i}")["ImageId"] for i in range(3)]
+
+
+def listed(ec2, ids, **kwargs) -> set[str]:
+    return {i["ImageId"] for i in ec2.describe_images(Owners=["self"], **kwargs)["Images"] if i["ImageId"] in ids}
+
+
+def test_disabled_images_are_hidden_unless_included(amis):
+    ec2, ids = amis
+    ec2.disable_image(ImageId=ids[0])
+    assert listed(ec2, ids) == set(ids[1:])
+    assert listed(ec2, ids, IncludeDisabled=True) == set(ids)
+    assert ec2.describe_images(ImageIds=[ids[0]])["Images"] == [], "hidden when asked for by ID too"
+    assert ec2.describe_images(ImageIds=[ids[0]], IncludeDisabled=True)["Images"][0]["State"] == "disabled"
+
+
+def test_deprecation_is_set_rounded_and_cleared(amis):
+    ec2, ids = amis
+    ec2.enable_image_deprecation(ImageId=ids[0], DeprecateAt="2020-01-01T10:20:40Z")
+    image = ec2.describe_images(ImageIds=[ids[0]])["Images"][0]
+    assert image["DeprecationTime"] == "2020-01-01T10:21:00.000Z", "rounded to the nearest minute"
+    assert listed(ec2, ids) == set(ids), "an owner sees its own deprecated images"
+    ec2.disable_image_deprecation(ImageId=ids[0])
+    assert "DeprecationTime" not in ec2.describe_images(ImageIds=[ids[0]])["Images"][0]
+
+
+def test_deregistration_protection(amis):
+    ec2, ids = amis
+    assert ec2.describe_images(ImageIds=[ids[0]])["Images"][0]["DeregistrationProtection"] == "disabled"
+    ec2.enable_image_deregistration_protection(ImageId=ids[0])
+    ec2.enable_image_deregistration_protection(ImageId=ids[1], WithCooldown=True)
+    assert ec2.describe_images(ImageIds=[ids[1]])["Images"][0]["DeregistrationProtection"] == "enabled-with-cooldown"
+    for ami in ids[:2]:
+        with pytest.raises(ClientError) as e:
+            ec2.deregister_image(ImageId=ami)
+        assert e.value.response["Error"]["Code"] == "OperationNotPermitted"
+    ec2.disable_image_deregistration_protection(ImageId=ids[0])
+    ec2.deregister_image(ImageId=ids[0])
+    # With the cooldown, still protected for 24 hours after it is turned off.
+    ec2.disable_image_deregistration_protection(ImageId=ids[1])
+    assert ec2.describe_images(ImageIds=[ids[1]])["Images"][0]["DeregistrationProtection"].startswith("disabled-until ")
+    with pytest.raises(ClientError):
+        ec2.deregister_image(ImageId=ids[1])
+
+
+def test_public_comes_with_the_listing(amis):
+    ec2, ids = amis
+    ec2.modify_image_attribute(ImageId=ids[0], LaunchPermission={"Add": [{"Group": "all"}]})
+    ec2.modify_image_attribute(ImageId=ids[1], LaunchPermission={"Add": [{"UserId": "111122223333"}]})
+    public = {i["ImageId"]: i["Public"] for i in ec2.describe_images(ImageIds=ids)["Images"]}
+    assert public == {ids[0]: True, ids[1]: False, ids[2]: False}
+    perms = ec2.describe_image_attribute(ImageId=ids[1], Attribute="launchPermission")["LaunchPermissions"]
+    assert perms == [{"UserId": "111122223333"}]
+
+
+def test_image_references(url, amis):
+    ec2, ids = amis
+    ssm = client(url, "ssm")
+    ssm.put_parameter(Name="/golden", Value=ids[0], Type="String", DataType="aws:ec2:image")
+    ssm.put_parameter(Name="plain", Value=ids[1], Type="String")  # data type text: not a reference
+    lt = ec2.create_launch_template(LaunchTemplateName="t", LaunchTemplateData={"ImageId": ids[1]})["LaunchTemplate"]["LaunchTemplateId"]
+    for _ in range(10):  # pushes version 1 below the default version depth of 10
+        ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": ids[2]})
+    ssm_only = [{"ResourceType": "ssm:Parameter"}]
+    refs = ec2.describe_image_references(ImageIds=ids, ResourceTypes=ssm_only)["ImageReferences"]
+    region = CURRENT["region"]
+    assert refs == [{"ImageId": ids[0], "ResourceType": "ssm:Parameter", "Arn": f"arn:aws:ssm:{region}:123456789012:parameter/golden"}]
+    assert control(url, f"authorized?region={region}") == {"ssm.DescribeParameters": 1, "ssm.GetParameters": 1}
+    lts = ec2.describe_image_references(ImageIds=ids, ResourceTypes=[{"ResourceType": "ec2:LaunchTemplate"}])["ImageReferences"]
+    assert {r["ImageId"] for r in lts} == {ids[2]}
+    deep = [{"ResourceType": "ec2:LaunchTemplate", "ResourceTypeOptions": [{"OptionName": "version-depth", "OptionValues": ["11"]}]}]
+    assert {r["ImageId"] for r in ec2.describe_image_references(ImageIds=ids, ResourceTypes=deep)["ImageReferences"]} == {ids[1], ids[2]}
+    everything = ec2.describe_image_references(ImageIds=ids, IncludeAllResourceTypes=True)["ImageReferences"]
+    assert {r["ResourceType"] for r in everything} == {"ec2:LaunchTemplate", "ssm:Parameter"}
+    for bad in ({"ImageIds": ids}, {"ImageIds": ids * 4, "IncludeAllResourceTypes": True}):
+        with pytest.raises(ClientError):
+            ec2.describe_image_references(**bad)
+
+
+def test_resolve_alias(url, amis):
+    ec2, ids = amis
+    client(url, "ssm").put_parameter(Name="/app/ami", Value=ids[2], Type="String", DataType="aws:ec2:image")
+    lt = ec2.create_launch_template(LaunchTemplateName="aliased", LaunchTemplateData={"ImageId": "resolve:ssm:/app/ami"})["LaunchTemplate"]["LaunchTemplateId"]
+    stored = ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"][0]
+    assert stored["LaunchTemplateData"]["ImageId"] == "resolve:ssm:/app/ami"
+    resolved = ec2.describe_launch_template_versions(LaunchTemplateId=lt, ResolveAlias=True)["LaunchTemplateVersions"][0]
+    assert resolved["LaunchTemplateData"]["ImageId"] == ids[2]
+    every = ec2.describe_launch_template_versions(Versions=["$Latest"], ResolveAlias=True)["LaunchTemplateVersions"]
+    assert [v["LaunchTemplateData"]["ImageId"] for v in every if v["LaunchTemplateId"] == lt] == [ids[2]]
 
 
 def test_images_page_and_are_dated_in_order(url):

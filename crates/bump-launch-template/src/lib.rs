@@ -4,10 +4,13 @@
 //! Replaces the blog post's launch template script. That script deleted exactly one version
 //! (N - KEEP) per run, so any gap left versions piling up, and it could delete the version new
 //! ones are copied from. This keeps the newest KEEP versions, plus the default version and the
-//! source version wherever they fall, and deletes every other version, oldest first, in
-//! batches of 200 (AWS's limit per call).
+//! source version wherever they fall, and every version something launches from by number (a
+//! pinned Auto Scaling group, an instance refresh in progress: see [`pinned`]), and deletes
+//! every other version, oldest first, in batches of 200 (AWS's limit per call).
 
-use std::collections::BTreeSet;
+pub mod pinned;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use anyhow::{bail, Result};
@@ -24,7 +27,9 @@ pub const DELETE_BATCH: usize = 200;
 ///
 /// The new version copies the source version (1 unless --source-version says otherwise) and
 /// changes only the ImageId. Its number is printed on stdout. Versions beyond the newest
-/// VERSIONS_TO_KEEP are deleted, except the default version and the source version.
+/// VERSIONS_TO_KEEP are deleted, except the default version, the source version, a version an
+/// Auto Scaling group is pinned to by number, and a version an instance refresh in progress is
+/// deploying (`-o json` gives each kept version its reason).
 ///
 /// Example (from buildspec.yml):
 ///   bump-launch-template "$LAUNCH_TEMPLATE_ID" "$(cat latest_ami_id)" "$VERSIONS_TO_KEEP"
@@ -69,9 +74,17 @@ pub struct Bumped {
     pub source_version: i64,
     pub default_version: i64,
     pub kept_versions: Vec<i64>,
+    /// Every kept version with why it stays.
+    pub kept: Vec<Kept>,
     pub deleted_versions: Vec<i64>,
     pub failed_versions: Vec<FailedVersion>,
     pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Kept {
+    pub version: i64,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,15 +118,32 @@ pub struct Version {
     pub is_default: bool,
 }
 
-/// Which versions to delete: all but the newest `keep`, the default, and `source`; oldest first.
-pub fn versions_to_delete(versions: &[Version], keep: usize, source: i64) -> Vec<i64> {
+/// Which versions stay, each with why (the newest `keep`, the default, `source`, and those in
+/// `pinned`), and which go, oldest first.
+pub fn plan_versions(versions: &[Version], keep: usize, source: i64, pinned: &BTreeMap<i64, Vec<String>>) -> (BTreeMap<i64, String>, Vec<i64>) {
     let numbers: BTreeSet<i64> = versions.iter().map(|v| v.number).collect();
     let newest: BTreeSet<i64> = numbers.iter().rev().take(keep).copied().collect();
-    numbers
-        .into_iter()
-        .filter(|n| !newest.contains(n) && *n != source)
-        .filter(|n| !versions.iter().any(|v| v.number == *n && v.is_default))
-        .collect()
+    let mut kept = BTreeMap::new();
+    let mut doomed = Vec::new();
+    for n in numbers {
+        let mut why: Vec<String> = Vec::new();
+        if newest.contains(&n) {
+            why.push(format!("among the newest {keep}"));
+        }
+        if versions.iter().any(|v| v.number == n && v.is_default) {
+            why.push("the default version".into());
+        }
+        if n == source {
+            why.push("the source of new versions".into());
+        }
+        why.extend(pinned.get(&n).into_iter().flatten().cloned());
+        if why.is_empty() {
+            doomed.push(n);
+        } else {
+            kept.insert(n, why.join("; "));
+        }
+    }
+    (kept, doomed)
 }
 
 /// Resolves the source version as given (number, `$Latest`, `$Default`) to a number, knowing
@@ -179,7 +209,7 @@ impl Tool for Args {
         .map_err(|e| aws_error(format!("creating a version of launch template {lt}"), e))?;
         let new_version = created.as_ref().and_then(|out| out.launch_template_version()).and_then(|v| v.version_number());
 
-        let versions = list_versions(&ec2, lt).await?;
+        let (versions, lt_name) = list_versions(&ec2, lt).await?;
         let new_version = match new_version {
             Some(n) => n,
             None if self.dry_run => versions.iter().map(|v| v.number).max().unwrap_or(0) + 1,
@@ -193,7 +223,9 @@ impl Tool for Args {
         if self.dry_run {
             all.push(Version { number: new_version, is_default: false });
         }
-        let doomed = versions_to_delete(&all, keep, source);
+        let template = pinned::Template { id: lt, name: lt_name.as_deref() };
+        let pinned = pinned::pinned_versions(&ctx.autoscaling(), &template).await?;
+        let (mut kept, doomed) = plan_versions(&all, keep, source, &pinned);
         let old_default = all.iter().find(|v| v.is_default).map_or(1, |v| v.number);
 
         let mut default_version = old_default;
@@ -246,7 +278,12 @@ impl Tool for Args {
             tracing::info!("deleted versions {:?} of {lt}", deleted);
         }
         let gone: BTreeSet<i64> = deleted.iter().copied().collect();
-        let kept_versions = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
+        let kept_versions: Vec<i64> = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
+        // A version that failed to delete stays too; say why.
+        let kept: Vec<Kept> = kept_versions
+            .iter()
+            .map(|&n| Kept { version: n, reason: kept.remove(&n).unwrap_or_else(|| "could not be deleted".into()) })
+            .collect();
 
         Ok(Bumped {
             launch_template_id: self.launch_template_id,
@@ -255,6 +292,7 @@ impl Tool for Args {
             source_version: source,
             default_version,
             kept_versions,
+            kept,
             deleted_versions: deleted,
             failed_versions: failed,
             dry_run: self.dry_run,
@@ -262,8 +300,8 @@ impl Tool for Args {
     }
 }
 
-/// Every version of the template, every page, oldest first.
-async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<Vec<Version>> {
+/// Every version of the template, every page, oldest first, and the template's name.
+async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<(Vec<Version>, Option<String>)> {
     let mut pages = ec2
         .describe_launch_template_versions()
         .launch_template_id(lt)
@@ -271,14 +309,16 @@ async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<Vec<Versio
         .into_paginator()
         .send();
     let mut versions = Vec::new();
+    let mut name = None;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error(format!("listing the versions of launch template {lt}"), e))?;
+        name = name.or_else(|| page.launch_template_versions().iter().find_map(|v| v.launch_template_name().map(str::to_owned)));
         versions.extend(page.launch_template_versions().iter().filter_map(|v| {
             Some(Version { number: v.version_number()?, is_default: v.default_version().unwrap_or(false) })
         }));
     }
     versions.sort_by_key(|v| v.number);
-    Ok(versions)
+    Ok((versions, name))
 }
 
 #[cfg(test)]
@@ -287,6 +327,10 @@ mod tests {
 
     fn versions(numbers: &[i64], default: i64) -> Vec<Version> {
         numbers.iter().map(|&number| Version { number, is_default: number == default }).collect()
+    }
+
+    fn versions_to_delete(v: &[Version], keep: usize, source: i64) -> Vec<i64> {
+        plan_versions(v, keep, source, &BTreeMap::new()).1
     }
 
     #[test]
@@ -305,6 +349,22 @@ mod tests {
     #[test]
     fn nothing_to_delete_when_few_versions() {
         assert!(versions_to_delete(&versions(&[1, 2], 1), 2, 1).is_empty());
+    }
+
+    #[test]
+    fn pinned_versions_are_kept_with_every_reason() {
+        let v = versions(&[1, 2, 3, 4, 5, 6], 1);
+        let pinned = BTreeMap::from([
+            (2, vec!["group web launches it".to_owned()]),
+            (3, vec!["group a launches it".to_owned(), "instance refresh r of group a (InProgress) deploys it".to_owned()]),
+            (6, vec!["group b launches it".to_owned()]),
+        ]);
+        let (kept, doomed) = plan_versions(&v, 2, 1, &pinned);
+        assert_eq!(doomed, vec![4]);
+        assert_eq!(kept[&1], "the default version; the source of new versions");
+        assert_eq!(kept[&2], "group web launches it");
+        assert_eq!(kept[&3], "group a launches it; instance refresh r of group a (InProgress) deploys it");
+        assert_eq!(kept[&6], "among the newest 2; group b launches it");
     }
 
     #[test]

@@ -1,10 +1,20 @@
-//! A branch's AMIs: the images Packer baked and tagged `branch=<name>`, owned by this account.
+//! A branch's AMIs: the images Packer baked and tagged `branch=<name>` (and any `--tag`s),
+//! owned by this account.
+//!
+//! Listings ask for disabled and deprecated images too (`IncludeDisabled`,
+//! `IncludeDeprecated`): EC2 leaves a disabled AMI out of DescribeImages otherwise, and its
+//! snapshots would never be pruned. Whether an image may be launched or deleted is then
+//! decided from its fields: state, deprecation time, deregistration protection, `Public`.
+
+use std::time::SystemTime;
 
 use anyhow::Result;
 use aws_sdk_ec2::types::{Filter, Image};
+use aws_smithy_types::date_time::{DateTime, Format};
 use serde::Serialize;
 
 use crate::error::aws_error;
+use crate::scope::Scope;
 
 /// One AMI, with what the tools need to pick, keep or delete it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -16,6 +26,12 @@ pub struct Ami {
     pub state: String,
     /// The EBS snapshots in the AMI's block device mappings.
     pub snapshot_ids: Vec<String>,
+    /// Launch permissions include everyone (`Public` comes with the listing).
+    pub public: bool,
+    /// EC2's `DeregistrationProtection` as given (`enabled-with-cooldown`, ...), when set.
+    pub deregistration_protection: Option<String>,
+    /// When the AMI is (or was) deprecated, as EC2 gives it.
+    pub deprecation_time: Option<String>,
 }
 
 impl Ami {
@@ -31,7 +47,25 @@ impl Ami {
                 .filter_map(|m| m.ebs().and_then(|ebs| ebs.snapshot_id()))
                 .map(str::to_owned)
                 .collect(),
+            public: image.public().unwrap_or(false),
+            deregistration_protection: image.deregistration_protection().map(str::to_owned),
+            deprecation_time: image.deprecation_time().map(str::to_owned),
         }
+    }
+
+    /// True while EC2 refuses to deregister the AMI: protection enabled, or turned off less
+    /// than its cooldown ago (EC2 then reports it as "disabled-until ...").
+    pub fn is_protected(&self) -> bool {
+        self.deregistration_protection.as_deref().is_some_and(|p| p != "disabled" && !p.is_empty())
+    }
+
+    /// True when the AMI's deprecation time has come (a deprecated AMI still launches by ID,
+    /// but it is not one to deploy). An unreadable time counts as deprecated.
+    pub fn is_deprecated_at(&self, now: SystemTime) -> bool {
+        self.deprecation_time.as_deref().is_some_and(|t| match DateTime::from_str(t, Format::DateTime) {
+            Ok(at) => SystemTime::try_from(at).is_ok_and(|at| at <= now),
+            Err(_) => true,
+        })
     }
 }
 
@@ -45,17 +79,16 @@ pub fn sort_oldest_first(amis: &mut [Ami]) {
     });
 }
 
-/// The branch's AMIs owned by this account, every page, oldest first. With `available_only`,
-/// only images in state `available` (ready to launch).
-pub async fn list_branch_amis(
-    ec2: &aws_sdk_ec2::Client,
-    branch: &str,
-    available_only: bool,
-) -> Result<Vec<Ami>> {
+/// The AMIs in scope owned by this account, disabled and deprecated ones included, every
+/// page, oldest first. With `available_only`, only images in state `available` (which leaves
+/// out disabled ones: their state is `disabled`).
+pub async fn list_amis(ec2: &aws_sdk_ec2::Client, scope: &Scope, available_only: bool) -> Result<Vec<Ami>> {
     let mut request = ec2
         .describe_images()
         .owners("self")
-        .filters(Filter::builder().name("tag:branch").values(branch).build())
+        .set_filters(Some(scope.filters()))
+        .include_disabled(true)
+        .include_deprecated(true)
         .max_results(1000);
     if available_only {
         request = request.filters(Filter::builder().name("state").values("available").build());
@@ -63,7 +96,7 @@ pub async fn list_branch_amis(
     let mut pages = request.into_paginator().send();
     let mut amis = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error(format!("listing the AMIs of branch {branch:?}"), e))?;
+        let page = page.map_err(|e| aws_error(format!("listing the AMIs of {scope}"), e))?;
         amis.extend(page.images().iter().map(Ami::from_image));
     }
     sort_oldest_first(&mut amis);
@@ -93,7 +126,28 @@ mod tests {
             creation_date: date.into(),
             state: "available".into(),
             snapshot_ids: vec![],
+            public: false,
+            deregistration_protection: None,
+            deprecation_time: None,
         }
+    }
+
+    #[test]
+    fn protection_and_deprecation() {
+        let mut a = ami("ami-1", "2024-01-01T00:00:00.000Z");
+        assert!(!a.is_protected());
+        for (value, protected) in [("disabled", false), ("enabled-with-cooldown", true), ("enabled-without-cooldown", true), ("disabled-until 2024-05-01T00:00:00Z", true)] {
+            a.deregistration_protection = Some(value.into());
+            assert_eq!(a.is_protected(), protected, "{value}");
+        }
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000); // 2023-11-14
+        assert!(!a.is_deprecated_at(now));
+        a.deprecation_time = Some("2023-01-01T00:00:00.000Z".into());
+        assert!(a.is_deprecated_at(now));
+        a.deprecation_time = Some("2030-01-01T00:00:00Z".into());
+        assert!(!a.is_deprecated_at(now), "deprecation set for later");
+        a.deprecation_time = Some("soon".into());
+        assert!(a.is_deprecated_at(now), "unreadable counts as deprecated");
     }
 
     #[test]

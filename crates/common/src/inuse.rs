@@ -3,16 +3,21 @@
 //! - the default or latest version of any launch template names it;
 //! - any version of a launch template that an Auto Scaling group uses names it (the group's
 //!   own version, or one kept as its way back, which `bump-launch-template`'s
-//!   VERSIONS_TO_KEEP bounds).
+//!   VERSIONS_TO_KEEP bounds);
+//! - any of those template versions reaches it through `resolve:ssm:NAME` (the describes ask
+//!   EC2 to resolve the alias, `ResolveAlias`, so the AMI ID comes back instead of the name);
+//! - an SSM parameter names it ([`ssm_references`]).
 //!
-//! The lookup is a fixed number of paged describes, whatever the number of AMIs: instances,
+//! [`find`] is a fixed number of paged describes, whatever the number of AMIs: instances,
 //! groups, every template's `$Latest` and `$Default` in one call, and the versions of each
-//! template a group uses.
+//! template a group uses. [`ssm_references`] costs one DescribeImageReferences per 10 AMIs
+//! asked about, and [`shared_with`] one DescribeImageAttribute per AMI: callers ask only
+//! about the AMIs they are about to delete.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, ImageReferenceResourceType, ResourceTypeRequest};
 
 use crate::error::aws_error;
 
@@ -89,7 +94,14 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) 
     }
 
     // Every template's latest and default versions, in one paged call.
-    let mut pages = ec2.describe_launch_template_versions().versions("$Latest").versions("$Default").max_results(200).into_paginator().send();
+    let mut pages = ec2
+        .describe_launch_template_versions()
+        .versions("$Latest")
+        .versions("$Default")
+        .resolve_alias(true)
+        .max_results(200)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("listing launch templates' latest and default versions", e))?;
         for v in page.launch_template_versions() {
@@ -103,7 +115,7 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) 
 
     // Every version of each template a group uses.
     for (template, groups) in &used {
-        let mut request = ec2.describe_launch_template_versions().max_results(200);
+        let mut request = ec2.describe_launch_template_versions().resolve_alias(true).max_results(200);
         request = match template.strip_prefix("name:") {
             Some(name) => request.launch_template_name(name),
             None => request.launch_template_id(template),
@@ -131,4 +143,96 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) 
         }
     }
     Ok(in_use)
+}
+
+/// DescribeImageReferences takes at most this many image IDs a call.
+pub const REFERENCE_BATCH: usize = 10;
+
+/// Adds the AMIs among `ids` that an SSM parameter names (data type `aws:ec2:image`, the kind
+/// `resolve:ssm:` and golden-image pipelines use), one DescribeImageReferences call per 10.
+pub async fn ssm_references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut InUse) -> Result<()> {
+    for batch in ids.chunks(REFERENCE_BATCH) {
+        let mut pages = ec2
+            .describe_image_references()
+            .set_image_ids(Some(batch.to_vec()))
+            .resource_types(ResourceTypeRequest::builder().resource_type(ImageReferenceResourceType::SsmParameter).build())
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("looking up SSM parameters that name the AMIs (DescribeImageReferences)", e))?;
+            for r in page.image_references() {
+                let (Some(ami), Some(arn)) = (r.image_id(), r.arn()) else { continue };
+                in_use.add(ami, format!("SSM parameter {arn} names it"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute), or
+/// `None` when only this account can. Deleting a shared AMI breaks the other accounts'
+/// launches, which no lookup of ours can see.
+pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Option<String>> {
+    let out = ec2
+        .describe_image_attribute()
+        .image_id(ami)
+        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("reading the launch permissions of {ami}"), e))?;
+    let mut who: Vec<String> = Vec::new();
+    for p in out.launch_permissions() {
+        if p.group().is_some_and(|g| g.as_str() == "all") {
+            who.push("everyone (public)".into());
+        }
+        who.extend(p.user_id().map(|u| format!("account {u}")));
+        who.extend(p.organization_arn().map(|o| format!("organization {o}")));
+        who.extend(p.organizational_unit_arn().map(|o| format!("organizational unit {o}")));
+    }
+    Ok((!who.is_empty()).then(|| format!("shared with {}", who.join(", "))))
+}
+
+/// What keeps an AMI that nothing in this account launches from: an SSM parameter naming it
+/// (in [`Uses::in_use`]), or other accounts' launch permissions (in [`Uses::shared`]).
+#[derive(Debug, Default, Clone)]
+pub struct Uses {
+    pub in_use: InUse,
+    /// AMI ID -> who else may launch it.
+    pub shared: BTreeMap<String, String>,
+}
+
+/// The lookups that cost calls per AMI, for the AMIs about to be deleted (`ids`): SSM
+/// references for all, then, unless `include_shared`, launch permissions for those still
+/// unreferenced, `concurrency` at a time.
+pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: bool, concurrency: usize, uses: &mut Uses) -> Result<()> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+
+    ssm_references(ec2, ids, &mut uses.in_use).await?;
+    if include_shared {
+        return Ok(());
+    }
+    let left: Vec<&String> = ids.iter().filter(|id| uses.in_use.reason(id).is_none()).collect();
+    let found: Vec<(String, Option<String>)> = stream::iter(left)
+        .map(|id| async move { shared_with(ec2, id).await.map(|who| (id.clone(), who)) })
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    uses.shared.extend(found.into_iter().filter_map(|(id, who)| Some((id, who?))));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_bounded_and_unique() {
+        let mut u = InUse::default();
+        for r in ["a", "a", "b", "c", "d"] {
+            u.add("ami-1", r);
+        }
+        assert_eq!(u.reason("ami-1").unwrap(), "a; b; c");
+        assert!(u.reason("ami-2").is_none());
+    }
 }

@@ -14,11 +14,13 @@ mod http;
 pub mod inuse;
 pub mod output;
 pub mod pace;
+pub mod scope;
 
-pub use ami::{list_branch_amis, sort_oldest_first, validate_ami_id, Ami};
+pub use ami::{list_amis, sort_oldest_first, validate_ami_id, Ami};
 pub use aws::Context;
 pub use cli::{GlobalArgs, Tool};
 pub use error::{aws_error, AwsError, Usage};
-pub use inuse::InUse;
+pub use inuse::{InUse, Uses};
 pub use output::{OutputFormat, Report};
 pub use pace::Pacer;
+pub use scope::{Scope, TagArgs, TagFilter};

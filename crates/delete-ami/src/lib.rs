@@ -34,9 +34,15 @@ pub struct Args {
     pub dry_run: bool,
 
     /// Delete the AMI even if something still uses it (an instance runs it, a launch template
-    /// names it).
+    /// or an SSM parameter names it) or other accounts may launch it. Deregistration
+    /// protection is never overridden: turn it off first, on purpose.
     #[arg(long)]
     pub force: bool,
+
+    /// Delete the AMI even if it is shared with other accounts or public (their launches
+    /// will fail).
+    #[arg(long)]
+    pub include_shared: bool,
 
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -97,11 +103,15 @@ impl Tool for Args {
         let ec2 = ctx.ec2();
         let target = match describe_one(&ec2, &self.ami_id).await? {
             Some(ami) => {
+                if ami.is_protected() {
+                    let how = ami.deregistration_protection.as_deref().unwrap_or_default();
+                    bail!(
+                        "refusing to delete {}: deregistration protection is {how} (DisableImageDeregistrationProtection turns it off; this tool never does)",
+                        ami.image_id
+                    );
+                }
                 if !self.force {
-                    let in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
-                    if let Some(why) = in_use.reason(&ami.image_id) {
-                        bail!("refusing to delete {}: it is in use: {why} (--force deletes it anyway)", ami.image_id);
-                    }
+                    refuse_if_needed(&ec2, &ctx, &ami, self.include_shared).await?;
                 }
                 Target::Registered(ami)
             }
@@ -118,6 +128,26 @@ impl Tool for Args {
     }
 }
 
+/// Refuses an AMI that something still needs: the in-use lookups, SSM parameters, and
+/// (unless `include_shared`) other accounts' launch permissions.
+async fn refuse_if_needed(ec2: &aws_sdk_ec2::Client, ctx: &Context, ami: &Ami, include_shared: bool) -> Result<()> {
+    let id = &ami.image_id;
+    if !include_shared && ami.public {
+        bail!("refusing to delete {id}: it is public (--include-shared deletes it anyway)");
+    }
+    let mut uses = common::Uses { in_use: common::inuse::find(ec2, &ctx.autoscaling()).await?, ..Default::default() };
+    if uses.in_use.reason(id).is_none() {
+        common::inuse::screen(ec2, std::slice::from_ref(id), include_shared, 1, &mut uses).await?;
+    }
+    if let Some(why) = uses.in_use.reason(id) {
+        bail!("refusing to delete {id}: it is in use: {why} (--force deletes it anyway)");
+    }
+    if let Some(who) = uses.shared.get(id) {
+        bail!("refusing to delete {id}: it is {who} (--include-shared deletes it anyway)");
+    }
+    Ok(())
+}
+
 /// What to delete: a registered AMI (with the snapshots its listing named), or the snapshots an
 /// already deregistered AMI left behind.
 #[derive(Debug, Clone)]
@@ -128,7 +158,8 @@ pub enum Target {
 
 /// The AMI with this ID, or `None` if EC2 no longer knows it.
 pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
-    match ec2.describe_images().image_ids(ami_id).send().await {
+    // A disabled AMI is left out of DescribeImages, even asked for by ID, unless included.
+    match ec2.describe_images().image_ids(ami_id).include_disabled(true).include_deprecated(true).send().await {
         Ok(out) => Ok(out
             .images()
             .iter()

@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
-use common::{list_branch_amis, Context, GlobalArgs, Report, Tool};
+use common::{list_amis, Context, GlobalArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
 /// Print the newest available AMI of a branch and write its ID to a file.
 ///
-/// Lists this account's AMIs tagged branch=BRANCH (every page), keeps those in state
-/// available, and picks the one with the latest CreationDate (ties broken by ImageId).
+/// Lists this account's AMIs tagged branch=BRANCH and every --tag (every page), keeps those in
+/// state available (so never a disabled one) and not deprecated, and picks the one with the
+/// latest CreationDate (ties broken by ImageId).
 ///
 /// Example (from buildspec.yml):  latest-ami "$BRANCH"   then   "$(cat latest_ami_id)"
 #[derive(Parser, Debug)]
@@ -25,6 +26,9 @@ pub struct Args {
     /// The value of the AMI's `branch` tag, as Packer set it.
     #[arg(value_name = "BRANCH")]
     pub branch: String,
+
+    #[command(flatten)]
+    pub tags: TagArgs,
 
     /// Where to write the ID (the file is replaced; it holds the ID and a newline).
     #[arg(long, value_name = "PATH", default_value = "latest_ami_id")]
@@ -41,6 +45,8 @@ pub struct Latest {
     pub name: Option<String>,
     pub creation_date: String,
     pub branch: String,
+    /// The other tags the AMI had to carry (--tag).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Report for Latest {
@@ -58,17 +64,27 @@ impl Tool for Args {
     }
 
     async fn run(self, ctx: Context) -> Result<Latest> {
-        let amis = list_branch_amis(&ctx.ec2(), &self.branch, true).await?;
-        let Some(newest) = amis.into_iter().last() else {
-            bail!("no available AMI is tagged branch={:?}", self.branch);
+        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        let amis = list_amis(&ctx.ec2(), &scope, true).await?;
+        let now = std::time::SystemTime::now();
+        let Some(newest) = amis.into_iter().rev().find(|a| {
+            let deprecated = a.is_deprecated_at(now);
+            if deprecated {
+                tracing::info!("skipping {}: deprecated since {}", a.image_id, a.deprecation_time.as_deref().unwrap_or("?"));
+            }
+            !deprecated
+        }) else {
+            let with = scope.tags.iter().map(|(k, v)| format!(" {k}={v:?}")).collect::<String>();
+            bail!("no available, undeprecated AMI is tagged branch={:?}{with}", scope.branch);
         };
         write_id_file(&self.output_file, &newest.image_id)?;
-        tracing::info!("newest AMI of branch {}: {} ({})", self.branch, newest.image_id, newest.creation_date);
+        tracing::info!("newest AMI of {scope}: {} ({})", newest.image_id, newest.creation_date);
         Ok(Latest {
             image_id: newest.image_id,
             name: newest.name,
             creation_date: newest.creation_date,
             branch: self.branch,
+            tags: scope.tags,
         })
     }
 }

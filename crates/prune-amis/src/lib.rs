@@ -10,17 +10,20 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 use clap::Parser;
-use common::{list_branch_amis, Ami, Context, GlobalArgs, InUse, Report, Tool};
+use common::{list_amis, Ami, Context, GlobalArgs, Report, Scope, TagArgs, Tool, Uses};
 use delete_ami::{Deletion, Target};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 /// Keep the newest MAX AMIs of a branch; deregister the rest and delete their snapshots.
 ///
-/// AMIs are this account's images tagged branch=BRANCH, ordered by CreationDate (ties by
-/// ImageId). The oldest are deleted first. An older AMI that is still in use is kept: one an
-/// instance runs (pending, running, stopping, stopped), one a launch template's default or
-/// latest version names, or one any version of a template an Auto Scaling group uses names.
+/// AMIs are this account's images tagged branch=BRANCH (and every --tag), disabled and
+/// deprecated ones included, ordered by CreationDate (ties by ImageId). The oldest are deleted
+/// first. An older AMI is kept when: an instance runs it (pending, running, stopping,
+/// stopped); a launch template's default or latest version names it; any version of a
+/// template an Auto Scaling group uses names it (directly or through resolve:ssm:); an SSM
+/// parameter names it; it has deregistration protection; it is shared with another account
+/// or public (unless --include-shared).
 ///
 /// Example (from buildspec.yml):  prune-amis "$BRANCH" "$AMIS_TO_KEEP"
 #[derive(Parser, Debug)]
@@ -33,6 +36,14 @@ pub struct Args {
     /// How many of the newest AMIs to keep: 1 or more (0 would delete the image in service).
     #[arg(value_name = "MAX", value_parser = clap::value_parser!(u32).range(1..))]
     pub max: u32,
+
+    #[command(flatten)]
+    pub tags: TagArgs,
+
+    /// Delete AMIs that are shared with other accounts or public too (their launches will
+    /// fail). Without it they are kept.
+    #[arg(long)]
+    pub include_shared: bool,
 
     /// Print the plan (each AMI, keep or delete, and why) and check permissions with EC2's
     /// DryRun; change nothing.
@@ -63,21 +74,35 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// Decides, oldest first, which AMIs go: all but the newest `max`, and but those in use.
-pub fn plan(amis: Vec<Ami>, max: u32, in_use: &InUse) -> Vec<Decision> {
+/// Decides, oldest first, which AMIs go: all but the newest `max`, and but those something
+/// still needs (`uses`), that EC2 protects, or that other accounts may launch.
+pub fn plan(amis: Vec<Ami>, max: u32, uses: &Uses, include_shared: bool) -> Vec<Decision> {
     let keep_from = amis.len().saturating_sub(max as usize);
     amis.into_iter()
         .enumerate()
         .map(|(i, ami)| {
-            if i >= keep_from {
-                Decision { ami, action: Action::Keep, reason: format!("among the newest {max}") }
-            } else if let Some(why) = in_use.reason(&ami.image_id) {
-                Decision { ami, action: Action::Keep, reason: format!("in use: {why}") }
+            let keep = |reason: String| (Action::Keep, reason);
+            let (action, reason) = if i >= keep_from {
+                keep(format!("among the newest {max}"))
+            } else if ami.is_protected() {
+                let how = ami.deregistration_protection.as_deref().unwrap_or_default();
+                keep(format!("protected: deregistration protection is {how}"))
+            } else if let Some(why) = uses.in_use.reason(&ami.image_id) {
+                keep(format!("in use: {why}"))
+            } else if ami.public && !include_shared {
+                keep("shared: public (--include-shared deletes it)".into())
+            } else if let Some(who) = uses.shared.get(&ami.image_id).filter(|_| !include_shared) {
+                keep(format!("shared: {who} (--include-shared deletes it)"))
             } else {
-                Decision { ami, action: Action::Delete, reason: format!("older than the newest {max}, and not in use") }
-            }
+                (Action::Delete, format!("older than the newest {max}, and not in use"))
+            };
+            Decision { ami, action, reason }
         })
         .collect()
+}
+
+fn doomed(plan: &[Decision]) -> impl Iterator<Item = &Ami> {
+    plan.iter().filter(|d| d.action == Action::Delete).map(|d| &d.ami)
 }
 
 #[derive(Debug, Serialize)]
@@ -90,6 +115,8 @@ pub struct Failure {
 #[derive(Debug, Serialize)]
 pub struct Pruned {
     pub branch: String,
+    /// The other tags the AMIs had to carry (--tag).
+    pub tags: std::collections::BTreeMap<String, String>,
     pub max: u32,
     pub dry_run: bool,
     /// Every AMI of the branch, oldest first, with its decision.
@@ -121,11 +148,11 @@ impl Report for Pruned {
         let snapshots: usize = self.deleted.iter().map(|d| d.deleted_snapshots.len()).sum();
         writeln!(
             out,
-            "{} {} of {} AMIs of branch {} ({} snapshots), kept {}, {} failed",
+            "{} {} of {} AMIs of {} ({} snapshots), kept {}, {} failed",
             if self.dry_run { "Would delete" } else { "Deleted" },
             self.deleted.len(),
             self.plan.len(),
-            self.branch,
+            Scope { branch: self.branch.clone(), tags: self.tags.clone() },
             snapshots,
             kept,
             self.failed.len()
@@ -150,12 +177,21 @@ impl Tool for Args {
 
     async fn run(self, ctx: Context) -> Result<Pruned> {
         let ec2 = ctx.ec2();
-        let amis = list_branch_amis(&ec2, &self.branch, false).await?;
-        // Only the older AMIs can be deleted: look up uses only if there are any.
-        let in_use = if amis.len() > self.max as usize { common::inuse::find(&ec2, &ctx.autoscaling()).await? } else { InUse::default() };
-        let plan = plan(amis, self.max, &in_use);
-        let doomed: Vec<Ami> = plan.iter().filter(|d| d.action == Action::Delete).map(|d| d.ami.clone()).collect();
-        tracing::info!("branch {}: {} AMIs, deleting {}", self.branch, plan.len(), doomed.len());
+        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        let amis = list_amis(&ec2, &scope, false).await?;
+        let concurrency = usize::from(self.concurrency);
+        // Only the older AMIs can be deleted: look up uses only if there are any, and the
+        // lookups that cost calls per AMI only for those the cheaper ones left to delete.
+        let mut uses = Uses::default();
+        if amis.len() > self.max as usize {
+            uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
+            let first = plan(amis.clone(), self.max, &uses, self.include_shared);
+            let candidates: Vec<String> = doomed(&first).map(|a| a.image_id.clone()).collect();
+            common::inuse::screen(&ec2, &candidates, self.include_shared, concurrency, &mut uses).await?;
+        }
+        let plan = plan(amis, self.max, &uses, self.include_shared);
+        let doomed: Vec<Ami> = doomed(&plan).cloned().collect();
+        tracing::info!("{scope}: {} AMIs, deleting {}", plan.len(), doomed.len());
 
         let dry_run = self.dry_run;
         let pacer = ctx.pacer().clone();
@@ -168,7 +204,7 @@ impl Tool for Args {
                     (id, delete_ami::delete(&ec2, &pacer, Target::Registered(ami), dry_run).await)
                 }
             })
-            .buffered(usize::from(self.concurrency))
+            .buffered(concurrency)
             .collect()
             .await;
 
@@ -184,7 +220,7 @@ impl Tool for Args {
                 }
             }
         }
-        Ok(Pruned { branch: self.branch, max: self.max, dry_run, plan, deleted, failed })
+        Ok(Pruned { branch: self.branch, tags: scope.tags, max: self.max, dry_run, plan, deleted, failed })
     }
 }
 
@@ -200,31 +236,70 @@ mod tests {
                 creation_date: format!("2024-01-01T00:00:{i:02}.000Z"),
                 state: "available".into(),
                 snapshot_ids: vec![format!("snap-{i:08x}")],
+                public: false,
+                deregistration_protection: None,
+                deprecation_time: None,
             })
             .collect()
     }
 
+    fn actions(p: &[Decision]) -> Vec<Action> {
+        p.iter().map(|d| d.action).collect()
+    }
+
+    use Action::{Delete as D, Keep as K};
+
     #[test]
     fn keeps_the_newest_max_and_deletes_the_oldest() {
-        let p = plan(amis(5), 2, &InUse::default());
-        let actions: Vec<_> = p.iter().map(|d| d.action).collect();
-        assert_eq!(actions, [Action::Delete, Action::Delete, Action::Delete, Action::Keep, Action::Keep]);
+        let p = plan(amis(5), 2, &Uses::default(), false);
+        assert_eq!(actions(&p), [D, D, D, K, K]);
         assert_eq!(p[0].ami.image_id, "ami-00000000");
     }
 
     #[test]
     fn fewer_than_max_deletes_nothing() {
-        assert!(plan(amis(2), 5, &InUse::default()).iter().all(|d| d.action == Action::Keep));
-        assert!(plan(vec![], 1, &InUse::default()).is_empty());
+        assert!(plan(amis(2), 5, &Uses::default(), false).iter().all(|d| d.action == K));
+        assert!(plan(vec![], 1, &Uses::default(), false).is_empty());
+    }
+
+    /// Each rule that keeps an older AMI, with the reason the plan gives, as a table: the
+    /// AMI at index 1 of 4 (MAX 1) is set up by `setup`, and kept or not as `kept` says.
+    #[test]
+    fn rules_that_keep_an_older_ami() {
+        type Setup = fn(&mut Ami, &mut Uses);
+        let cases: [(&str, Setup, Option<&str>); 8] = [
+            ("nothing", |_, _| {}, None),
+            ("instance", |_, u| u.in_use.add("ami-00000001", "instance i-1 (running) runs it"), Some("in use: instance i-1 (running) runs it")),
+            ("ssm", |_, u| u.in_use.add("ami-00000001", "SSM parameter arn:p names it"), Some("in use: SSM parameter arn:p names it")),
+            ("protected", |a, _| a.deregistration_protection = Some("enabled-without-cooldown".into()), Some("protected: deregistration protection is enabled-without-cooldown")),
+            ("protection off", |a, _| a.deregistration_protection = Some("disabled".into()), None),
+            ("public", |a, _| a.public = true, Some("shared: public (--include-shared deletes it)")),
+            ("shared", |_, u| { u.shared.insert("ami-00000001".into(), "shared with account 111122223333".into()); }, Some("shared: shared with account 111122223333 (--include-shared deletes it)")),
+            ("disabled image", |a, _| a.state = "disabled".into(), None),
+        ];
+        for (name, setup, reason) in cases {
+            for include_shared in [false, true] {
+                let mut list = amis(4);
+                let mut uses = Uses::default();
+                setup(&mut list[1], &mut uses);
+                let p = plan(list, 1, &uses, include_shared);
+                let shared_rule = reason.is_some_and(|r| r.starts_with("shared"));
+                let kept = reason.is_some() && !(shared_rule && include_shared);
+                assert_eq!(p[1].action, if kept { K } else { D }, "{name}, include_shared={include_shared}");
+                if kept {
+                    assert_eq!(Some(p[1].reason.as_str()), reason, "{name}");
+                }
+                assert_eq!(actions(&p)[..1], [D], "{name}: the oldest still goes");
+            }
+        }
     }
 
     #[test]
-    fn older_amis_in_use_are_kept_with_their_reason() {
-        let mut in_use = InUse::default();
-        in_use.add("ami-00000001", "instance i-1 (running) runs it");
-        let p = plan(amis(4), 1, &in_use);
-        let actions: Vec<_> = p.iter().map(|d| d.action).collect();
-        assert_eq!(actions, [Action::Delete, Action::Keep, Action::Delete, Action::Keep]);
-        assert_eq!(p[1].reason, "in use: instance i-1 (running) runs it");
+    fn the_newest_max_are_kept_even_when_protected_or_shared() {
+        let mut list = amis(3);
+        list[2].public = true;
+        let p = plan(list, 1, &Uses::default(), true);
+        assert_eq!(actions(&p), [D, D, K]);
+        assert_eq!(p[2].reason, "among the newest 1");
     }
 }
