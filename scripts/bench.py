@@ -216,14 +216,14 @@ def main() -> int:
             lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
             for _ in range(9):
                 ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": amis[0]})
-            results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"], "3 (create, describe, 1 delete)"))
+            results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"], "4 (create, describe, groups, 1 delete)"))
         summarize("bump-launch-template (10 versions, keep 5)", results)
 
         # delete-ami: one AMI with one snapshot.
         results = []
         for _ in range(args.runs):
             region, ec2, amis = fresh_world(1)
-            results.append(run_tool("delete-ami", region, [amis[0]], "6 (describe, 3 in-use lookups, deregister, 1 snapshot)"))
+            results.append(run_tool("delete-ami", region, [amis[0]], "8 (describe, 3 in-use lookups, 1 SSM reference lookup, 1 launch permissions, deregister, 1 snapshot)"))
         summarize("delete-ami (1 snapshot)", results)
 
         # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
@@ -247,10 +247,15 @@ def main() -> int:
         def branch_left(ec2) -> int:
             return len(ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"])
 
-        def prune_run(n: int) -> dict:
+        def prune_run(n: int, include_shared: bool = False) -> dict:
             region, ec2, amis = fresh_world(n + 1)
-            minimum = f"{1 + 3 + 2 * n} (list, 3 in-use lookups, {n} deregisters, {n} snapshot deletes)"
-            r = run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)], minimum)
+            refs = -(-n // 10)
+            perms = 0 if include_shared else n
+            minimum = (f"{1 + 3 + refs + perms + 2 * n} (list, 3 in-use lookups, {refs} SSM reference lookups (10 AMIs each), "
+                       + (f"{perms} launch permissions, " if perms else "")
+                       + f"{n} deregisters, {n} snapshot deletes)")
+            argv = ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)] + (["--include-shared"] if include_shared else [])
+            r = run_tool("prune-amis", region, argv, minimum)
             assert branch_left(ec2) == 1, f"prune left {branch_left(ec2)} AMIs"
             return r
 
@@ -270,6 +275,9 @@ def main() -> int:
                 if with_peer:
                     peer.append(with_floor(lambda: peer_run(n)))
             summarize(f"prune-amis, {n} AMIs", results, floor_calls=True)
+            if n == max(sizes):
+                shared = [with_floor(lambda: prune_run(n, include_shared=True)) for _ in range(args.runs)]
+                summarize(f"prune-amis --include-shared, {n} AMIs", shared, floor_calls=True)
             if with_peer:
                 summarize(f"aws-amicleaner 0.2.2, {n} AMIs (left {peer[0]['left']})", peer, floor_calls=True)
     finally:

@@ -101,7 +101,12 @@ def report() -> dict:
         for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
             for i in r["Instances"]:
                 instances.append({"instance_id": i["InstanceId"], "image_id": i["ImageId"], "state": i["State"]["Name"]})
-    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": [branch]}])["Images"]
+    app = os.environ.get("APP", "app")
+    images = ec2.describe_images(
+        Owners=["self"],
+        Filters=[{"Name": "tag:branch", "Values": [branch]}, {"Name": "tag:app", "Values": [app]}],
+        IncludeDisabled=True,
+    )["Images"]
     lt = g["LaunchTemplate"]
     versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])["LaunchTemplateVersions"]
     refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group, MaxRecords=1)["InstanceRefreshes"]

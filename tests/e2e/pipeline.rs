@@ -47,6 +47,9 @@ async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
     let aws = LocalAws::start().await;
     let dir = workdir();
     let w = world(&aws, dir.path()).await;
+    // Another application bakes the same branch: the pipeline (APP=app) leaves its AMIs be.
+    let builder = aws.builder_instance().await;
+    let other_app = aws.bake_tagged(&builder, "main", &[("app", "other")], 2).await;
 
     let mut all_amis = Vec::new();
     let mut snapshots = std::collections::BTreeMap::new();
@@ -72,7 +75,14 @@ async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
 
     // The branch holds the newest AMI (AMIS_TO_KEEP=1) and, besides it, exactly the AMIs that
     // were in use when the last prune ran (it runs before the bump and the refresh).
-    let remaining = aws.branch_amis("main").await;
+    let remaining: Vec<String> = aws.branch_amis("main").await.into_iter().filter(|a| !other_app.contains(a)).collect();
+    assert_eq!(aws.branch_amis("main").await.len(), remaining.len() + 2, "the other application's AMIs remain");
+    // Packer tagged the image and its snapshot with the application.
+    let image = aws.ec2().describe_images().image_ids(&last).send().await.unwrap();
+    let tags = image.images()[0].tags();
+    assert!(tags.iter().any(|t| t.key() == Some("app") && t.value() == Some("app")), "{tags:?}");
+    let snap = aws.ec2().describe_snapshots().snapshot_ids(&snapshots[&last][0]).send().await.unwrap();
+    assert!(snap.snapshots()[0].tags().iter().any(|t| t.key() == Some("app")), "{:?}", snap.snapshots()[0].tags());
     let mut expected: BTreeSet<String> = in_use_before_last.into_iter().filter(|a| all_amis.contains(a)).collect();
     expected.insert(last.clone());
     assert_eq!(remaining.iter().cloned().collect::<BTreeSet<_>>(), expected);
