@@ -204,21 +204,17 @@ pub struct Uses {
 
 /// The lookups that cost calls per AMI, for the AMIs about to be deleted (`ids`): SSM
 /// references for all, then, unless `include_shared`, launch permissions for those still
-/// unreferenced, `concurrency` at a time.
-pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: bool, concurrency: usize, uses: &mut Uses) -> Result<()> {
-    use futures::stream::{self, StreamExt, TryStreamExt};
-
+/// unreferenced.
+pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: bool, uses: &mut Uses) -> Result<()> {
     ssm_references(ec2, ids, &mut uses.in_use).await?;
     if include_shared {
         return Ok(());
     }
-    let left: Vec<&String> = ids.iter().filter(|id| uses.in_use.reason(id).is_none()).collect();
-    let found: Vec<(String, Option<String>)> = stream::iter(left)
-        .map(|id| async move { shared_with(ec2, id).await.map(|who| (id.clone(), who)) })
-        .buffered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    uses.shared.extend(found.into_iter().filter_map(|(id, who)| Some((id, who?))));
+    for id in ids.iter().filter(|id| uses.in_use.reason(id).is_none()) {
+        if let Some(who) = shared_with(ec2, id).await? {
+            uses.shared.insert(id.clone(), who);
+        }
+    }
     Ok(())
 }
 

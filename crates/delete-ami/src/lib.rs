@@ -137,7 +137,7 @@ async fn refuse_if_needed(ec2: &aws_sdk_ec2::Client, ctx: &Context, ami: &Ami, i
     }
     let mut uses = common::Uses { in_use: common::inuse::find(ec2, &ctx.autoscaling()).await?, ..Default::default() };
     if uses.in_use.reason(id).is_none() {
-        common::inuse::screen(ec2, std::slice::from_ref(id), include_shared, 1, &mut uses).await?;
+        common::inuse::screen(ec2, std::slice::from_ref(id), include_shared, &mut uses).await?;
     }
     if let Some(why) = uses.in_use.reason(id) {
         bail!("refusing to delete {id}: it is in use: {why} (--force deletes it anyway)");
