@@ -2,10 +2,10 @@
 
 use std::process::Command;
 
-use deploy_tests::{bin_dir, Run, TOOLS};
+use deploy_tests::{bin_dir, Ran, TOOLS};
 
-fn run(tool: &str, args: &[&str]) -> Run {
-    Run::from(Command::new(bin_dir().join(tool)).args(args).output().unwrap())
+fn run(tool: &str, args: &[&str]) -> Ran {
+    Ran::from(Command::new(bin_dir().join(tool)).args(args).output().unwrap())
 }
 
 /// The long flags a bash completion script offers for the tool.

@@ -2,20 +2,17 @@
 //! SDK's standard retries carry the tools through, and the result is what it would have been
 //! without faults: nothing lost, nothing done twice.
 
-use deploy_tests::{workdir, FaultProxy, LocalAws, Run};
+use deploy_tests::{workdir, FaultProxy, LocalAws, Ran};
 
 const ALL: &str = "503,throttle,reset,lost,slow";
 
-fn through(aws: &LocalAws, proxy: &FaultProxy, tool: &str, dir: &std::path::Path, args: &[&str]) -> Run {
-    let out = aws
-        .tool(tool, dir)
+fn through(aws: &LocalAws, proxy: &FaultProxy, tool: &str, dir: &std::path::Path, args: &[&str]) -> Ran {
+    aws.tool(tool, dir)
         .args(args)
         .args(["--attempt-timeout", "1"])
         .env("AWS_ENDPOINT_URL", &proxy.url)
         .env("AWS_MAX_ATTEMPTS", "10")
         .output()
-        .unwrap();
-    Run::from(out)
 }
 
 #[tokio::test]

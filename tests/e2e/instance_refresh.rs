@@ -105,7 +105,7 @@ async fn another_groups_refresh_does_not_confuse_it() {
     aws.refresh_fault("api", "fail_after", 0, "api broke");
     let dir = workdir();
     let api_cfg = refresh_config(dir.path(), "{}");
-    let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).command().stderr(std::process::Stdio::null()).spawn().unwrap();
     let web_dir = workdir();
     let cfg = refresh_config(web_dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
     let run = aws.run("instance-refresh", web_dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
@@ -181,7 +181,7 @@ async fn an_unknown_group_fails() {
 #[allow(clippy::zombie_processes)]
 fn spawn_until_started(aws: &LocalAws, dir: &Path, args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
     use std::io::BufRead;
-    let mut child = aws.tool("instance-refresh", dir).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = aws.tool("instance-refresh", dir).args(args).command().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     loop {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use deploy_tests::{workdir, LocalAws, Run};
+use deploy_tests::{workdir, LocalAws, Ran};
 
 struct World {
     lt: String,
@@ -25,7 +25,7 @@ async fn world(aws: &LocalAws, dir: &std::path::Path) -> World {
     World { lt, group: "app".into(), env }
 }
 
-fn deploy(aws: &LocalAws, dir: &std::path::Path, w: &World) -> Run {
+fn deploy(aws: &LocalAws, dir: &std::path::Path, w: &World) -> Ran {
     let env: Vec<(&str, &str)> = w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     aws.pipeline(dir, &["run", "pre_build", "build", "post_build"], &env)
 }

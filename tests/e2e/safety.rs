@@ -74,13 +74,11 @@ async fn retry_settings_from_the_environment_are_checked() {
     let amis = aws.bake(&builder, "main", 1).await;
     let dir = workdir();
     for bad in ["0", "abc"] {
-        let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_MAX_ATTEMPTS", bad).output().unwrap();
-        let run = deploy_tests::Run::from(out).expect(2);
+        let run = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_MAX_ATTEMPTS", bad).expect(2);
         assert!(run.error_line("latest-ami").contains("AWS_MAX_ATTEMPTS"), "{}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "one line, no panic: {}", run.stderr);
     }
-    let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_RETRY_MODE", "legacy").env("AWS_MAX_ATTEMPTS", "2").output().unwrap();
-    let run = deploy_tests::Run::from(out).expect(0);
+    let run = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_RETRY_MODE", "legacy").env("AWS_MAX_ATTEMPTS", "2").expect(0);
     assert_eq!(run.stdout.trim(), amis[0]);
     assert!(run.stderr.contains("legacy"), "a warning: {}", run.stderr);
 }
@@ -89,8 +87,7 @@ async fn retry_settings_from_the_environment_are_checked() {
 async fn no_credentials_is_one_clear_line() {
     let aws = LocalAws::start().await;
     let dir = workdir();
-    let out = aws.tool("latest-ami", dir.path()).arg("main").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").output().unwrap();
-    let run = deploy_tests::Run::from(out).expect(1);
+    let run = aws.tool("latest-ami", dir.path()).arg("main").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").expect(1);
     let line = run.error_line("latest-ami");
     assert!(line.to_lowercase().contains("credentials"), "{line}");
     assert!(line.contains("hint:"), "{line}");
@@ -119,26 +116,23 @@ async fn an_endpoint_that_does_not_answer_fails_within_the_timeouts() {
         .tool("latest-ami", dir.path())
         .args(["main", "--attempt-timeout", "0.5", "--operation-timeout", "2"])
         .env("AWS_ENDPOINT_URL", &url)
-        .output()
-        .unwrap();
+        .output();
     let elapsed = started.elapsed();
-    let run = deploy_tests::Run::from(out).expect(1);
+    let run = out.expect(1);
     assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}");
     assert!(run.error_line("latest-ami").contains("timeout") || run.stderr.contains("timed out"), "{}", run.stderr);
     drop(held);
 
     // Nothing listening at all: refused at once.
     let closed = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap() };
-    let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_ENDPOINT_URL", format!("http://{closed}")).output().unwrap();
-    deploy_tests::Run::from(out).expect(1);
+    aws.tool("latest-ami", dir.path()).arg("main").env("AWS_ENDPOINT_URL", format!("http://{closed}")).expect(1);
 }
 
 #[tokio::test]
 async fn plain_http_off_loopback_is_refused_before_anything_is_sent() {
     let aws = LocalAws::start().await;
     let dir = workdir();
-    let out = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_ENDPOINT_URL", "http://192.0.2.10:5000").output().unwrap();
-    let run = deploy_tests::Run::from(out).expect(2);
+    let run = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_ENDPOINT_URL", "http://192.0.2.10:5000").expect(2);
     assert!(run.error_line("latest-ami").contains("plain-http"), "{}", run.stderr);
 }
 
@@ -153,8 +147,7 @@ fn first_bytes_sent(aws: &LocalAws, dir: &std::path::Path, scheme: &str) -> Vec<
         conn.read_exact(&mut buf).unwrap();
         buf.to_vec()
     });
-    let out = aws.tool("latest-ami", dir).args(["main", "--attempt-timeout", "2"]).env("AWS_ENDPOINT_URL", url).env("AWS_MAX_ATTEMPTS", "1").output().unwrap();
-    deploy_tests::Run::from(out).expect(1);
+    aws.tool("latest-ami", dir).args(["main", "--attempt-timeout", "2"]).env("AWS_ENDPOINT_URL", url).env("AWS_MAX_ATTEMPTS", "1").expect(1);
     reader.join().unwrap()
 }
 
@@ -190,13 +183,9 @@ async fn credentials_never_appear_in_any_output() {
     ];
     for args in runs {
         for verbosity in ["-vv", "-v", ""] {
-            let mut cmd = aws.tool(args[0], dir.path());
-            cmd.args(&args[1..]).env("AWS_SECRET_ACCESS_KEY", SECRET).env("AWS_SESSION_TOKEN", TOKEN);
-            if !verbosity.is_empty() {
-                cmd.arg(verbosity);
-            }
-            let out = cmd.output().unwrap();
-            let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let verbosity_arg = (!verbosity.is_empty()).then_some(verbosity);
+            let out = aws.tool(args[0], dir.path()).args(&args[1..]).args(verbosity_arg).env("AWS_SECRET_ACCESS_KEY", SECRET).env("AWS_SESSION_TOKEN", TOKEN).output();
+            let all = format!("{}{}", out.stdout, out.stderr);
             assert!(!all.contains(SECRET) && !all.contains(TOKEN), "{args:?} {verbosity} printed a credential:\n{all}");
             assert!(!all.contains(&SECRET[..12]) && !all.contains(&TOKEN[..12]), "{args:?} {verbosity} printed part of a credential");
         }

@@ -1,12 +1,200 @@
-//! A real account's world, as the tools meet it outside the simple tests: two applications
-//! baking the same branch, groups pinned to template versions (one through a mixed instances
-//! policy), AMIs named by SSM parameters and by a `resolve:ssm:` template, AMIs shared with
-//! another account, public, protected and disabled.
+//! Building worlds in the local AWS and looking at them afterwards: AMIs baked as Packer bakes
+//! them, launch templates and their versions, Auto Scaling groups, and a real account's world
+//! ([`LocalAws::real_account_world`]): two applications baking the same branch, groups pinned
+//! to template versions (one through a mixed instances policy), AMIs named by SSM parameters
+//! and by a `resolve:ssm:` template, AMIs shared with another account, public, protected and
+//! disabled.
 
 use aws_sdk_autoscaling::types::{LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy};
-use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications, PermissionGroup, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, LaunchPermission, LaunchPermissionModifications, PermissionGroup, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
 
 use crate::LocalAws;
+
+impl LocalAws {
+    /// An instance to bake images from (the source AMI is registered, as Packer's would be).
+    pub async fn builder_instance(&self) -> String {
+        let ec2 = self.ec2();
+        let source = ec2.register_image().name("source").send().await.unwrap().image_id.unwrap();
+        let run = ec2.run_instances().image_id(source).min_count(1).max_count(1).send().await.unwrap();
+        run.instances()[0].instance_id().unwrap().to_owned()
+    }
+
+    /// Bakes `n` AMIs of `branch` from `instance`, oldest first, tagged as Packer tags them
+    /// (image and snapshots). Each has one snapshot.
+    pub async fn bake(&self, instance: &str, branch: &str, n: usize) -> Vec<String> {
+        let ec2 = self.ec2();
+        let tags = || {
+            vec![
+                Tag::builder().key("branch").value(branch).build(),
+                Tag::builder().key("timestamp").value("1").build(),
+            ]
+        };
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let out = ec2
+                .create_image()
+                .instance_id(instance)
+                .name(format!("{branch}-{i}-{}", ids.len()))
+                .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Image).set_tags(Some(tags())).build())
+                .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Snapshot).set_tags(Some(tags())).build())
+                .send()
+                .await
+                .unwrap();
+            ids.push(out.image_id.unwrap());
+        }
+        ids
+    }
+
+    /// The IDs of the registered AMIs of `branch`, disabled ones included.
+    pub async fn branch_amis(&self, branch: &str) -> Vec<String> {
+        let out = self
+            .ec2()
+            .describe_images()
+            .owners("self")
+            .include_disabled(true)
+            .filters(Filter::builder().name("tag:branch").values(branch).build())
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = out.images().iter().filter_map(|i| i.image_id().map(str::to_owned)).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The snapshot IDs of an AMI, read from its block device mappings.
+    pub async fn snapshots_of(&self, ami: &str) -> Vec<String> {
+        let out = self.ec2().describe_images().image_ids(ami).include_disabled(true).send().await.unwrap();
+        out.images()
+            .iter()
+            .flat_map(|i| i.block_device_mappings())
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+            .collect()
+    }
+
+    pub async fn snapshot_exists(&self, snap: &str) -> bool {
+        match self.ec2().describe_snapshots().snapshot_ids(snap).send().await {
+            Ok(out) => !out.snapshots().is_empty(),
+            Err(e) => {
+                let code = aws_sdk_ec2::error::ProvideErrorMetadata::code(&e).map(str::to_owned);
+                assert_eq!(code.as_deref(), Some("InvalidSnapshot.NotFound"), "{e:?}");
+                false
+            }
+        }
+    }
+
+    pub async fn launch_template(&self, name: &str, ami: &str) -> String {
+        let out = self
+            .ec2()
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(ami).instance_type(aws_sdk_ec2::types::InstanceType::T3Micro).build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.launch_template().unwrap().launch_template_id().unwrap().to_owned()
+    }
+
+    /// Adds versions to a template (each launching `ami`) and returns their numbers.
+    pub async fn add_versions(&self, lt: &str, ami: &str, n: usize) -> Vec<i64> {
+        let mut numbers = Vec::new();
+        for _ in 0..n {
+            let out = self
+                .ec2()
+                .create_launch_template_version()
+                .launch_template_id(lt)
+                .source_version("1")
+                .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(ami).build())
+                .send()
+                .await
+                .unwrap();
+            numbers.push(out.launch_template_version().unwrap().version_number().unwrap());
+        }
+        numbers
+    }
+
+    /// The template's version numbers, ascending, and its default version.
+    pub async fn versions(&self, lt: &str) -> (Vec<i64>, i64) {
+        let mut pages = self.ec2().describe_launch_template_versions().launch_template_id(lt).max_results(200).into_paginator().send();
+        let mut numbers = Vec::new();
+        let mut default = 0;
+        while let Some(page) = pages.next().await {
+            for v in page.unwrap().launch_template_versions() {
+                let n = v.version_number().unwrap();
+                if v.default_version() == Some(true) {
+                    default = n;
+                }
+                numbers.push(n);
+            }
+        }
+        numbers.sort();
+        (numbers, default)
+    }
+
+    /// A group of `size` instances on the template's `version`.
+    pub async fn group(&self, name: &str, lt: &str, version: &str, size: i32) {
+        self.new_group(name, size)
+            .launch_template(LaunchTemplateSpecification::builder().launch_template_id(lt).version(version).build())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A CreateAutoScalingGroup of `size` instances in this Region, to be given what it launches.
+    pub fn new_group(&self, name: &str, size: i32) -> aws_sdk_autoscaling::operation::create_auto_scaling_group::builders::CreateAutoScalingGroupFluentBuilder {
+        self.asg()
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(size)
+            .max_size(size * 2)
+            .desired_capacity(size)
+            .availability_zones(format!("{}a", self.region))
+    }
+
+    /// The common world: `n` AMIs of branch "main" (oldest first), a template "app" on
+    /// `amis[on]`, and a group "web" of `size` on its version `version`. Returns the AMIs and
+    /// the template's id.
+    pub async fn app_world(&self, n: usize, on: usize, version: &str, size: i32) -> (Vec<String>, String) {
+        let builder = self.builder_instance().await;
+        let amis = self.bake(&builder, "main", n).await;
+        let lt = self.launch_template("app", &amis[on]).await;
+        self.group("web", &lt, version, size).await;
+        (amis, lt)
+    }
+
+    /// A refresh's world: a template `<group>-lt` with two versions (1: an old AMI, 2: a new
+    /// one) and a group of 2 on launch template version `version`, made before version 2, so
+    /// its instances run the old AMI. Returns (template id, old AMI, new AMI).
+    pub async fn refresh_world(&self, group: &str, version: &str) -> (String, String, String) {
+        let builder = self.builder_instance().await;
+        let amis = self.bake(&builder, "main", 2).await;
+        let lt = self.launch_template(&format!("{group}-lt"), &amis[0]).await;
+        self.group(group, &lt, version, 2).await;
+        self.add_versions(&lt, &amis[1], 1).await;
+        (lt, amis[0].clone(), amis[1].clone())
+    }
+
+    /// The AMI each in-service instance of the group runs, sorted.
+    pub async fn group_amis(&self, group: &str) -> Vec<String> {
+        let out = self.asg().describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
+        let ids: Vec<String> =
+            out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let described = self.ec2().describe_instances().set_instance_ids(Some(ids)).send().await.unwrap();
+        let mut amis: Vec<String> = described
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("running"))
+            .filter_map(|i| i.image_id().map(str::to_owned))
+            .collect();
+        amis.sort();
+        amis
+    }
+}
 
 /// Another account the world shares an AMI with.
 pub const OTHER_ACCOUNT: &str = "111122223333";

@@ -1,0 +1,159 @@
+//! Running a tool (or the pipeline script) against a local AWS, in the spirit of just's
+//! `Test` builder: name it, add arguments and environment, then run it.
+//!
+//! ```ignore
+//! aws.tool("latest-ami", dir.path()).arg("main").env("AWS_MAX_ATTEMPTS", "0").expect(2);
+//! let ran = aws.run("prune-amis", dir.path(), &["main", "2", "-o", "json"]).expect(0);
+//! ```
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use crate::server::LocalAws;
+use crate::tools::{bin_dir, require, root, venv_python, which};
+
+/// One run of a tool, being set up. Nothing happens until [`Run::output`] or [`Run::expect`].
+pub struct Run {
+    cmd: Command,
+    what: String,
+}
+
+impl Run {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn output(mut self) -> Ran {
+        let out = self.cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", self.what));
+        Ran::from(out)
+    }
+
+    /// Runs it to the end and asserts the exit status.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Ran {
+        self.output().expect(code)
+    }
+
+    /// The command itself, for a test that spawns it and talks to it while it runs.
+    pub fn command(self) -> Command {
+        self.cmd
+    }
+}
+
+impl LocalAws {
+    /// A tool, pointed at this local AWS and nothing else, to run in `cwd`.
+    pub fn tool(&self, name: &str, cwd: &Path) -> Run {
+        let mut cmd = Command::new(bin_dir().join(name));
+        cmd.current_dir(cwd).stdin(Stdio::null());
+        self.aws_env(&mut cmd);
+        Run { cmd, what: name.to_owned() }
+    }
+
+    /// The common case: a tool with these arguments (finish with `.expect(..)` or `.output()`).
+    pub fn run(&self, name: &str, cwd: &Path, args: &[&str]) -> Run {
+        self.tool(name, cwd).args(args)
+    }
+
+    /// Points a command at this local AWS: no profile, no instance metadata, dummy credentials.
+    fn aws_env(&self, cmd: &mut Command) {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_REGION", self.region)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", empty_file("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", empty_file("credentials"));
+    }
+
+    /// `scripts/pipeline.py ARGS` (the world, the buildspec's commands) against this local
+    /// AWS, with the tools on PATH, Packer's local build, and the steps' files in `cwd`.
+    pub fn pipeline(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        require("packer", which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
+        let mut cmd = Command::new(venv_python());
+        cmd.arg(root().join("scripts/pipeline.py")).args(args).current_dir(cwd).stdin(Stdio::null());
+        self.aws_env(&mut cmd);
+        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1");
+        cmd.envs(env.iter().copied());
+        Run { cmd, what: "scripts/pipeline.py".into() }.output()
+    }
+}
+
+/// A finished run of a tool.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Ran {
+    fn from(out: Output) -> Self {
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Ran {
+    /// Asserts the exit status, showing everything the tool said when it is wrong.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// The error line: the last line of stderr, which must start with "<tool>: ".
+    #[track_caller]
+    pub fn error_line(&self, tool: &str) -> &str {
+        let line = self.stderr.lines().last().unwrap_or("");
+        assert!(line.starts_with(&format!("{tool}: ")), "error line {line:?} lacks the tool's name; stderr:\n{}", self.stderr);
+        line
+    }
+}
+
+/// An empty file, made once, for AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE: nothing from
+/// the user's ~/.aws reaches a test.
+fn empty_file(name: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    let path = dir.path().join(name);
+    if !path.exists() {
+        std::fs::write(&path, "").expect("writing an empty file");
+    }
+    path
+}

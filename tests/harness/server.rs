@@ -1,0 +1,203 @@
+//! The local AWS: `tests/local_aws/server.py` on a free loopback port, shared by the tests of
+//! one process, each in a Region of its own; its test controls (call counts, injected refresh
+//! faults, denied actions); and the fault-injecting proxy.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use aws_config::{BehaviorVersion, Region};
+
+use crate::tools::{bin_dir, root, venv_python};
+
+pub const REGION: &str = "us-east-1";
+
+/// Regions the local AWS knows. Tests that share a server each take one: moto keeps a world
+/// per Region, so they never see each other's AMIs, templates, groups or calls.
+const REGIONS: [&str; 34] = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-east-2",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1",
+    "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2",
+    "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
+];
+
+/// A local AWS server process. It stops when dropped, and also when the test process ends
+/// (it watches its stdin, which only we hold).
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn spawn(step: f64) -> Server {
+        let mut child = Command::new(venv_python())
+            .arg(root().join("tests/local_aws/server.py"))
+            .arg("--exit-on-stdin-eof")
+            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+            .env("LOCAL_AWS_REFRESH_STEP", step.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the local AWS");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("reading the local AWS's first line");
+        let url = line
+            .strip_prefix("LOCAL_AWS_READY ")
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| panic!("the local AWS did not start: {line:?}"));
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shared servers: a new one each time the Regions of the last run out.
+static SHARED: Mutex<(Vec<Server>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// One test's local AWS: a server and a Region of its own on it.
+pub struct LocalAws {
+    /// A server this test alone uses (see [`LocalAws::start_with_step`]); None when shared.
+    _own: Option<Server>,
+    pub url: String,
+    pub region: &'static str,
+    pub config: aws_config::SdkConfig,
+}
+
+impl LocalAws {
+    /// A fresh Region on a shared server.
+    pub async fn start() -> LocalAws {
+        let (url, region) = {
+            let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.0.is_empty() || shared.1 == REGIONS.len() {
+                shared.0.push(Server::spawn(0.15));
+                shared.1 = 0;
+            }
+            let region = REGIONS[shared.1];
+            shared.1 += 1;
+            (shared.0.last().unwrap().url.clone(), region)
+        };
+        Self::connect(None, url, region).await
+    }
+
+    /// A server of its own, whose instance refreshes take `step` seconds per step.
+    pub async fn start_with_step(step: f64) -> LocalAws {
+        let server = Server::spawn(step);
+        let url = server.url.clone();
+        Self::connect(Some(server), url, REGION).await
+    }
+
+    async fn connect(own: Option<Server>, url: String, region: &'static str) -> LocalAws {
+        // Build stale tools now, before the test makes its world: a build in the middle of a
+        // test (at its first tool run) would let a refresh it started run out meanwhile.
+        bin_dir();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .endpoint_url(&url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        LocalAws { _own: own, url, region, config }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn asg(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.config)
+    }
+
+    /// Calls one of the local AWS's test controls (`/_local_aws/...`, see server.py).
+    fn control(&self, method: &str, what: &str, body: &str) -> serde_json::Value {
+        let out = Command::new(venv_python())
+            .arg("-c")
+            .arg("import sys,urllib.request as u;r=u.Request(sys.argv[1],data=(sys.argv[3].encode() if sys.argv[2]=='POST' else None),method=sys.argv[2]);print(u.urlopen(r).read().decode())")
+            .arg(format!("{}/_local_aws/{what}", self.url))
+            .arg(method)
+            .arg(body)
+            .output()
+            .expect("calling the local AWS's controls");
+        assert!(out.status.success(), "control {what}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("control reply is JSON")
+    }
+
+    /// The calls made in this test's Region since start or the last reset, by "service.Action".
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("calls?region={}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
+    /// Other services' permissions that calls used on the caller's behalf in this test's Region
+    /// ("ssm.GetParameters" when EC2 resolves a `resolve:ssm:` alias), by "service.Action".
+    pub fn authorized(&self) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("authorized?region={}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
+    pub fn reset_calls(&self) {
+        self.control("POST", "calls/reset", &serde_json::json!({"region": self.region}).to_string());
+    }
+
+    /// Makes the group's next refresh fail (or be cancelled) after `after` replacements.
+    pub fn refresh_fault(&self, group: &str, kind: &str, after: u32, reason: &str) {
+        let body = serde_json::json!({"group": group, kind: after, "reason": reason, "region": self.region});
+        self.control("POST", "refresh-fault", &body.to_string());
+    }
+
+    /// Takes these actions ("ec2.DeregisterImage") away in this test's Region.
+    pub fn deny(&self, actions: &[&str]) {
+        let body = serde_json::json!({"region": self.region, "actions": actions});
+        self.control("POST", "deny", &body.to_string());
+    }
+}
+
+/// A fault-injecting proxy in front of a local AWS (tests/local_aws/fault_proxy.py).
+pub struct FaultProxy {
+    child: Child,
+    pub url: String,
+}
+
+impl FaultProxy {
+    /// Every `every`th request meets one of `faults` (503, throttle, reset, lost, slow), in turn.
+    pub fn start(upstream: &str, every: u32, faults: &str) -> FaultProxy {
+        let mut child = Command::new(venv_python())
+            .arg(root().join("tests/local_aws/fault_proxy.py"))
+            .args([upstream, "--every", &every.to_string(), "--faults", faults, "--slow", "2"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.strip_prefix("FAULT_PROXY_READY ").map(|u| u.trim().to_owned()).unwrap_or_else(|| panic!("fault proxy: {line:?}"));
+        FaultProxy { child, url }
+    }
+
+    /// How many faults of each kind it injected, as the proxy reports them.
+    pub fn injected(&self) -> String {
+        let out = Command::new(venv_python())
+            .arg("-c")
+            .arg("import sys,urllib.request as u;print(u.urlopen(sys.argv[1]).read().decode())")
+            .arg(format!("{}/_fault_proxy/injected", self.url))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

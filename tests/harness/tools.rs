@@ -1,0 +1,68 @@
+//! The tools' binaries (built once per test process if out of date), the local AWS's Python
+//! venv, and what the tests need from the machine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+pub const TOOLS: [&str; 5] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh"];
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Fails (never skips) when something the tests need is missing.
+pub(crate) fn require(what: &str, ok: bool, how: &str) {
+    assert!(ok, "the end-to-end tests need {what}, which is missing: {how}");
+}
+
+/// The python of the local AWS's venv, made once per test process.
+pub fn venv_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new(root().join("scripts/local-aws-venv"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running scripts/local-aws-venv");
+        require("the local AWS venv", out.status.success(), "scripts/local-aws-venv failed (see above); it needs python3 with venv and PyPI");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// The directory the tools' binaries are in, built (once per test process) if out of date.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/e2e-<hash> -> target/<profile>
+        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let profile = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut build = Command::new(env!("CARGO"));
+        // Build as a shell would: cargo gives a test process variables (CARGO_PKG_*, ...)
+        // that build scripts watch, and with them the whole SDK would be built again.
+        build.env_clear();
+        for key in ["PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "TMPDIR"] {
+            if let Some(v) = std::env::var_os(key) {
+                build.env(key, v);
+            }
+        }
+        // The same package set as the test command's own build, so that features resolve
+        // alike and this is a no-op when the binaries are fresh.
+        build.current_dir(root()).args(["build", "--quiet", "--workspace", "--bins"]);
+        if profile != "debug" {
+            build.args(["--profile", if profile == "release" { "release" } else { &profile }]);
+        }
+        let status = build.status().expect("running cargo build");
+        assert!(status.success(), "building the tools failed");
+        for tool in TOOLS {
+            require(tool, dir.join(tool).exists(), "cargo build --bins did not produce it");
+        }
+        dir
+    })
+}
+
+/// True when `program` is on PATH.
+pub fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+}
