@@ -52,9 +52,9 @@ async fn deletes_in_batches_of_200() {
     let calls = aws.calls();
     assert_eq!(run.json()["deleted_versions"].as_array().unwrap().len(), 250 - 1);
     assert_eq!(aws.versions(&lt).await, (vec![1, 251, 252], 1));
-    assert_eq!(calls.get("ec2.DeleteLaunchTemplateVersions"), Some(&2), "{calls:?}");
-    assert_eq!(calls.get("ec2.CreateLaunchTemplateVersion"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("ec2.DescribeLaunchTemplateVersions"), Some(&2), "two pages of 200: {calls:?}");
+    assert_eq!(calls.get("ec2:DeleteLaunchTemplateVersions"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("ec2:CreateLaunchTemplateVersion"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ec2:DescribeLaunchTemplateVersions"), Some(&2), "two pages of 200: {calls:?}");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ async fn latest_ami_makes_one_listing() {
     let dir = workdir();
     aws.reset_calls();
     aws.run("latest-ami", dir.path(), &["main"]).expect(0);
-    assert_eq!(aws.calls(), counts(&[("ec2.DescribeImages", 1)]));
+    assert_eq!(aws.calls(), counts(&[("ec2:DescribeImages", 1)]));
 }
 
 #[tokio::test]
@@ -31,14 +31,14 @@ async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
     assert_eq!(
         aws.calls(),
         counts(&[
-            ("ec2.DescribeImages", 1),
-            ("ec2.DescribeInstances", 1),
-            ("autoscaling.DescribeAutoScalingGroups", 1),
-            ("ec2.DescribeLaunchTemplateVersions", 2),
-            ("ec2.DescribeImageReferences", 2),
-            ("ec2.DescribeImageAttribute", 12),
-            ("ec2.DeregisterImage", 12),
-            ("ec2.DeleteSnapshot", 12),
+            ("ec2:DescribeImages", 1),
+            ("ec2:DescribeInstances", 1),
+            ("autoscaling:DescribeAutoScalingGroups", 1),
+            ("ec2:DescribeLaunchTemplateVersions", 2),
+            ("ec2:DescribeImageReferences", 2),
+            ("ec2:DescribeImageAttribute", 12),
+            ("ec2:DeregisterImage", 12),
+            ("ec2:DeleteSnapshot", 12),
         ])
     );
 }
@@ -51,9 +51,9 @@ async fn prune_with_include_shared_reads_no_launch_permissions() {
     aws.reset_calls();
     aws.run("prune-amis", dir.path(), &["main", "2", "--include-shared"]).expect(0);
     let calls = aws.calls();
-    assert_eq!(calls.get("ec2.DescribeImageAttribute"), None, "{calls:?}");
-    assert_eq!(calls["ec2.DescribeImageReferences"], 1);
-    assert_eq!(calls["ec2.DeregisterImage"], 3);
+    assert_eq!(calls.get("ec2:DescribeImageAttribute"), None, "{calls:?}");
+    assert_eq!(calls["ec2:DescribeImageReferences"], 1);
+    assert_eq!(calls["ec2:DeregisterImage"], 3);
 }
 
 #[tokio::test]
@@ -63,7 +63,7 @@ async fn prune_with_nothing_old_makes_only_the_listing() {
     let dir = workdir();
     aws.reset_calls();
     aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
-    assert_eq!(aws.calls(), counts(&[("ec2.DescribeImages", 1)]));
+    assert_eq!(aws.calls(), counts(&[("ec2:DescribeImages", 1)]));
 }
 
 #[tokio::test]
@@ -81,11 +81,11 @@ async fn bump_makes_a_create_a_describe_and_one_delete_per_200() {
     assert_eq!(
         aws.calls(),
         counts(&[
-            ("ec2.CreateLaunchTemplateVersion", 1),
-            ("ec2.DescribeLaunchTemplateVersions", 1),
-            ("autoscaling.DescribeAutoScalingGroups", 1),
-            ("autoscaling.DescribeInstanceRefreshes", 1),
-            ("ec2.DeleteLaunchTemplateVersions", 1),
+            ("ec2:CreateLaunchTemplateVersion", 1),
+            ("ec2:DescribeLaunchTemplateVersions", 1),
+            ("autoscaling:DescribeAutoScalingGroups", 1),
+            ("autoscaling:DescribeInstanceRefreshes", 1),
+            ("ec2:DeleteLaunchTemplateVersions", 1),
         ])
     );
 }
@@ -100,7 +100,7 @@ async fn refresh_makes_a_start_and_one_describe_per_poll() {
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.1", "-o", "json"]).expect(0);
     let polls = run.json()["polls"].as_u64().unwrap();
     assert!(polls >= 2, "{polls}");
-    assert_eq!(aws.calls(), counts(&[("autoscaling.StartInstanceRefresh", 1), ("autoscaling.DescribeInstanceRefreshes", polls)]));
+    assert_eq!(aws.calls(), counts(&[("autoscaling:StartInstanceRefresh", 1), ("autoscaling:DescribeInstanceRefreshes", polls)]));
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn refresh_dry_run_starts_nothing() {
     aws.reset_calls();
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--dry-run"]).expect(0);
     assert_eq!(run.stdout, "Would start an instance refresh of web\n");
-    assert_eq!(aws.calls(), counts(&[("autoscaling.DescribeAutoScalingGroups", 1)]));
+    assert_eq!(aws.calls(), counts(&[("autoscaling:DescribeAutoScalingGroups", 1)]));
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "nosuchgroup", "--dry-run"]).expect(1);
     assert!(run.error_line("instance-refresh").contains("nosuchgroup"));
 }
@@ -124,8 +124,8 @@ async fn verbose_logs_each_call_with_its_request_id_and_time() {
     aws.bake(&builder, "main", 1).await;
     let dir = workdir();
     let run = aws.run("latest-ami", dir.path(), &["main", "-v"]).expect(0);
-    let line = run.stderr.lines().find(|l| l.contains("EC2.DescribeImages")).unwrap_or_else(|| panic!("{}", run.stderr));
+    let line = run.stderr.lines().find(|l| l.contains("ec2:DescribeImages")).unwrap_or_else(|| panic!("{}", run.stderr));
     assert!(line.contains("HTTP 200") && line.contains(" ms ") && line.contains("request id "), "{line}");
     let quiet = aws.run("latest-ami", dir.path(), &["main"]).expect(0);
-    assert!(!quiet.stderr.contains("EC2.DescribeImages"), "only with -v: {}", quiet.stderr);
+    assert!(!quiet.stderr.contains("ec2:DescribeImages"), "only with -v: {}", quiet.stderr);
 }

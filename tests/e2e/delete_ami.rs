@@ -34,7 +34,7 @@ async fn malformed_and_unknown_ids_fail_and_change_nothing() {
     assert!(run.error_line("delete-ami").contains("does not exist"), "{}", run.stderr);
     assert_eq!(aws.branch_amis("main").await, amis);
     let calls = aws.calls();
-    assert!(!calls.contains_key("ec2.DeregisterImage") && !calls.contains_key("ec2.DeleteSnapshot"), "{calls:?}");
+    assert!(!calls.contains_key("ec2:DeregisterImage") && !calls.contains_key("ec2:DeleteSnapshot"), "{calls:?}");
 }
 
 #[tokio::test]

@@ -31,9 +31,9 @@ async fn deletes_exactly_the_oldest_amis_and_their_snapshots() {
     assert_eq!(aws.branch_amis("feature").await, other_sorted, "another branch is untouched");
 
     // The snapshot IDs come from the one listing: no describe per AMI.
-    assert_eq!(calls.get("ec2.DescribeImages"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("ec2.DeregisterImage"), Some(&3), "{calls:?}");
-    assert_eq!(calls.get("ec2.DeleteSnapshot"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("ec2:DescribeImages"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ec2:DeregisterImage"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("ec2:DeleteSnapshot"), Some(&3), "{calls:?}");
 }
 
 #[tokio::test]

@@ -56,14 +56,14 @@ async fn access_denied_is_not_retried_and_names_the_permission() {
     let aws = LocalAws::start().await;
     let builder = aws.builder_instance().await;
     let amis = aws.bake(&builder, "main", 1).await;
-    aws.deny(&["ec2.DeregisterImage"]);
+    aws.deny(&["ec2:DeregisterImage"]);
     aws.reset_calls();
     let dir = workdir();
     let run = aws.run("delete-ami", dir.path(), &["--force", &amis[0]]).expect(1);
     let line = run.error_line("delete-ami");
     assert!(line.contains("UnauthorizedOperation") && line.contains("ec2:DeregisterImage"), "{line}");
     assert!(line.contains("hint:"), "{line}");
-    assert_eq!(aws.calls().get("ec2.DeregisterImage"), Some(&1), "not retried");
+    assert_eq!(aws.calls().get("ec2:DeregisterImage"), Some(&1), "not retried");
     assert_eq!(aws.branch_amis("main").await, amis);
 }
 

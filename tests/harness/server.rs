@@ -130,14 +130,14 @@ impl LocalAws {
         serde_json::from_slice(&out.stdout).expect("control reply is JSON")
     }
 
-    /// The calls made in this test's Region since start or the last reset, by "service.Action".
+    /// The calls made in this test's Region since start or the last reset, by IAM action ("ec2:DescribeImages").
     pub fn calls(&self) -> BTreeMap<String, u64> {
         let v = self.control("GET", &format!("calls?region={}", self.region), "");
         v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
     }
 
     /// Other services' permissions that calls used on the caller's behalf in this test's Region
-    /// ("ssm.GetParameters" when EC2 resolves a `resolve:ssm:` alias), by "service.Action".
+    /// ("ssm:GetParameters" when EC2 resolves a `resolve:ssm:` alias), by IAM action ("ec2:DescribeImages").
     pub fn authorized(&self) -> BTreeMap<String, u64> {
         let v = self.control("GET", &format!("authorized?region={}", self.region), "");
         v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
@@ -153,7 +153,7 @@ impl LocalAws {
         self.control("POST", "refresh-fault", &body.to_string());
     }
 
-    /// Takes these actions ("ec2.DeregisterImage") away in this test's Region.
+    /// Takes these actions ("ec2:DeregisterImage") away in this test's Region.
     pub fn deny(&self, actions: &[&str]) {
         let body = serde_json::json!({"region": self.region, "actions": actions});
         self.control("POST", "deny", &body.to_string());

@@ -97,7 +97,7 @@ LOCK = threading.RLock()
 STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
 
 # ---------------------------------------------------------------------------------------------
-# Call counting: every call that reaches a response class, as "service.Action", by Region
+# Call counting: every call that reaches a response class, as IAM names the action ("ec2:DescribeImages"), by Region
 # (tests that share one server each work in a Region of their own).
 
 CALLS: Counter[tuple[str, str]] = Counter()
@@ -129,13 +129,13 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
         region = self.region
     except Exception:  # noqa: BLE001
         region = "?"
-    name = f"{self.service_name}.{action}"
+    name = f"{self.service_name}:{action}"
     with LOCK:
         CALLS[(region, name)] += 1
         FIRST_CALL.setdefault(region, time.time())
         denied = name in DENIED.get(region, set())
     if denied:
-        service, verb = name.split(".", 1)
+        service, verb = name.split(":", 1)
         code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
         error = _Denied(
             code,
@@ -544,7 +544,7 @@ def describe_image_references(self: AmisResponse) -> ActionResult:
                     refs.append({"ImageId": image, "ResourceType": "ec2:LaunchTemplate",
                                  "Arn": f"arn:aws:ec2:{region}:{account}:launch-template/{template.id}"})
     if "ssm:Parameter" in types:
-        _authorize(region, "ssm.DescribeParameters", "ssm.GetParameters")
+        _authorize(region, "ssm:DescribeParameters", "ssm:GetParameters")
         for param in _ssm_parameters(account, region):
             if param.data_type == "aws:ec2:image" and param.value in wanted:
                 refs.append({"ImageId": param.value, "ResourceType": "ssm:Parameter",
@@ -567,7 +567,7 @@ def _resolve_alias(resp: LaunchTemplates, versions: list[dict[str, Any]]) -> lis
     for v in versions:
         image = (v.get("LaunchTemplateData") or {}).get("ImageId")
         if isinstance(image, str) and image.startswith("resolve:ssm:"):
-            _authorize(resp.region, "ssm.GetParameters")
+            _authorize(resp.region, "ssm:GetParameters")
             param = ssm.get_parameter(image[len("resolve:ssm:"):])
             if param is not None:
                 v = {**v, "LaunchTemplateData": {**v["LaunchTemplateData"], "ImageId": param.value}}

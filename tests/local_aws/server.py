@@ -16,16 +16,16 @@ loop.
 Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
 
     GET  /_local_aws/health          {"ok": true}
-    GET  /_local_aws/calls[?region=R] {"ec2.DescribeImages": 3, ...} since start or reset
+    GET  /_local_aws/calls[?region=R] {"ec2:DescribeImages": 3, ...} since start or reset
     POST /_local_aws/calls/reset     {"region": R} (or {} for all)
-    GET  /_local_aws/authorized[?region=R] {"ssm.GetParameters": 1, ...}: other services'
+    GET  /_local_aws/authorized[?region=R] {"ssm:GetParameters": 1, ...}: other services'
                                       permissions calls used on the caller's behalf
     GET  /_local_aws/first-call?region=R  {"at": UNIX_TIME} of the first call since reset
     POST /_local_aws/refresh-fault   {"group": NAME, "fail_after": N | "cancel_after": N,
                                       "reason": TEXT, "region": R}: the group's next
                                       instance refresh fails (or is cancelled) after N
                                       instances were replaced
-    POST /_local_aws/deny            {"region": R, "actions": ["ec2.DeregisterImage", ...]}:
+    POST /_local_aws/deny            {"region": R, "actions": ["ec2:DeregisterImage", ...]}:
                                       these answer UnauthorizedOperation (EC2) or
                                       AccessDenied (Auto Scaling) until denied again
 """

@@ -235,7 +235,7 @@ def test_image_references(url, amis):
     refs = ec2.describe_image_references(ImageIds=ids, ResourceTypes=ssm_only)["ImageReferences"]
     region = CURRENT["region"]
     assert refs == [{"ImageId": ids[0], "ResourceType": "ssm:Parameter", "Arn": f"arn:aws:ssm:{region}:123456789012:parameter/golden"}]
-    assert control(url, f"authorized?region={region}") == {"ssm.DescribeParameters": 1, "ssm.GetParameters": 1}
+    assert control(url, f"authorized?region={region}") == {"ssm:DescribeParameters": 1, "ssm:GetParameters": 1}
     lts = ec2.describe_image_references(ImageIds=ids, ResourceTypes=[{"ResourceType": "ec2:LaunchTemplate"}])["ImageReferences"]
     assert {r["ImageId"] for r in lts} == {ids[2]}
     deep = [{"ResourceType": "ec2:LaunchTemplate", "ResourceTypeOptions": [{"OptionName": "version-depth", "OptionValues": ["11"]}]}]
@@ -479,7 +479,7 @@ def test_calls_are_counted(url):
     control(url, "calls/reset", {})
     ec2.describe_images(Owners=["self"])
     ec2.describe_images(Owners=["self"])
-    assert control(url, "calls")["ec2.DescribeImages"] == 2
+    assert control(url, "calls")["ec2:DescribeImages"] == 2
 
 
 def test_connections_are_kept_alive(url):

@@ -50,13 +50,13 @@ impl Intercept for CallLog {
             return Ok(());
         }
         let ms = cfg.load::<AttemptStarted>().map(|s| s.0.elapsed().as_secs_f64() * 1000.0).unwrap_or(0.0);
-        let (service, operation) = cfg.load::<Metadata>().map_or(("?", "?"), |m| (m.service(), m.name()));
+        let call = cfg.load::<Metadata>().map_or_else(|| "?".to_owned(), |m| action_name(m.service(), m.name()));
         match context.response() {
             Some(response) => {
                 let request_id = response.headers().request_id().unwrap_or("-");
-                tracing::debug!("{service}.{operation}: HTTP {} in {ms:.0} ms (request id {request_id})", response.status().as_u16());
+                tracing::debug!("{call}: HTTP {} in {ms:.0} ms (request id {request_id})", response.status().as_u16());
             }
-            None => tracing::debug!("{service}.{operation}: no response after {ms:.0} ms"),
+            None => tracing::debug!("{call}: no response after {ms:.0} ms"),
         }
         Ok(())
     }
@@ -110,5 +110,23 @@ impl Intercept for MaybeActed {
             self.unanswered.store(false, Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+/// A call as IAM names its action ("ec2:DescribeImages", "autoscaling:StartInstanceRefresh"):
+/// the one spelling the logs, the call-count tests and the IAM policies share.
+pub fn action_name(service: &str, operation: &str) -> String {
+    let prefix: String = service.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    format!("{prefix}:{operation}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_named_as_iam_names_them() {
+        assert_eq!(action_name("EC2", "DescribeImages"), "ec2:DescribeImages");
+        assert_eq!(action_name("Auto Scaling", "StartInstanceRefresh"), "autoscaling:StartInstanceRefresh");
     }
 }
