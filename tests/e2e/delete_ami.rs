@@ -26,7 +26,7 @@ async fn malformed_and_unknown_ids_fail_and_change_nothing() {
     let dir = workdir();
 
     aws.reset_calls();
-    let run = aws.run("delete-ami", dir.path(), &["not-an-ami"]).expect(1);
+    let run = aws.run("delete-ami", dir.path(), &["not-an-ami"]).expect(2);
     assert!(run.error_line("delete-ami").contains("malformed AMI ID"), "{}", run.stderr);
     assert!(aws.calls().is_empty(), "a malformed ID sends nothing: {:?}", aws.calls());
 

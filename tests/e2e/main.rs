@@ -14,3 +14,4 @@ mod pipeline;
 mod prune_amis;
 mod real_account;
 mod safety;
+mod usage;

@@ -80,7 +80,11 @@ async fn retry_settings_from_the_environment_are_checked() {
     }
     let run = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_RETRY_MODE", "legacy").env("AWS_MAX_ATTEMPTS", "2").expect(0);
     assert_eq!(run.stdout.trim(), amis[0]);
-    assert!(run.stderr.contains("legacy"), "a warning: {}", run.stderr);
+    // A warning says it is one, after the tool's name; an info line is the bare message.
+    let warning = run.stderr.lines().find(|l| l.contains("legacy")).unwrap_or_else(|| panic!("a warning: {}", run.stderr));
+    assert!(warning.starts_with("latest-ami: warning: AWS_RETRY_MODE=legacy"), "{warning}");
+    let info = run.stderr.lines().find(|l| l.contains("newest AMI")).unwrap_or_else(|| panic!("an info line: {}", run.stderr));
+    assert!(info.starts_with("newest AMI of branch main"), "{info}");
 }
 
 #[tokio::test]

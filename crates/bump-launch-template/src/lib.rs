@@ -1,7 +1,8 @@
 //! `bump-launch-template LAUNCH_TEMPLATE_ID AMI_ID VERSIONS_TO_KEEP`: put a new AMI into a new
 //! launch template version, and keep only a bounded number of versions.
 //!
-//! Replaces the blog post's launch template script. That script deleted exactly one version
+//! Replaces the deploy loop's launch template script (the README's table of tools). That
+//! script deleted exactly one version
 //! (N - KEEP) per run, so any gap left versions piling up, and it could delete the version new
 //! ones are copied from. This keeps the newest KEEP versions, plus the default version and the
 //! source version wherever they fall, and every version something launches from by number (a
@@ -16,8 +17,10 @@ use std::io::{self, Write};
 use anyhow::{bail, Result};
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use clap::Parser;
+use common::args::{AmiId, LaunchTemplateId, Version as VersionArg};
+use common::cli::PaceArgs;
 use common::error::{aws_error, dry_run_ok};
-use common::{validate_ami_id, Context, GlobalArgs, Report, Tool};
+use common::{Context, GlobalArgs, Report, Tool};
 use serde::Serialize;
 
 /// AWS deletes at most this many versions in one DeleteLaunchTemplateVersions call.
@@ -38,11 +41,11 @@ pub const DELETE_BATCH: usize = 200;
 pub struct Args {
     /// The launch template to bump (lt- followed by hex digits).
     #[arg(value_name = "LAUNCH_TEMPLATE_ID")]
-    pub launch_template_id: String,
+    pub launch_template_id: LaunchTemplateId,
 
     /// The AMI the new version launches.
     #[arg(value_name = "AMI_ID")]
-    pub ami_id: String,
+    pub ami_id: AmiId,
 
     /// How many of the newest versions to keep, the new one included: 2 or more.
     #[arg(value_name = "VERSIONS_TO_KEEP", allow_negative_numbers = true)]
@@ -50,7 +53,7 @@ pub struct Args {
 
     /// The version the new one copies: a number, $Latest or $Default.
     #[arg(long, value_name = "VERSION", default_value = "1")]
-    pub source_version: String,
+    pub source_version: VersionArg,
 
     /// Make the new version the template's default version.
     #[arg(long)]
@@ -59,6 +62,9 @@ pub struct Args {
     /// Check permissions with EC2's DryRun and print what would be deleted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten, next_help_heading = "Pacing")]
+    pub pace: PaceArgs,
 
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -148,29 +154,11 @@ pub fn plan_versions(versions: &[Version], keep: usize, source: i64, pinned: &BT
 
 /// Resolves the source version as given (number, `$Latest`, `$Default`) to a number, knowing
 /// the versions as they stood after `new` was created from it.
-pub fn resolve_source(source: &str, versions: &[Version], new: i64) -> Option<i64> {
+pub fn resolve_source(source: VersionArg, versions: &[Version], new: i64) -> Option<i64> {
     match source {
-        "$Latest" => versions.iter().map(|v| v.number).filter(|n| *n < new).max(),
-        "$Default" => versions.iter().find(|v| v.is_default).map(|v| v.number),
-        n => n.parse().ok(),
-    }
-}
-
-fn validate_template_id(id: &str) -> Result<()> {
-    let ok = id
-        .strip_prefix("lt-")
-        .is_some_and(|hex| !hex.is_empty() && hex.len() <= 17 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !ok {
-        bail!("malformed launch template ID {id:?}: expected lt- followed by hex digits");
-    }
-    Ok(())
-}
-
-fn validate_source(source: &str) -> Result<()> {
-    if source == "$Latest" || source == "$Default" || source.parse::<u64>().is_ok_and(|n| n >= 1) {
-        Ok(())
-    } else {
-        bail!("--source-version must be a version number, $Latest or $Default, not {source:?}")
+        VersionArg::Latest => versions.iter().map(|v| v.number).filter(|n| *n < new).max(),
+        VersionArg::Default => versions.iter().find(|v| v.is_default).map(|v| v.number),
+        VersionArg::Number(n) => Some(n),
     }
 }
 
@@ -182,27 +170,32 @@ impl Tool for Args {
         &self.global
     }
 
+    fn rate(&self) -> Option<f64> {
+        self.pace.rate
+    }
+
+    /// The one check that is not a usage error: the replaced script exited 1 here, and
+    /// pipelines may depend on that.
     fn validate(&mut self) -> Result<()> {
         if self.versions_to_keep < 2 {
             bail!("Must keep at least 2 versions of launch template");
         }
-        validate_template_id(&self.launch_template_id)?;
-        validate_ami_id(&self.ami_id)?;
-        validate_source(&self.source_version)
+        Ok(())
     }
 
     async fn run(self, ctx: Context) -> Result<Bumped> {
         let ec2 = ctx.ec2();
         let lt = self.launch_template_id.as_str();
+        let ami = self.ami_id.as_str();
         let keep = usize::try_from(self.versions_to_keep).unwrap_or(usize::MAX);
 
         ctx.pacer().wait("CreateLaunchTemplateVersion").await;
         let created = dry_run_ok(ec2
             .create_launch_template_version()
             .launch_template_id(lt)
-            .source_version(&self.source_version)
-            .version_description(format!("{} via bump-launch-template", self.ami_id))
-            .launch_template_data(RequestLaunchTemplateData::builder().image_id(&self.ami_id).build())
+            .source_version(self.source_version.to_string())
+            .version_description(format!("{ami} via bump-launch-template"))
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(ami).build())
             .dry_run(self.dry_run)
             .send()
             .await)
@@ -215,9 +208,9 @@ impl Tool for Args {
             None if self.dry_run => versions.iter().map(|v| v.number).max().unwrap_or(0) + 1,
             None => bail!("creating a version of launch template {lt}: AWS returned no version number"),
         };
-        let source = resolve_source(&self.source_version, &versions, new_version)
+        let source = resolve_source(self.source_version, &versions, new_version)
             .unwrap_or(new_version);
-        tracing::info!("created version {new_version} of {lt} (from version {source}) with {}", self.ami_id);
+        tracing::info!("created version {new_version} of {lt} (from version {source}) with {ami}");
 
         let mut all = versions.clone();
         if self.dry_run {
@@ -286,8 +279,8 @@ impl Tool for Args {
             .collect();
 
         Ok(Bumped {
-            launch_template_id: self.launch_template_id,
-            image_id: self.ami_id,
+            launch_template_id: lt.to_owned(),
+            image_id: ami.to_owned(),
             version: new_version,
             source_version: source,
             default_version,
@@ -370,19 +363,8 @@ mod tests {
     #[test]
     fn resolves_symbolic_sources() {
         let v = versions(&[1, 4, 7, 8], 4);
-        assert_eq!(resolve_source("$Latest", &v, 8), Some(7));
-        assert_eq!(resolve_source("$Default", &v, 8), Some(4));
-        assert_eq!(resolve_source("1", &v, 8), Some(1));
-    }
-
-    #[test]
-    fn template_and_source_forms() {
-        assert!(validate_template_id("lt-0123456789abcdef0").is_ok());
-        assert!(validate_template_id("lt-").is_err());
-        assert!(validate_template_id("0123").is_err());
-        assert!(validate_source("$Latest").is_ok());
-        assert!(validate_source("3").is_ok());
-        assert!(validate_source("0").is_err());
-        assert!(validate_source("latest").is_err());
+        assert_eq!(resolve_source(VersionArg::Latest, &v, 8), Some(7));
+        assert_eq!(resolve_source(VersionArg::Default, &v, 8), Some(4));
+        assert_eq!(resolve_source(VersionArg::Number(1), &v, 8), Some(1));
     }
 }

@@ -12,7 +12,7 @@ use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::cli::GlobalArgs;
+use crate::cli::AwsArgs;
 use crate::error::Usage;
 
 /// Loaded AWS config, and the clients built from it on demand.
@@ -92,7 +92,8 @@ pub(crate) fn check_endpoint(url: &str, allow_insecure: bool) -> Result<(), Usag
 
 impl Context {
     /// Loads config once from the standard chain, applying only the overrides the user gave.
-    pub async fn load(args: &GlobalArgs) -> Result<Self> {
+    /// `rate` is `--rate` for the tools that pace their mutating calls.
+    pub async fn load(args: &AwsArgs, rate: Option<f64>) -> Result<Self> {
         let env = |k: &str| std::env::var(k).ok();
         let retry = check_retry_env(
             env("AWS_MAX_ATTEMPTS").as_deref(),
@@ -146,7 +147,7 @@ impl Context {
                 "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()
             ));
         }
-        Ok(Context { config, pacer: crate::pace::Pacer::new(args.rate) })
+        Ok(Context { config, pacer: crate::pace::Pacer::new(rate) })
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {

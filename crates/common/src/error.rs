@@ -145,15 +145,6 @@ pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The exit status for an error: 2 for bad usage, 1 for everything else.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<Usage>()) {
-        2
-    } else {
-        1
-    }
-}
-
 /// The error as one line: anyhow's chain joined by ": ".
 pub fn render(err: &anyhow::Error) -> String {
     one_line(&format!("{err:#}"))
@@ -166,13 +157,6 @@ mod tests {
     #[test]
     fn one_line_folds_newlines_and_runs_of_space() {
         assert_eq!(one_line("a\n  b\tc "), "a b c");
-    }
-
-    #[test]
-    fn usage_errors_exit_2_others_1() {
-        let usage = anyhow::Error::new(Usage("bad".into())).context("reading config");
-        assert_eq!(exit_code(&usage), 2);
-        assert_eq!(exit_code(&anyhow::anyhow!("failed")), 1);
     }
 
     #[test]

@@ -1,22 +1,26 @@
-//! What every deploy tool shares: the global flags, loading AWS config once from the standard
-//! chain, turning errors into one `<tool>: message` line and an exit code, writing results as
-//! text or JSON, and listing a branch's AMIs.
+//! What every deploy tool shares: the flag groups and typed arguments, loading AWS config once
+//! from the standard chain, one exit-status model, turning errors into one `<tool>: message`
+//! line, writing results as text or JSON, listing a branch's AMIs, the in-use lookups, and
+//! deleting an AMI with its snapshots.
 //!
 //! Data flows one way: arguments -> [`Context`] (config, clients) -> the tool's `run` -> a
 //! [`Report`] -> stdout and an exit code. Nothing below `run` prints results.
 
 pub mod ami;
+pub mod args;
 pub mod aws;
 pub mod calllog;
 pub mod cli;
+pub mod delete;
 pub mod error;
 mod http;
 pub mod inuse;
 pub mod output;
 pub mod pace;
 pub mod scope;
+pub mod status;
 
-pub use ami::{list_amis, sort_oldest_first, validate_ami_id, Ami};
+pub use ami::{list_amis, sort_oldest_first, Ami};
 pub use aws::Context;
 pub use cli::{GlobalArgs, Tool};
 pub use error::{aws_error, AwsError, Usage};
@@ -24,3 +28,4 @@ pub use inuse::{InUse, Uses};
 pub use output::{OutputFormat, Report};
 pub use pace::Pacer;
 pub use scope::{Scope, TagArgs, TagFilter};
+pub use status::Status;

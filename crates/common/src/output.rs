@@ -6,7 +6,7 @@ use serde::Serialize;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// Plain lines, as the original scripts printed them.
+    /// Plain lines, as the replaced scripts printed them.
     #[default]
     Text,
     /// One JSON document with a stable, documented shape.
@@ -15,7 +15,7 @@ pub enum OutputFormat {
 
 /// What a tool hands back from `run`: written once, to stdout, in the format asked for.
 pub trait Report: Serialize {
-    /// The text form: what the original script's users saw on stdout.
+    /// The text form: what the replaced script's users saw on stdout.
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()>;
 
     /// `Some(reason)` when the operation did not achieve its goal (a refresh that failed, a
@@ -25,10 +25,10 @@ pub trait Report: Serialize {
         None
     }
 
-    /// The exit status that goes with [`Report::failure`]: 1 unless the tool says otherwise
-    /// (130 for a wait interrupted by a signal).
-    fn failure_status(&self) -> u8 {
-        1
+    /// The exit status that goes with [`Report::failure`]: failed unless the tool says
+    /// otherwise (interrupted, for a wait a signal ended).
+    fn failure_status(&self) -> crate::Status {
+        crate::Status::Failed
     }
 }
 

@@ -1,9 +1,10 @@
 //! `latest-ami BRANCH`: the newest AMI of a branch that is ready to launch.
 //!
-//! Replaces the blog post's "get the latest AMI id" script. Like it, the ID goes to stdout and
-//! to the file `latest_ami_id`, which the buildspec's next step reads; unlike it, the file is
-//! replaced, not appended to, so a retried build still leaves exactly one ID in it, and only
-//! `available` images are considered, so a half-built image is never deployed.
+//! Replaces the deploy loop's "latest AMI" script (the README's table of tools). Like it, the
+//! ID goes to stdout and to the file `latest_ami_id`, which the buildspec's next step reads;
+//! unlike it, the file is replaced, not appended to, so a retried build still leaves exactly
+//! one ID in it, and only `available`, undeprecated images are considered, so a half-built or
+//! retired image is never deployed.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -1,17 +1,18 @@
 //! `prune-amis BRANCH MAX`: keep the newest MAX AMIs of a branch, delete the rest together with
 //! their EBS snapshots.
 //!
-//! Replaces the blog post's prune script (which could not run: its first line was not a valid
-//! shell assignment). Each deletion is `delete-ami`'s, called as a library; the snapshot IDs
-//! come from the one listing, so no AMI is described twice. One AMI that fails to delete does
+//! Replaces the deploy loop's prune script (the README's table of tools), which could not run
+//! at all. Each deletion is `common::delete`'s, as `delete-ami`'s is; the snapshot IDs come
+//! from the one listing, so no AMI is described twice. One AMI that fails to delete does
 //! not stop the others: every failure is reported and the exit status is 1.
 
 use std::io::{self, Write};
 
 use anyhow::Result;
 use clap::Parser;
+use common::cli::PaceArgs;
+use common::delete::{delete, Deletion, Target};
 use common::{list_amis, Ami, Context, GlobalArgs, Report, Scope, TagArgs, Tool, Uses};
-use delete_ami::{Deletion, Target};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ pub struct Args {
     pub branch: String,
 
     /// How many of the newest AMIs to keep: 1 or more (0 would delete the image in service).
-    #[arg(value_name = "MAX", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(value_name = "MAX", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub max: u32,
 
     #[command(flatten)]
@@ -51,8 +52,11 @@ pub struct Args {
     pub dry_run: bool,
 
     /// How many AMIs to delete at the same time.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+
+    #[command(flatten, next_help_heading = "Pacing")]
+    pub pace: PaceArgs,
 
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -186,6 +190,10 @@ impl Tool for Args {
         &self.global
     }
 
+    fn rate(&self) -> Option<f64> {
+        self.pace.rate
+    }
+
     async fn run(self, ctx: Context) -> Result<Pruned> {
         let ec2 = ctx.ec2();
         let scope = Scope::new(&self.branch, &self.tags.tags)?;
@@ -223,7 +231,7 @@ impl Tool for Args {
                             Err(e) => return (id, Outcome::Done(Err(e))),
                         }
                     }
-                    (id, Outcome::Done(delete_ami::delete(&ec2, &pacer, Target::Registered(ami), dry_run).await))
+                    (id, Outcome::Done(delete(&ec2, &pacer, Target::Registered(ami), dry_run).await))
                 }
             })
             .buffered(concurrency)

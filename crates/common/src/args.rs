@@ -1,0 +1,126 @@
+//! Typed arguments: each ID and version a tool takes is parsed by clap into a small newtype,
+//! so a malformed one is a usage error (exit 2) with clap's message, before anything is sent.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An AMI ID: `ami-` and 8 or 17 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AmiId(String);
+
+impl FromStr for AmiId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = s
+            .strip_prefix("ami-")
+            .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        if ok {
+            Ok(AmiId(s.to_owned()))
+        } else {
+            Err("malformed AMI ID: expected ami- followed by 8 or 17 lowercase hex digits".into())
+        }
+    }
+}
+
+/// A launch template ID: `lt-` and up to 17 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchTemplateId(String);
+
+impl FromStr for LaunchTemplateId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = s.strip_prefix("lt-").is_some_and(|hex| !hex.is_empty() && hex.len() <= 17 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ok {
+            Ok(LaunchTemplateId(s.to_owned()))
+        } else {
+            Err("malformed launch template ID: expected lt- followed by hex digits".into())
+        }
+    }
+}
+
+/// A launch template version as AWS takes it: a number (1 or more), `$Latest` or `$Default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Number(i64),
+    Latest,
+    Default,
+}
+
+impl FromStr for Version {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "$Latest" => Ok(Version::Latest),
+            "$Default" => Ok(Version::Default),
+            n => match n.parse::<i64>() {
+                Ok(n) if n >= 1 => Ok(Version::Number(n)),
+                _ => Err("expected a version number (1 or more), $Latest or $Default".into()),
+            },
+        }
+    }
+}
+
+macro_rules! text_newtype {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+
+text_newtype!(AmiId, LaunchTemplateId);
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Version::Number(n) => write!(f, "{n}"),
+            Version::Latest => f.write_str("$Latest"),
+            Version::Default => f.write_str("$Default"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ami_ids() {
+        assert!("ami-0123abcd".parse::<AmiId>().is_ok());
+        assert!("ami-0123456789abcdef0".parse::<AmiId>().is_ok());
+        for bad in ["", "ami-", "ami-xyz12345", "AMI-0123abcd", "ami-0123ABCD", "snap-0123abcd", "ami-0123abc"] {
+            assert!(bad.parse::<AmiId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn template_ids_and_versions() {
+        assert!("lt-0123456789abcdef0".parse::<LaunchTemplateId>().is_ok());
+        for bad in ["lt-", "0123", "lt-xyz", "lt-0123456789abcdef01"] {
+            assert!(bad.parse::<LaunchTemplateId>().is_err(), "{bad}");
+        }
+        assert_eq!("$Latest".parse::<Version>(), Ok(Version::Latest));
+        assert_eq!("3".parse::<Version>(), Ok(Version::Number(3)));
+        assert_eq!(Version::Number(3).to_string(), "3");
+        for bad in ["0", "-1", "latest", "1.5", ""] {
+            assert!(bad.parse::<Version>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The status model and the report: where each refresh status leaves the deploy, and what the
+//! tool prints (text or JSON) and exits with.
+
+use std::io::{self, Write};
+
+use common::{Report, Status};
+use serde::Serialize;
+
+/// Where a status leaves us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Waiting,
+    Succeeded,
+    Failed,
+}
+
+/// Successful is the only success; RollbackSuccessful means the deploy was undone.
+pub fn phase(status: &str) -> Phase {
+    match status {
+        "Successful" => Phase::Succeeded,
+        "Failed" | "Cancelled" | "RollbackSuccessful" | "RollbackFailed" => Phase::Failed,
+        // Pending, InProgress, Cancelling, RollbackInProgress, Baking, and any status AWS
+        // adds later: not an end.
+        _ => Phase::Waiting,
+    }
+}
+
+/// How the wait ended, when it did not end with a terminal status.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// --dry-run: nothing was started.
+    DryRun,
+    Finished,
+    TimedOut,
+    Interrupted,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Activity {
+    pub start_time: Option<String>,
+    pub status_code: Option<String>,
+    pub description: Option<String>,
+    pub cause: Option<String>,
+    pub status_message: Option<String>,
+}
+
+/// The refresh as it last stood.
+#[derive(Debug, Serialize)]
+pub struct Refreshed {
+    pub instance_refresh_id: String,
+    pub auto_scaling_group_name: String,
+    pub status: String,
+    pub percentage_complete: Option<i32>,
+    pub instances_to_update: Option<i32>,
+    pub status_reason: Option<String>,
+    pub duration_seconds: f64,
+    pub stopped: Stop,
+    /// The group's latest scaling activities, when the refresh did not succeed.
+    pub activities: Vec<Activity>,
+    /// How many times the refresh's status was read.
+    pub polls: u32,
+}
+
+impl Report for Refreshed {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.stopped == Stop::DryRun {
+            return writeln!(out, "Would start an instance refresh of {}", self.auto_scaling_group_name);
+        }
+        writeln!(out, "Instance refresh {}{}", self.status, pct(self.percentage_complete))
+    }
+
+    fn failure(&self) -> Option<String> {
+        let id = &self.instance_refresh_id;
+        let group = &self.auto_scaling_group_name;
+        let mut msg = match (self.stopped, phase(&self.status)) {
+            (Stop::Finished, Phase::Succeeded) | (Stop::DryRun, _) => return None,
+            (Stop::Interrupted, _) if self.status == "Cancelling" || self.status == "Cancelled" => {
+                format!("interrupted: refresh {id} of {group} is being cancelled")
+            }
+            (Stop::Interrupted, _) => format!(
+                "interrupted: stopped waiting, but refresh {id} goes on in AWS; follow it with: aws autoscaling describe-instance-refreshes --auto-scaling-group-name {group} --instance-refresh-ids {id}"
+            ),
+            (Stop::TimedOut, _) => format!(
+                "gave up waiting for refresh {id} of {group}: still {} after {:.0}s (it goes on in AWS)",
+                self.status, self.duration_seconds
+            ),
+            _ => format!("refresh {id} of {group} ended {}", self.status),
+        };
+        if let Some(reason) = &self.status_reason {
+            msg.push_str(&format!(": {}", common::error::one_line(reason)));
+        }
+        for a in &self.activities {
+            msg.push_str(&format!(
+                "; activity {} {}: {}",
+                a.start_time.as_deref().unwrap_or("?"),
+                a.status_code.as_deref().unwrap_or("?"),
+                common::error::one_line(a.status_message.as_deref().or(a.description.as_deref()).unwrap_or(""))
+            ));
+        }
+        Some(msg)
+    }
+
+    fn failure_status(&self) -> Status {
+        if self.stopped == Stop::Interrupted {
+            Status::Interrupted
+        } else {
+            Status::Failed
+        }
+    }
+}
+
+pub(crate) fn pct(p: Option<i32>) -> String {
+    p.map(|p| format!(" ({p}%)")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_successful_succeeds() {
+        assert_eq!(phase("Successful"), Phase::Succeeded);
+        for s in ["Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"] {
+            assert_eq!(phase(s), Phase::Failed, "{s}");
+        }
+        for s in ["Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking", "SomethingNew"] {
+            assert_eq!(phase(s), Phase::Waiting, "{s}");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Ctrl-C and SIGTERM, for the wait: the refresh goes on in AWS (or is cancelled, with
+//! --cancel-on-exit) and the tool exits 130.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed now, not when first polled, so
+/// a signal that arrives before the first wait is not lost (and does not kill the process).
+pub fn shutdown_signal() -> Pin<Box<dyn Future<Output = ()>>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }),
+            _ => Box::pin(async {
+                let _ = tokio::signal::ctrl_c().await;
+            }),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+

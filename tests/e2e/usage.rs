@@ -1,0 +1,81 @@
+//! Every malformed argument of every tool: exit status 2, one line naming the problem
+//! (`<tool>: ...`), and no request sent. The one exception is bump's "Must keep at least 2
+//! versions", which exits 1 as the script it replaces did.
+
+use deploy_tests::{refresh_config, workdir, LocalAws};
+
+const AMI: &str = "ami-0123456789abcdef0";
+const LT: &str = "lt-0123456789abcdef0";
+
+#[tokio::test]
+async fn every_malformed_argument_is_a_usage_error_before_any_request() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let cfg = refresh_config(dir.path(), "{}");
+    let missing = dir.path().join("missing.json").to_string_lossy().into_owned();
+    let bad_json = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 90}}"#);
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("latest-ami", vec![], "<BRANCH>"),
+        ("latest-ami", vec!["main", "--tag", "app"], "KEY=VALUE"),
+        ("latest-ami", vec!["main", "--tag", "=web"], "key is empty"),
+        ("latest-ami", vec!["main", "-o", "yaml"], "yaml"),
+        ("latest-ami", vec!["main", "--attempt-timeout", "0"], "seconds"),
+        ("latest-ami", vec!["main", "--rate", "5"], "--rate"),
+        ("prune-amis", vec!["main"], "<MAX>"),
+        ("prune-amis", vec!["main", "0"], "<MAX>"),
+        ("prune-amis", vec!["main", "-1"], "<MAX>"),
+        ("prune-amis", vec!["main", "1.5"], "<MAX>"),
+        ("prune-amis", vec!["main", "2", "--concurrency", "0"], "--concurrency"),
+        ("prune-amis", vec!["main", "2", "--rate", "0"], "calls per second"),
+        ("prune-amis", vec!["main", "2", "--tag", "branch=x"], "BRANCH"),
+        ("prune-amis", vec!["main", "2", "--tag", "a=1", "--tag", "a=2"], "give each key once"),
+        ("delete-ami", vec![], "<AMI_ID>"),
+        ("delete-ami", vec!["not-an-ami"], "malformed AMI ID"),
+        ("delete-ami", vec!["ami-0123ABCD"], "malformed AMI ID"),
+        ("delete-ami", vec![AMI, "--rate", "-1"], "--rate"),
+        ("prune-amis", vec!["main", "2", "--concurrency", "-3"], "--concurrency"),
+        ("instance-refresh", vec![&cfg, "web", "--timeout", "-5"], "--timeout"),
+        ("bump-launch-template", vec!["lt-zz", AMI, "2"], "malformed launch template ID"),
+        ("bump-launch-template", vec![LT, "ami-bad", "2"], "malformed AMI ID"),
+        ("bump-launch-template", vec![LT, AMI, "two"], "<VERSIONS_TO_KEEP>"),
+        ("bump-launch-template", vec![LT, AMI, "2", "--source-version", "0"], "--source-version"),
+        ("bump-launch-template", vec![LT, AMI, "2", "--source-version", "latest"], "--source-version"),
+        ("instance-refresh", vec![&cfg], "<ASG_NAME>"),
+        ("instance-refresh", vec![&cfg, "web", "--interval", "0"], "--interval"),
+        ("instance-refresh", vec![&cfg, "web", "--launch-template-version", "0"], "--launch-template-version"),
+        ("instance-refresh", vec![&cfg, "web", "--launch-template-id", "lt-zz", "--launch-template-version", "2"], "malformed launch template ID"),
+        ("instance-refresh", vec![&cfg, "web", "--launch-template-id", LT], "--launch-template-version"),
+        ("instance-refresh", vec![&cfg, "web", "--if-running", "maybe"], "maybe"),
+        ("instance-refresh", vec![&cfg, "web", "--rate", "5"], "--rate"),
+        ("instance-refresh", vec![&missing, "web"], "missing.json"),
+        ("instance-refresh", vec![&bad_json, "web"], "MinHealthyPercent"),
+    ];
+    aws.reset_calls();
+    for (tool, args, says) in &cases {
+        let run = aws.tool(tool, dir.path()).args(args).output();
+        let context = format!("{tool} {args:?}:\n{}", run.stderr);
+        assert_eq!(run.code, 2, "{context}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {context}");
+        assert!(run.stderr.starts_with(&format!("{tool}: ")), "{context}");
+        assert!(run.stderr.contains(says), "names {says:?}: {context}");
+        assert_eq!(run.stdout, "", "{context}");
+    }
+    assert!(aws.calls().is_empty(), "bad input sends nothing: {:?}", aws.calls());
+
+    // The documented exception: the replaced script exited 1 here.
+    let run = aws.run("bump-launch-template", dir.path(), &[LT, AMI, "1"]).expect(1);
+    assert_eq!(run.stderr, "bump-launch-template: Must keep at least 2 versions of launch template\n");
+    assert!(aws.calls().is_empty());
+}
+
+#[test]
+fn help_groups_flags_under_headings() {
+    let help = std::process::Command::new(deploy_tests::bin_dir().join("prune-amis")).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for heading in ["AWS connection:", "Output:", "Pacing:", "Shell integration:"] {
+        assert!(help.contains(heading), "prune-amis --help lacks {heading}\n{help}");
+    }
+    let help = std::process::Command::new(deploy_tests::bin_dir().join("latest-ami")).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(!help.contains("--rate") && !help.contains("Pacing:"), "latest-ami makes no paced call\n{help}");
+}
