@@ -44,6 +44,10 @@ async fn ami_tools_call_only_what_their_policies_allow() {
     check("latest-ami", called(&aws));
 
     aws.reset_calls();
+    // Each way of retiring: deprecate, disable, then delete (DeregisterImage deletes the
+    // snapshots on the caller's ec2:DeleteSnapshot permission).
+    aws.run("prune-amis", dir.path(), &["main", "3", "--retire", "deprecate"]).expect(0);
+    aws.run("prune-amis", dir.path(), &["main", "3", "--retire", "disable"]).expect(0);
     aws.run("prune-amis", dir.path(), &["main", "3"]).expect(0);
     aws.run("prune-amis", dir.path(), &["main", "2", "--dry-run"]).expect(0);
     check("prune-amis", called(&aws));

@@ -12,7 +12,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
-const DELETION: &[&str] = &["image_id", "deregistered", "already_deregistered", "deleted_snapshots", "skipped_snapshots", "dry_run"];
+const DELETION: &[&str] = &["image_id", "deregistered", "already_deregistered", "deleted_snapshots", "skipped_snapshots", "failed_snapshots", "deleted_gib", "dry_run"];
 
 #[tokio::test]
 async fn every_tool_has_its_documented_json_shape() {
@@ -24,8 +24,8 @@ async fn every_tool_has_its_documented_json_shape() {
     assert_eq!(keys(&v), set(&["image_id", "name", "creation_date", "branch", "tags"]));
 
     let v = aws.run("prune-amis", dir.path(), &["main", "2", "-o", "json"]).expect(0).json();
-    assert_eq!(keys(&v), set(&["branch", "tags", "max", "dry_run", "plan", "deleted", "failed"]));
-    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "public", "deregistration_protection", "deprecation_time", "action", "reason"]));
+    assert_eq!(keys(&v), set(&["branch", "tags", "max", "retire", "older_than", "unused_for", "dry_run", "plan", "deleted", "disabled", "deprecated", "failed", "deleted_gib"]));
+    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "public", "deregistration_protection", "deprecation_time", "last_launched_time", "size_gib", "action", "reason"]));
     assert_eq!(keys(&v["deleted"][0]), set(DELETION));
 
     let v = aws.run("delete-ami", dir.path(), &[&amis[2], "-o", "json"]).expect(0).json();

@@ -56,8 +56,8 @@ async fn prune_keeps_every_ami_something_needs_and_says_why() {
     let expect_kept: [(usize, String); 9] = [
         (0, format!("in use: SSM parameter arn:aws:ssm:{region}:123456789012:parameter/golden/web names it")),
         (1, format!("launch template {} version 1 (default) names it", w.alias_lt)),
-        (2, format!("shared: shared with account {OTHER_ACCOUNT} (--include-shared deletes it)")),
-        (3, "shared: public (--include-shared deletes it)".into()),
+        (2, format!("shared: shared with account {OTHER_ACCOUNT} (--include-shared retires it)")),
+        (3, "shared: public (--include-shared retires it)".into()),
         (4, "protected: deregistration protection is enabled-without-cooldown".into()),
         (6, format!("group pinned launches launch template {} version 2", w.web_lt)),
         (7, format!("group mixed launches launch template {} version 3", w.web_lt)),

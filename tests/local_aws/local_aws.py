@@ -40,6 +40,17 @@ EC2
   * Permissions AWS checks on the caller's behalf inside a call (DescribeImageReferences
     reads SSM parameters, ResolveAlias reads the parameter) are recorded as authorisations,
     by Region, for the IAM policy tests (`/_local_aws/authorized`).
+  * LastLaunchedTime: an image records each launch from it (RunInstances, an Auto Scaling
+    group's launches, a refresh's), as AWS does. AWS reports a launch up to about 24 hours
+    late; LOCAL_AWS_LAST_LAUNCH_DELAY (seconds, default 0) delays it here too.
+  * DeregisterImage with DeleteAssociatedSnapshots=true deletes the image's snapshots in the
+    same call and answers DeleteSnapshotResults, one {SnapshotId, ReturnCode} per snapshot:
+    `success`; `skipped` when another registered image still uses the snapshot;
+    `missing-permissions` when the caller may not DeleteSnapshot (a denied
+    ec2:DeleteSnapshot, see the controls). The image is deregistered either way, as on AWS.
+    The snapshot deletes are recorded as ec2:DeleteSnapshot authorisations.
+  * RegisterImage honours BlockDeviceMappings' Ebs.SnapshotId: the image is made from that
+    snapshot (so two images can share one, as AWS allows), not from a new one.
   * AMIs created one after another get strictly increasing CreationDates. EC2 reports them to
     the second, and on AWS an image takes minutes to make, so two never share one; here
     they are made in milliseconds, so each is dated at least a second after the previous
@@ -89,6 +100,7 @@ from moto.ec2.exceptions import (
     InvalidLaunchTemplateVersionNotFound,
 )
 from moto.ec2.models import amis as ec2_amis
+from moto.ec2.models import instances as ec2_instances
 from moto.ec2.models import launch_templates as lt_models
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
@@ -360,6 +372,7 @@ def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
     self.root_device_type = "ebs"
     self.deregistration_protection = "disabled"
     self.deprecation_time = None
+    self.last_launched_time = None
     with LOCK:
         created = self.creation_date
         if isinstance(created, datetime.datetime):
@@ -496,7 +509,65 @@ def deregister_image(self: AmisResponse) -> ActionResult:
             f"The image {ami.id} has deregistration protection enabled ({ami.deregistration_protection}); "
             "disable it with DisableImageDeregistrationProtection first.",
         )
-    return _original_deregister_image(self)
+    delete_snapshots = self._get_bool_param("DeleteAssociatedSnapshots", False)
+    if not delete_snapshots or ami is None or self._get_bool_param("DryRun", False):
+        return _original_deregister_image(self)
+    snapshot_ids = [m["Ebs"]["SnapshotId"] for m in ami.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")]
+    _original_deregister_image(self)
+    backend = self.ec2_backend
+    with LOCK:
+        denied = "ec2:DeleteSnapshot" in DENIED.get(self.region, set())
+    results = []
+    for snap in snapshot_ids:
+        users = [a for a in backend.amis.values() if any(m.get("Ebs", {}).get("SnapshotId") == snap for m in a.block_device_mappings)]
+        if users:
+            code = "skipped"
+        elif denied:
+            code = "missing-permissions"
+        elif snap not in backend.snapshots:
+            code = "success"  # already gone: the goal holds
+        else:
+            _authorize(self.region, "ec2:DeleteSnapshot")
+            backend.snapshots.pop(snap, None)
+            code = "success"
+        results.append({"SnapshotId": snap, "ReturnCode": code})
+    return ActionResult({"Return": True, "DeleteSnapshotResults": results})
+
+
+_original_register_image = AmisResponse.register_image
+
+
+def register_image(self: AmisResponse) -> ActionResult:
+    """RegisterImage from an existing snapshot (BlockDeviceMappings' Ebs.SnapshotId)."""
+    result = _original_register_image(self)
+    mappings = self._get_param("BlockDeviceMappings", [])
+    snap_id = next((m.get("Ebs", {}).get("SnapshotId") for m in mappings if m.get("Ebs", {}).get("SnapshotId")), None)
+    if snap_id:
+        backend = self.ec2_backend
+        ami = backend.amis[result.result["ImageId"]]
+        own = ami.ebs_snapshot
+        ami.ebs_snapshot = backend.snapshots[snap_id]
+        backend.snapshots.pop(own.id, None)
+    return result
+
+
+LAST_LAUNCH_DELAY = float(os.environ.get("LOCAL_AWS_LAST_LAUNCH_DELAY", "0"))
+_original_instance_init = ec2_instances.Instance.__init__
+
+
+def _instance_init(self: Any, ec2_backend: Any, image_id: str, *args: Any, **kwargs: Any) -> None:
+    _original_instance_init(self, ec2_backend, image_id, *args, **kwargs)
+    ami = ec2_backend.amis.get(self.image_id)
+    if ami is not None:
+        stamp = _iso(_now())
+
+        def record() -> None:
+            ami.last_launched_time = stamp
+
+        if LAST_LAUNCH_DELAY > 0:
+            threading.Timer(LAST_LAUNCH_DELAY, record).start()
+        else:
+            record()
 
 
 def _ssm_parameters(account: str, region: str) -> list[Any]:
@@ -1040,6 +1111,8 @@ def install() -> None:
     # `Public`, as botocore names it, from moto's launch permissions.
     ec2_amis.Ami.public = property(lambda ami: ami.is_public)
     AmisResponse.deregister_image = deregister_image
+    AmisResponse.register_image = register_image
+    ec2_instances.Instance.__init__ = _instance_init
     AmisResponse.enable_image_deregistration_protection = enable_image_deregistration_protection
     AmisResponse.disable_image_deregistration_protection = disable_image_deregistration_protection
     AmisResponse.enable_image_deprecation = enable_image_deprecation

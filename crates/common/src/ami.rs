@@ -32,25 +32,42 @@ pub struct Ami {
     pub deregistration_protection: Option<String>,
     /// When the AMI is (or was) deprecated, as EC2 gives it.
     pub deprecation_time: Option<String>,
+    /// The last launch from the AMI, as EC2 records it (up to about a day late).
+    pub last_launched_time: Option<String>,
+    /// The EBS volume sizes of its snapshots, added up (GiB): what deleting them saves, at
+    /// most (snapshots are stored incrementally).
+    pub size_gib: i64,
+    /// Each snapshot's volume size (GiB), in the order of `snapshot_ids`.
+    #[serde(skip)]
+    pub snapshot_sizes: Vec<i64>,
 }
 
 impl Ami {
     pub fn from_image(image: &Image) -> Self {
+        let ebs: Vec<(String, i64)> = image
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs())
+            .filter_map(|ebs| Some((ebs.snapshot_id()?.to_owned(), i64::from(ebs.volume_size().unwrap_or(0)))))
+            .collect();
         Ami {
             image_id: image.image_id().unwrap_or_default().to_owned(),
             name: image.name().map(str::to_owned),
             creation_date: image.creation_date().unwrap_or_default().to_owned(),
             state: image.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            snapshot_ids: image
-                .block_device_mappings()
-                .iter()
-                .filter_map(|m| m.ebs().and_then(|ebs| ebs.snapshot_id()))
-                .map(str::to_owned)
-                .collect(),
+            snapshot_ids: ebs.iter().map(|(id, _)| id.clone()).collect(),
             public: image.public().unwrap_or(false),
             deregistration_protection: image.deregistration_protection().map(str::to_owned),
             deprecation_time: image.deprecation_time().map(str::to_owned),
+            last_launched_time: image.last_launched_time().map(str::to_owned),
+            size_gib: ebs.iter().map(|(_, size)| size).sum(),
+            snapshot_sizes: ebs.iter().map(|(_, size)| *size).collect(),
         }
+    }
+
+    /// The size (GiB) of the snapshots among `ids` that this AMI was made of.
+    pub fn size_of(&self, ids: &[String]) -> i64 {
+        self.snapshot_ids.iter().zip(&self.snapshot_sizes).filter(|(id, _)| ids.contains(id)).map(|(_, size)| size).sum()
     }
 
     /// True while EC2 refuses to deregister the AMI: protection enabled, or turned off less
@@ -59,14 +76,21 @@ impl Ami {
         self.deregistration_protection.as_deref().is_some_and(|p| p != "disabled" && !p.is_empty())
     }
 
+    /// When the AMI was made, or `None` if EC2's CreationDate does not read.
+    pub fn created(&self) -> Option<SystemTime> {
+        parse_time(&self.creation_date)
+    }
+
     /// True when the AMI's deprecation time has come (a deprecated AMI still launches by ID,
     /// but it is not one to deploy). An unreadable time counts as deprecated.
     pub fn is_deprecated_at(&self, now: SystemTime) -> bool {
-        self.deprecation_time.as_deref().is_some_and(|t| match DateTime::from_str(t, Format::DateTime) {
-            Ok(at) => SystemTime::try_from(at).is_ok_and(|at| at <= now),
-            Err(_) => true,
-        })
+        self.deprecation_time.as_deref().is_some_and(|t| parse_time(t).is_none_or(|at| at <= now))
     }
+}
+
+/// A time as EC2 gives it (ISO 8601), or `None` if it does not read as one.
+pub fn parse_time(text: &str) -> Option<SystemTime> {
+    DateTime::from_str(text, Format::DateTime).ok().and_then(|t| SystemTime::try_from(t).ok())
 }
 
 /// Sorts oldest first by CreationDate, ties broken by ImageId, so that every run over the same
@@ -117,6 +141,9 @@ mod tests {
             public: false,
             deregistration_protection: None,
             deprecation_time: None,
+            last_launched_time: None,
+            size_gib: 0,
+            snapshot_sizes: vec![],
         }
     }
 

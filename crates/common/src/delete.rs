@@ -1,6 +1,9 @@
-//! Deleting an AMI with its snapshots, for `delete-ami` and `prune-amis` alike: deregister,
-//! then delete each snapshot; an AMI already deregistered is finished off from the snapshots
-//! it left behind, found by the description EC2 gave them ("... for ami-...").
+//! Deleting an AMI with its snapshots, for `delete-ami` and `prune-amis` alike: one
+//! `DeregisterImage` with `DeleteAssociatedSnapshots`, whose per-snapshot results say what
+//! became of each snapshot. Where an endpoint does not answer with those results although the
+//! AMI had snapshots (one that predates the parameter), they are deleted one by one. An AMI
+//! already deregistered is finished off from the snapshots it left behind, found by the
+//! description EC2 gave them ("... for ami-...").
 
 use std::io::{self, Write};
 
@@ -21,7 +24,20 @@ pub struct Deletion {
     pub deleted_snapshots: Vec<String>,
     /// Snapshots left in place, with why (for example another AMI still uses one).
     pub skipped_snapshots: Vec<Skipped>,
+    /// Snapshots EC2 could not delete (`missing-permissions`, `client-error`,
+    /// `internal-error`): the AMI is deregistered, and running `delete-ami` on it again
+    /// finishes the job.
+    pub failed_snapshots: Vec<FailedSnapshot>,
+    /// The volume size of the snapshots deleted, in GiB (what the deletes save, at most).
+    pub deleted_gib: i64,
     pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedSnapshot {
+    pub snapshot_id: String,
+    /// EC2's return code for it.
+    pub code: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -46,7 +62,29 @@ impl Report for Deletion {
         for skip in &self.skipped_snapshots {
             writeln!(out, "Kept snapshot: {} ({})", skip.snapshot_id, skip.reason)?;
         }
+        for failed in &self.failed_snapshots {
+            writeln!(out, "Could not delete snapshot: {} ({})", failed.snapshot_id, failed.code)?;
+        }
         Ok(())
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.unfinished()
+    }
+}
+
+impl Deletion {
+    /// Why the delete is not finished, when snapshots could not be deleted.
+    pub fn unfinished(&self) -> Option<String> {
+        (!self.failed_snapshots.is_empty()).then(|| {
+            let list: Vec<String> = self.failed_snapshots.iter().map(|f| format!("{} ({})", f.snapshot_id, f.code)).collect();
+            format!(
+                "{} is deregistered but snapshots could not be deleted: {}; run delete-ami {} again to finish",
+                self.image_id,
+                list.join(", "),
+                self.image_id
+            )
+        })
     }
 }
 
@@ -55,7 +93,8 @@ impl Report for Deletion {
 #[derive(Debug, Clone)]
 pub enum Target {
     Registered(Ami),
-    Gone { image_id: String, snapshot_ids: Vec<String> },
+    /// An AMI already deregistered: its ID and the snapshots it left (see [`leftovers`]).
+    Gone(Ami),
 }
 
 /// The AMI with this ID, or `None` if EC2 no longer knows it.
@@ -72,26 +111,40 @@ pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Opt
     }
 }
 
-/// Snapshots whose description says they were made for `ami_id` (EC2 writes "Created by
-/// CreateImage(i-...) for ami-... "; the local AWS "Auto-created snapshot for AMI ami-...").
-pub async fn leftover_snapshots(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Vec<String>> {
+/// What a deregistered AMI left behind: the snapshots whose description says they were made
+/// for `ami_id` (EC2 writes "Created by CreateImage(i-...) for ami-... "; the local AWS
+/// "Auto-created snapshot for AMI ami-..."), as an [`Ami`] in state `deregistered`, or `None`
+/// when none remain.
+pub async fn leftovers(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
     let mut pages = ec2
         .describe_snapshots()
         .owner_ids("self")
         .filters(Filter::builder().name("description").values(format!("*{ami_id}*")).build())
         .into_paginator()
         .send();
-    let mut found = Vec::new();
+    let mut found: Vec<(String, i64)> = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error(format!("looking for snapshots left by {ami_id}"), e))?;
         for snap in page.snapshots() {
-            if snap.description().is_some_and(|d| names_ami(d, ami_id)) {
-                found.extend(snap.snapshot_id().map(str::to_owned));
+            if let (Some(id), true) = (snap.snapshot_id(), snap.description().is_some_and(|d| names_ami(d, ami_id))) {
+                found.push((id.to_owned(), i64::from(snap.volume_size().unwrap_or(0))));
             }
         }
     }
     found.sort();
-    Ok(found)
+    Ok((!found.is_empty()).then(|| Ami {
+        image_id: ami_id.to_owned(),
+        name: None,
+        creation_date: String::new(),
+        state: "deregistered".into(),
+        snapshot_ids: found.iter().map(|(id, _)| id.clone()).collect(),
+        public: false,
+        deregistration_protection: None,
+        deprecation_time: None,
+        last_launched_time: None,
+        size_gib: found.iter().map(|(_, size)| size).sum(),
+        snapshot_sizes: found.iter().map(|(_, size)| *size).collect(),
+    }))
 }
 
 /// True when `description` names exactly `ami_id` (not a longer ID that starts with it).
@@ -104,40 +157,65 @@ pub fn names_ami(description: &str, ami_id: &str) -> bool {
     })
 }
 
-/// Deregisters the AMI (unless already gone), then deletes its snapshots. Outcomes that mean
-/// "already done" (a retried call whose first reply was lost) count as success.
+/// Deregisters the AMI and deletes its snapshots in the same call (unless already gone: then
+/// the snapshots one by one). Outcomes that mean "already done" (a retried call whose first
+/// reply was lost) count as success.
 pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dry_run: bool) -> Result<Deletion> {
-    let (image_id, snapshot_ids, registered) = match target {
-        Target::Registered(ami) => (ami.image_id, ami.snapshot_ids, true),
-        Target::Gone { image_id, snapshot_ids } => (image_id, snapshot_ids, false),
+    let (ami, registered) = match target {
+        Target::Registered(ami) => (ami, true),
+        Target::Gone(ami) => (ami, false),
     };
+    let image_id = ami.image_id.clone();
     let mut report = Deletion {
         image_id: image_id.clone(),
         deregistered: false,
         already_deregistered: !registered,
         deleted_snapshots: Vec::new(),
         skipped_snapshots: Vec::new(),
+        failed_snapshots: Vec::new(),
+        deleted_gib: 0,
         dry_run,
     };
+    // The snapshots still to delete one by one after the deregistration, if any.
+    let mut one_by_one = ami.snapshot_ids.clone();
 
     if registered {
         pacer.wait("DeregisterImage").await;
-        match ec2.deregister_image().image_id(&image_id).dry_run(dry_run).send().await {
-            Ok(_) => report.deregistered = true,
-            Err(e) => match error_code(&e) {
-                Some("DryRunOperation") => {}
-                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable") => {
-                    report.already_deregistered = true;
+        let sent = ec2.deregister_image().image_id(&image_id).delete_associated_snapshots(true).dry_run(dry_run).send().await;
+        match sent {
+            Ok(out) => {
+                report.deregistered = true;
+                tracing::info!("deregistered {image_id}");
+                let results = out.delete_snapshot_results();
+                if !results.is_empty() || ami.snapshot_ids.is_empty() {
+                    one_by_one.clear();
+                    for r in results {
+                        let snap = r.snapshot_id().unwrap_or_default().to_owned();
+                        match r.return_code().map(|c| c.as_str()).unwrap_or("") {
+                            "success" => report.deleted_snapshots.push(snap),
+                            "skipped" => report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
+                            code => {
+                                tracing::error!("could not delete snapshot {snap} of {image_id}: {code}");
+                                report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() });
+                            }
+                        }
+                    }
+                } else {
+                    tracing::info!("no per-snapshot results for {image_id}: deleting its {} snapshot(s) one by one", one_by_one.len());
                 }
+            }
+            Err(e) => match error_code(&e) {
+                // Permitted: the one call would deregister the AMI and delete its snapshots.
+                Some("DryRunOperation") => {
+                    report.deleted_snapshots = std::mem::take(&mut one_by_one);
+                }
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable") => report.already_deregistered = true,
                 _ => return Err(aws_error(format!("deregistering {image_id}"), e)),
             },
         }
-        if report.deregistered {
-            tracing::info!("deregistered {image_id}");
-        }
     }
 
-    for snap in snapshot_ids {
+    for snap in one_by_one {
         pacer.wait("DeleteSnapshot").await;
         match ec2.delete_snapshot().snapshot_id(&snap).dry_run(dry_run).send().await {
             Ok(_) => {
@@ -157,6 +235,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
             },
         }
     }
+    report.deleted_gib = ami.size_of(&report.deleted_snapshots);
     Ok(report)
 }
 

@@ -1,4 +1,4 @@
-//! `delete-ami AMI_ID`: deregister an AMI, then delete the EBS snapshots it was made of.
+//! `delete-ami AMI_ID...`: deregister AMIs and delete the EBS snapshots they were made of.
 //!
 //! Replaces the deploy loop's delete script (the README's table of tools). Deregistering
 //! alone leaves the snapshots (and their storage bill) behind; this deletes them too. A delete
@@ -6,53 +6,161 @@
 //! is gone, so its snapshots are found by the description EC2 gave them ("... for ami-...").
 //!
 //! The deleting itself is `common::delete`'s, which `prune-amis` uses too; this crate decides
-//! whether the one AMI may go.
+//! whether each AMI may go. Any number of IDs, or `-` for one per line on stdin, all checked
+//! before the first request: `prune-amis --dry-run -o json | jq ... | delete-ami -`.
+
+use std::collections::BTreeSet;
+use std::io::{self, BufRead, Write};
+use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use clap::Parser;
 use common::args::AmiId;
 use common::cli::PaceArgs;
-use common::delete::{delete, describe_one, leftover_snapshots, Deletion, Target};
-use common::{Ami, Context, GlobalArgs, Tool};
+use common::delete::{delete, describe_one, leftovers, Deletion, Target};
+use common::error::Usage;
+use common::{Context, GlobalArgs, Report, Tool, Uses};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
 
-/// Deregister an AMI and delete its EBS snapshots.
+/// Deregister AMIs and delete their EBS snapshots.
 ///
-/// Reads the snapshot IDs from the AMI's block device mappings, deregisters the AMI, then
-/// deletes each snapshot. Running it again after a partial failure finishes the job.
+/// Each AMI is deregistered with its snapshots in one call (DeregisterImage with
+/// DeleteAssociatedSnapshots). Running it again after a partial failure finishes the job.
+/// An AMI something still needs (an instance, a launch template, an SSM parameter, another
+/// account) is refused unless --force; one with deregistration protection always.
 ///
-/// Example:  delete-ami ami-0123456789abcdef0
+/// Examples:
+///   delete-ami ami-0123456789abcdef0
+///   prune-amis main 5 --dry-run -o json | jq -r '.plan[] | select(.action == "delete") | .image_id' | delete-ami -
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 pub struct Args {
-    /// The AMI to delete (ami- followed by hex digits).
-    #[arg(value_name = "AMI_ID")]
-    pub ami_id: AmiId,
+    /// The AMIs to delete (ami- followed by hex digits), or - to read them from stdin, one per
+    /// line (blank lines and # comments are skipped). Every ID is checked before anything is sent.
+    #[arg(value_name = "AMI_ID", required = true, num_args = 1..)]
+    pub amis: Vec<AmiArg>,
 
     /// Print what would be deleted and check the permissions with EC2's DryRun; change nothing.
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Delete the AMI even if something still uses it (an instance runs it, a launch template
-    /// or an SSM parameter names it) or other accounts may launch it. Deregistration
+    /// Delete AMIs even if something still uses them (an instance runs one, a launch template
+    /// or an SSM parameter names one) or other accounts may launch them. Deregistration
     /// protection is never overridden: turn it off first, on purpose.
     #[arg(long)]
     pub force: bool,
 
-    /// Delete the AMI even if it is shared with other accounts or public (their launches
+    /// Delete AMIs even if they are shared with other accounts or public (their launches
     /// will fail).
     #[arg(long)]
     pub include_shared: bool,
+
+    /// How many AMIs to delete at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 
     #[command(flatten, next_help_heading = "Pacing")]
     pub pace: PaceArgs,
 
     #[command(flatten)]
     pub global: GlobalArgs,
+
+    /// The IDs to delete, in order, each once (the arguments with stdin read in).
+    #[arg(skip)]
+    pub ids: Vec<String>,
+}
+
+/// One AMI_ID argument: an ID, or `-` for stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmiArg {
+    Id(AmiId),
+    Stdin,
+}
+
+impl FromStr for AmiArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "-" {
+            Ok(AmiArg::Stdin)
+        } else {
+            s.parse().map(AmiArg::Id)
+        }
+    }
+}
+
+/// The IDs in `lines` (stdin's), skipping blank lines and `#` comments; the first malformed
+/// one is an error naming its line.
+pub fn ids_from_lines(lines: impl IntoIterator<Item = String>) -> Result<Vec<String>, Usage> {
+    let mut ids = Vec::new();
+    for (n, line) in lines.into_iter().enumerate() {
+        let text = line.split('#').next().unwrap_or("").trim();
+        if text.is_empty() {
+            continue;
+        }
+        let id: AmiId = text.parse().map_err(|e| Usage(format!("stdin line {}: {text:?}: {e}", n + 1)))?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// What became of each AMI when more than one was asked for (or `-`).
+#[derive(Debug, Serialize)]
+pub struct Batch {
+    pub deleted: Vec<Deletion>,
+    pub failed: Vec<Failure>,
+    /// The volume size of all snapshots deleted, in GiB.
+    pub deleted_gib: i64,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub image_id: String,
+    pub error: String,
+}
+
+/// One AMI_ID keeps the single AMI's report (as before); several, or `-`, report a batch.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Deleted {
+    One(Deletion),
+    Many(Batch),
+}
+
+impl Report for Deleted {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Deleted::One(d) => d.write_text(out),
+            Deleted::Many(b) => {
+                for d in &b.deleted {
+                    d.write_text(out)?;
+                }
+                for f in &b.failed {
+                    writeln!(out, "Failed {}: {}", f.image_id, f.error)?;
+                }
+                let snapshots: usize = b.deleted.iter().map(|d| d.deleted_snapshots.len()).sum();
+                let verb = if b.dry_run { "Would delete" } else { "Deleted" };
+                writeln!(out, "{verb} {} AMIs ({snapshots} snapshots, {} GiB), {} failed", b.deleted.len(), b.deleted_gib, b.failed.len())
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        match self {
+            Deleted::One(d) => d.failure(),
+            Deleted::Many(b) => (!b.failed.is_empty()).then(|| {
+                let ids: Vec<&str> = b.failed.iter().map(|f| f.image_id.as_str()).collect();
+                format!("{} of {} AMIs were not deleted: {}", b.failed.len(), b.failed.len() + b.deleted.len(), ids.join(", "))
+            }),
+        }
+    }
 }
 
 impl Tool for Args {
     const NAME: &'static str = "delete-ami";
-    type Report = Deletion;
+    type Report = Deleted;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
@@ -62,53 +170,157 @@ impl Tool for Args {
         self.pace.rate
     }
 
-    async fn run(self, ctx: Context) -> Result<Deletion> {
+    /// Reads stdin for `-`: every ID is known, and well-formed, before the first request.
+    fn validate(&mut self) -> Result<()> {
+        if self.amis.iter().filter(|a| **a == AmiArg::Stdin).count() > 1 {
+            bail!(Usage("- (stdin) may be given once".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for arg in &self.amis {
+            let ids = match arg {
+                AmiArg::Id(id) => vec![id.to_string()],
+                AmiArg::Stdin => {
+                    let lines = io::stdin().lock().lines().collect::<io::Result<Vec<String>>>().map_err(|e| Usage(format!("reading stdin: {e}")))?;
+                    let ids = ids_from_lines(lines)?;
+                    if ids.is_empty() {
+                        bail!(Usage("no AMI ID on stdin".into()));
+                    }
+                    ids
+                }
+            };
+            self.ids.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
+        }
+        Ok(())
+    }
+
+    async fn run(self, ctx: Context) -> Result<Deleted> {
         let ec2 = ctx.ec2();
-        let id = self.ami_id.as_str();
-        let target = match describe_one(&ec2, id).await? {
-            Some(ami) => {
-                if ami.is_protected() {
-                    let how = ami.deregistration_protection.as_deref().unwrap_or_default();
-                    bail!(
-                        "refusing to delete {}: deregistration protection is {how} (DisableImageDeregistrationProtection turns it off; this tool never does)",
-                        ami.image_id
-                    );
+        let single = self.amis.len() == 1 && self.amis[0] != AmiArg::Stdin;
+        let concurrency = usize::from(self.concurrency);
+
+        // Each AMI as it stands (one DescribeImages each: a batch would fail whole on one
+        // unknown ID), then what keeps any of them: the in-use lookups once, SSM references
+        // 10 AMIs a call, launch permissions one AMI a call.
+        let found: Vec<(String, Result<Target>)> = stream::iter(self.ids.clone())
+            .map(|id| {
+                let ec2 = ec2.clone();
+                async move {
+                    let target = find_target(&ec2, &id).await;
+                    (id, target)
                 }
-                if !self.force {
-                    refuse_if_needed(&ec2, &ctx, &ami, self.include_shared).await?;
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+        let registered: Vec<String> = found.iter().filter(|(_, t)| matches!(t, Ok(Target::Registered(_)))).map(|(id, _)| id.clone()).collect();
+        let mut uses = Uses::default();
+        if !self.force && !registered.is_empty() {
+            uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
+            let unused: Vec<String> = registered.iter().filter(|id| uses.in_use.reason(id).is_none()).cloned().collect();
+            common::inuse::screen(&ec2, &unused, self.include_shared, &mut uses).await?;
+        }
+
+        let (force, include_shared, dry_run) = (self.force, self.include_shared, self.dry_run);
+        let pacer = ctx.pacer().clone();
+        let results: Vec<(String, Result<Deletion>)> = stream::iter(found)
+            .map(|(id, target)| {
+                let (ec2, pacer, uses) = (ec2.clone(), pacer.clone(), &uses);
+                async move {
+                    let outcome = match target {
+                        Ok(target) => match refusal(&target, uses, force, include_shared) {
+                            Some(why) => Err(anyhow::anyhow!(why)),
+                            None => delete(&ec2, &pacer, target, dry_run).await,
+                        },
+                        Err(e) => Err(e),
+                    };
+                    (id, outcome)
                 }
-                Target::Registered(ami)
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+
+        if single {
+            let (_, outcome) = results.into_iter().next().expect("one AMI");
+            return outcome.map(Deleted::One);
+        }
+        let mut batch = Batch { deleted: Vec::new(), failed: Vec::new(), deleted_gib: 0, dry_run };
+        for (image_id, outcome) in results {
+            match outcome {
+                Ok(d) => {
+                    if let Some(why) = d.unfinished() {
+                        batch.failed.push(Failure { image_id: image_id.clone(), error: why });
+                    }
+                    batch.deleted_gib += d.deleted_gib;
+                    batch.deleted.push(d);
+                }
+                Err(e) => {
+                    let error = common::error::render(&e);
+                    tracing::error!("{image_id}: {error}");
+                    batch.failed.push(Failure { image_id, error });
+                }
             }
-            None => {
-                let leftovers = leftover_snapshots(&ec2, id).await?;
-                if leftovers.is_empty() {
-                    bail!("AMI {} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains", self.ami_id);
-                }
-                tracing::info!("AMI {} is already deregistered; deleting the {} snapshot(s) left behind", self.ami_id, leftovers.len());
-                Target::Gone { image_id: id.to_owned(), snapshot_ids: leftovers }
-            }
-        };
-        delete(&ec2, ctx.pacer(), target, self.dry_run).await
+        }
+        Ok(Deleted::Many(batch))
     }
 }
 
-/// Refuses an AMI that something still needs: the in-use lookups, SSM parameters, and
-/// (unless `include_shared`) other accounts' launch permissions.
-async fn refuse_if_needed(ec2: &aws_sdk_ec2::Client, ctx: &Context, ami: &Ami, include_shared: bool) -> Result<()> {
-    let id = &ami.image_id;
-    if !include_shared && ami.public {
-        bail!("refusing to delete {id}: it is public (--include-shared deletes it anyway)");
+/// The AMI as EC2 knows it, or what it left behind if it is already deregistered.
+async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Target> {
+    if let Some(ami) = describe_one(ec2, id).await? {
+        return Ok(Target::Registered(ami));
     }
-    let mut uses = common::Uses { in_use: common::inuse::find(ec2, &ctx.autoscaling()).await?, ..Default::default() };
-    if uses.in_use.reason(id).is_none() {
-        common::inuse::screen(ec2, std::slice::from_ref(id), include_shared, &mut uses).await?;
+    match leftovers(ec2, id).await? {
+        Some(left) => {
+            tracing::info!("AMI {id} is already deregistered; deleting the {} snapshot(s) left behind", left.snapshot_ids.len());
+            Ok(Target::Gone(left))
+        }
+        None => bail!("AMI {id} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains"),
+    }
+}
+
+/// Why this AMI must not be deleted, or `None`. Deregistration protection is refused even
+/// with --force; uses and other accounts' launch permissions unless forced.
+fn refusal(target: &Target, uses: &Uses, force: bool, include_shared: bool) -> Option<String> {
+    let Target::Registered(ami) = target else { return None };
+    let id = &ami.image_id;
+    if ami.is_protected() {
+        let how = ami.deregistration_protection.as_deref().unwrap_or_default();
+        return Some(format!("refusing to delete {id}: deregistration protection is {how} (DisableImageDeregistrationProtection turns it off; this tool never does)"));
+    }
+    if force {
+        return None;
     }
     if let Some(why) = uses.in_use.reason(id) {
-        bail!("refusing to delete {id}: it is in use: {why} (--force deletes it anyway)");
+        return Some(format!("refusing to delete {id}: it is in use: {why} (--force deletes it anyway)"));
     }
-    if let Some(who) = uses.shared.get(id) {
-        bail!("refusing to delete {id}: it is {who} (--include-shared deletes it anyway)");
+    if include_shared {
+        return None;
     }
-    Ok(())
+    if ami.public {
+        return Some(format!("refusing to delete {id}: it is public (--include-shared deletes it anyway)"));
+    }
+    uses.shared.get(id).map(|who| format!("refusing to delete {id}: it is {who} (--include-shared deletes it anyway)"))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_lines_skip_blanks_and_comments_and_name_a_bad_line() {
+        let lines = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ids = ids_from_lines(lines(&["ami-0123abcd", "", "  # a comment", "ami-0123456789abcdef0  # old build"])).unwrap();
+        assert_eq!(ids, ["ami-0123abcd", "ami-0123456789abcdef0"]);
+        let err = ids_from_lines(lines(&["ami-0123abcd", "", "ami-XYZ"])).unwrap_err();
+        assert!(err.0.starts_with("stdin line 3: \"ami-XYZ\""), "{}", err.0);
+    }
+
+    #[test]
+    fn an_argument_is_an_id_or_stdin() {
+        assert_eq!("-".parse::<AmiArg>(), Ok(AmiArg::Stdin));
+        assert!(matches!("ami-0123abcd".parse::<AmiArg>(), Ok(AmiArg::Id(_))));
+        assert!("ami-".parse::<AmiArg>().is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! The rules: which AMIs of the branch a run retires, and why every other one stays.
+//!
+//! In order, an AMI is kept when it is among the newest MAX (the floor: never retired, however
+//! old); has deregistration protection; something still needs it (an instance, a template, a
+//! group, an SSM parameter); is younger than `--older-than`; was launched within
+//! `--unused-for`; or is shared or public (unless `--include-shared`). Every other AMI is
+//! retired, as `--retire` says; one already in that state is left alone and said so.
+
+use std::time::{Duration, SystemTime};
+
+use clap::ValueEnum;
+use common::ami::parse_time;
+use common::{Ami, Uses};
+use serde::Serialize;
+
+/// What happens to the AMIs the rules select.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Retire {
+    /// Deregister it with its snapshots.
+    #[default]
+    Delete,
+    /// Disable it: it can no longer launch, and EnableImage brings it back in seconds.
+    Disable,
+    /// Set its deprecation time to now: it still launches by ID, but is marked retired.
+    Deprecate,
+}
+
+impl Retire {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Retire::Delete => "delete",
+            Retire::Disable => "disable",
+            Retire::Deprecate => "deprecate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Keep,
+    Delete,
+    Disable,
+    Deprecate,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Keep => "keep",
+            Action::Delete => "delete",
+            Action::Disable => "disable",
+            Action::Deprecate => "deprecate",
+        }
+    }
+}
+
+/// One AMI in the plan: what happens to it and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Decision {
+    #[serde(flatten)]
+    pub ami: Ami,
+    pub action: Action,
+    pub reason: String,
+}
+
+/// The run's rules, from its arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub max: u32,
+    pub older_than: Option<Duration>,
+    pub unused_for: Option<Duration>,
+    pub retire: Retire,
+    pub include_shared: bool,
+}
+
+pub fn shared_reason(who: &str) -> String {
+    format!("shared: {who} (--include-shared retires it)")
+}
+
+/// "30d", "12h 5m": a duration in the units the flags take (days at most: humantime would
+/// say "1month 19days 13h 26m 24s" for 50d).
+pub fn human(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    let mut parts = Vec::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            parts.push(format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// Decides, oldest first, what becomes of each AMI (`amis` oldest first) at `now`.
+pub fn plan(amis: Vec<Ami>, rules: &Rules, uses: &Uses, now: SystemTime) -> Vec<Decision> {
+    let keep_from = amis.len().saturating_sub(rules.max as usize);
+    let max = rules.max;
+    amis.into_iter()
+        .enumerate()
+        .map(|(i, ami)| {
+            let (action, reason) = match keep_reason(i >= keep_from, &ami, rules, uses, now) {
+                Some(reason) => (Action::Keep, reason),
+                None => retire(&ami, rules, now, max),
+            };
+            Decision { ami, action, reason }
+        })
+        .collect()
+}
+
+fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemTime) -> Option<String> {
+    if newest {
+        return Some(format!("among the newest {}", rules.max));
+    }
+    if ami.is_protected() {
+        return Some(format!("protected: deregistration protection is {}", ami.deregistration_protection.as_deref().unwrap_or_default()));
+    }
+    if let Some(why) = uses.in_use.reason(&ami.image_id) {
+        return Some(format!("in use: {why}"));
+    }
+    if let Some(min_age) = rules.older_than {
+        match ami.created() {
+            None => return Some(format!("its creation date {:?} does not read, so its age is unknown", ami.creation_date)),
+            Some(created) if now.duration_since(created).unwrap_or_default() < min_age => {
+                return Some(format!("younger than {} (created {})", human(min_age), ami.creation_date));
+            }
+            Some(_) => {}
+        }
+    }
+    if let (Some(window), Some(last)) = (rules.unused_for, ami.last_launched_time.as_deref()) {
+        // A time that does not read is taken as a recent launch: keeping is the safe side.
+        if parse_time(last).is_none_or(|t| now.duration_since(t).unwrap_or_default() < window) {
+            return Some(format!("launched within the last {} (last launch {last})", human(window)));
+        }
+    }
+    if !rules.include_shared {
+        if ami.public {
+            return Some(shared_reason("public"));
+        }
+        if let Some(who) = uses.shared.get(&ami.image_id) {
+            return Some(shared_reason(who));
+        }
+    }
+    None
+}
+
+/// What retiring this AMI means: the action asked for, or keep when it is already so.
+fn retire(ami: &Ami, rules: &Rules, now: SystemTime, max: u32) -> (Action, String) {
+    let mut why = format!("older than the newest {max}");
+    if let Some(age) = rules.older_than {
+        why.push_str(&format!(" and than {}", human(age)));
+    }
+    if rules.unused_for.is_some() {
+        why.push_str(", not launched lately");
+    }
+    why.push_str(", and not in use");
+    match rules.retire {
+        Retire::Delete => (Action::Delete, why),
+        Retire::Disable if ami.state == "disabled" => (Action::Keep, "already disabled".into()),
+        Retire::Disable => (Action::Disable, why),
+        Retire::Deprecate if ami.is_deprecated_at(now) => {
+            (Action::Keep, format!("already deprecated (since {})", ami.deprecation_time.as_deref().unwrap_or("?")))
+        }
+        Retire::Deprecate => (Action::Deprecate, why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 86_400;
+    /// 2024-03-01T00:00:00Z.
+    const NOW: u64 = 1_709_251_200;
+
+    fn at(secs_before_now: u64) -> String {
+        let t = aws_smithy_types::DateTime::from_secs((NOW - secs_before_now) as i64);
+        t.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap()
+    }
+
+    /// Four AMIs made 40, 30, 20 and 10 days before now, oldest first.
+    fn amis() -> Vec<Ami> {
+        [40, 30, 20, 10]
+            .iter()
+            .enumerate()
+            .map(|(i, days)| Ami {
+                image_id: format!("ami-{i:08x}"),
+                name: None,
+                creation_date: at(days * DAY),
+                state: "available".into(),
+                snapshot_ids: vec![format!("snap-{i:08x}")],
+                public: false,
+                deregistration_protection: None,
+                deprecation_time: None,
+                last_launched_time: None,
+                size_gib: 8,
+                snapshot_sizes: vec![8],
+            })
+            .collect()
+    }
+
+    fn rules(max: u32) -> Rules {
+        Rules { max, older_than: None, unused_for: None, retire: Retire::Delete, include_shared: false }
+    }
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    use Action::{Delete as D, Deprecate as Dp, Disable as Ds, Keep as K};
+
+    fn actions(p: &[Decision]) -> Vec<Action> {
+        p.iter().map(|d| d.action).collect()
+    }
+
+    /// Every rule as a table: (case, rules, what to do to the AMIs first, expected actions,
+    /// the reason expected for the AMI at index 1, if one is named).
+    #[test]
+    fn the_rules_as_a_table() {
+        type Setup = fn(&mut [Ami], &mut Uses);
+        let none: Setup = |_, _| {};
+        let days = |n: u64| Some(Duration::from_secs(n * DAY));
+        let cases: Vec<(&str, Rules, Setup, [Action; 4], Option<&str>)> = vec![
+            ("count: the newest MAX stay", rules(1), none, [D, D, D, K], None),
+            ("count: MAX is a floor, however old", Rules { older_than: days(1), ..rules(3) }, none, [D, K, K, K], Some("among the newest 3")),
+            ("age: younger than 25d stays", Rules { older_than: days(25), ..rules(1) }, none, [D, D, K, K], None),
+            ("age: older than 25d goes", Rules { older_than: days(25), ..rules(1) }, none, [D, D, K, K], Some("older than the newest 1 and than 25d")),
+            ("age: 50d spares them all", Rules { older_than: days(50), ..rules(1) }, none, [K, K, K, K], Some("younger than 50d")),
+            ("last launch: launched 2 days ago stays", Rules { unused_for: days(7), ..rules(1) }, |a, _| a[1].last_launched_time = Some(at(2 * DAY)), [D, K, D, K], Some("launched within the last 7d")),
+            ("last launch: launched 9 days ago goes", Rules { unused_for: days(7), ..rules(1) }, |a, _| a[1].last_launched_time = Some(at(9 * DAY)), [D, D, D, K], None),
+            ("last launch: never launched goes", Rules { unused_for: days(7), ..rules(1) }, none, [D, D, D, K], None),
+            ("in use stays", rules(1), |_, u| u.in_use.add("ami-00000001", "instance i-1 (running) runs it"), [D, K, D, K], Some("in use: instance i-1 (running) runs it")),
+            ("protected stays", rules(1), |a, _| a[1].deregistration_protection = Some("enabled-with-cooldown".into()), [D, K, D, K], Some("protected: deregistration protection is enabled-with-cooldown")),
+            ("public stays", rules(1), |a, _| a[1].public = true, [D, K, D, K], Some("shared: public (--include-shared retires it)")),
+            ("shared goes with --include-shared", Rules { include_shared: true, ..rules(1) }, |a, _| a[1].public = true, [D, D, D, K], None),
+            ("disable", Rules { retire: Retire::Disable, ..rules(1) }, none, [Ds, Ds, Ds, K], None),
+            ("disable: already disabled is left", Rules { retire: Retire::Disable, ..rules(1) }, |a, _| a[1].state = "disabled".into(), [Ds, K, Ds, K], Some("already disabled")),
+            ("deprecate", Rules { retire: Retire::Deprecate, ..rules(1) }, none, [Dp, Dp, Dp, K], None),
+            ("deprecate: already deprecated is left", Rules { retire: Retire::Deprecate, ..rules(1) }, |a, _| a[1].deprecation_time = Some(at(DAY)), [Dp, K, Dp, K], Some("already deprecated")),
+            ("deprecate: deprecation set for later is brought forward", Rules { retire: Retire::Deprecate, ..rules(1) }, |a, _| a[1].deprecation_time = Some(at(0).replace("2024", "2030")), [Dp, Dp, Dp, K], None),
+            ("a disabled AMI is deleted like any other", rules(1), |a, _| a[0].state = "disabled".into(), [D, D, D, K], None),
+        ];
+        for (name, rules, setup, expected, reason) in cases {
+            let mut list = amis();
+            let mut uses = Uses::default();
+            setup(&mut list, &mut uses);
+            let p = plan(list, &rules, &uses, now());
+            assert_eq!(actions(&p), expected, "{name}");
+            if let Some(reason) = reason {
+                assert!(p[1].reason.starts_with(reason), "{name}: {:?}", p[1].reason);
+            }
+        }
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(human(Duration::from_secs(50 * DAY)), "50d");
+        assert_eq!(human(Duration::from_secs(DAY + 7200 + 5)), "1d 2h 5s");
+        assert_eq!(human(Duration::from_secs(90 * 60)), "1h 30m");
+    }
+
+    #[test]
+    fn an_unreadable_date_keeps_the_ami() {
+        let mut list = amis();
+        list[0].creation_date = "yesterday".into();
+        list[1].last_launched_time = Some("recently".into());
+        let p = plan(list, &Rules { older_than: Some(Duration::from_secs(DAY)), unused_for: Some(Duration::from_secs(DAY)), ..rules(1) }, &Uses::default(), now());
+        assert_eq!(actions(&p), [K, K, D, K]);
+        assert!(p[0].reason.contains("does not read"), "{}", p[0].reason);
+    }
+}

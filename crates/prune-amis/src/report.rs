@@ -1,0 +1,91 @@
+//! What a prune did, as text (one line per AMI touched, then a summary) or JSON.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use common::delete::Deletion;
+use common::{Report, Scope};
+use serde::Serialize;
+
+use crate::plan::{Action, Decision, Retire};
+
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub image_id: String,
+    pub error: String,
+}
+
+/// The result of a prune.
+#[derive(Debug, Serialize)]
+pub struct Pruned {
+    pub branch: String,
+    /// The other tags the AMIs had to carry (--tag).
+    pub tags: BTreeMap<String, String>,
+    pub max: u32,
+    pub retire: Retire,
+    /// --older-than and --unused-for, as given.
+    pub older_than: Option<String>,
+    pub unused_for: Option<String>,
+    pub dry_run: bool,
+    /// Every AMI of the branch, oldest first, with its decision.
+    pub plan: Vec<Decision>,
+    pub deleted: Vec<Deletion>,
+    pub disabled: Vec<String>,
+    pub deprecated: Vec<String>,
+    pub failed: Vec<Failure>,
+    /// The volume size of the snapshots deleted, in GiB.
+    pub deleted_gib: i64,
+}
+
+impl Pruned {
+    fn retired(&self) -> usize {
+        self.deleted.len() + self.disabled.len() + self.deprecated.len()
+    }
+}
+
+impl Report for Pruned {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.dry_run {
+            for d in &self.plan {
+                writeln!(out, "{} {} {} ({})", d.action.verb(), d.ami.image_id, d.ami.creation_date, d.reason)?;
+            }
+        }
+        let would = |verb: &str| if self.dry_run { format!("would {verb}") } else { format!("{verb}d") };
+        for d in &self.deleted {
+            let snaps = if d.deleted_snapshots.is_empty() { "no snapshots".to_owned() } else { d.deleted_snapshots.join(", ") };
+            writeln!(out, "{} {} ({snaps})", would("delete"), d.image_id)?;
+        }
+        for id in &self.disabled {
+            writeln!(out, "{} {id}", would("disable"))?;
+        }
+        for id in &self.deprecated {
+            writeln!(out, "{} {id}", would("deprecate"))?;
+        }
+        for f in &self.failed {
+            writeln!(out, "failed {}: {}", f.image_id, f.error)?;
+        }
+        let kept = self.plan.iter().filter(|d| d.action == Action::Keep).count();
+        let verb = match (self.retire, self.dry_run) {
+            (Retire::Delete, false) => "Deleted",
+            (Retire::Delete, true) => "Would delete",
+            (Retire::Disable, false) => "Disabled",
+            (Retire::Disable, true) => "Would disable",
+            (Retire::Deprecate, false) => "Deprecated",
+            (Retire::Deprecate, true) => "Would deprecate",
+        };
+        let scope = Scope { branch: self.branch.clone(), tags: self.tags.clone() };
+        write!(out, "{verb} {} of {} AMIs of {scope}", self.retired(), self.plan.len())?;
+        if self.retire == Retire::Delete {
+            let snapshots: usize = self.deleted.iter().map(|d| d.deleted_snapshots.len()).sum();
+            write!(out, " ({snapshots} snapshots, {} GiB)", self.deleted_gib)?;
+        }
+        writeln!(out, ", kept {kept}, {} failed", self.failed.len())
+    }
+
+    fn failure(&self) -> Option<String> {
+        (!self.failed.is_empty()).then(|| {
+            let ids: Vec<&str> = self.failed.iter().map(|f| f.image_id.as_str()).collect();
+            format!("{} of {} AMIs could not be retired: {}", self.failed.len(), self.plan.iter().filter(|d| d.action != Action::Keep).count(), ids.join(", "))
+        })
+    }
+}

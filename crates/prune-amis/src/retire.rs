@@ -1,0 +1,30 @@
+//! Retiring one AMI short of deleting it: disabling it, or deprecating it now. Each is one
+//! paced call that EC2's DryRun can check.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+use aws_smithy_types::DateTime;
+use common::error::{aws_error, dry_run_ok};
+use common::Pacer;
+
+/// DisableImage: the AMI can no longer launch; EnableImage brings it back in seconds.
+pub async fn disable(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, id: &str, dry_run: bool) -> Result<()> {
+    pacer.wait("DisableImage").await;
+    dry_run_ok(ec2.disable_image().image_id(id).dry_run(dry_run).send().await).map_err(|e| aws_error(format!("disabling {id}"), e))?;
+    if !dry_run {
+        tracing::info!("disabled {id}");
+    }
+    Ok(())
+}
+
+/// EnableImageDeprecation at `now` (EC2 rounds it to the nearest minute).
+pub async fn deprecate(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, id: &str, dry_run: bool, now: SystemTime) -> Result<()> {
+    pacer.wait("EnableImageDeprecation").await;
+    dry_run_ok(ec2.enable_image_deprecation().image_id(id).deprecate_at(DateTime::from(now)).dry_run(dry_run).send().await)
+        .map_err(|e| aws_error(format!("deprecating {id}"), e))?;
+    if !dry_run {
+        tracing::info!("deprecated {id}");
+    }
+    Ok(())
+}
