@@ -9,6 +9,7 @@ mod faults;
 mod iam;
 mod instance_refresh;
 mod json;
+mod lifecycle;
 mod latest_ami;
 mod pipeline;
 mod prune_amis;

@@ -18,6 +18,7 @@ use crate::tools::{bin_dir, require, root, venv_python, which};
 pub struct Run {
     cmd: Command,
     what: String,
+    stdin: Option<String>,
 }
 
 impl Run {
@@ -40,6 +41,12 @@ impl Run {
         self
     }
 
+    /// Feeds `text` to the tool's stdin (otherwise it reads nothing).
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = Some(text.to_owned());
+        self
+    }
+
     pub fn env_remove(mut self, key: &str) -> Self {
         self.cmd.env_remove(key);
         self
@@ -47,8 +54,21 @@ impl Run {
 
     /// Runs it to the end.
     pub fn output(mut self) -> Ran {
-        let out = self.cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", self.what));
-        Ran::from(out)
+        let Some(text) = self.stdin.take() else {
+            return Ran::from(self.cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", self.what)));
+        };
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.what));
+        let mut input = child.stdin.take().expect("stdin is piped");
+        // A tool that exits before reading all of it closes the pipe: not the test's concern.
+        let _ = std::io::Write::write_all(&mut input, text.as_bytes());
+        drop(input);
+        Ran::from(child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {}: {e}", self.what)))
     }
 
     /// Runs it to the end and asserts the exit status.
@@ -69,7 +89,7 @@ impl LocalAws {
         let mut cmd = Command::new(bin_dir().join(name));
         cmd.current_dir(cwd).stdin(Stdio::null());
         self.aws_env(&mut cmd);
-        Run { cmd, what: name.to_owned() }
+        Run { cmd, what: name.to_owned(), stdin: None }
     }
 
     /// The common case: a tool with these arguments (finish with `.expect(..)` or `.output()`).
@@ -103,7 +123,7 @@ impl LocalAws {
         let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
         cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1");
         cmd.envs(env.iter().copied());
-        Run { cmd, what: "scripts/pipeline.py".into() }.output()
+        Run { cmd, what: "scripts/pipeline.py".into(), stdin: None }.output()
     }
 }
 

@@ -153,7 +153,21 @@ impl LocalAws {
         self.control("POST", "refresh-fault", &body.to_string());
     }
 
-    /// Takes these actions ("ec2:DeregisterImage") away in this test's Region.
+    /// Makes DeregisterImage in this test's Region behave as an endpoint that predates
+    /// DeleteAssociatedSnapshots (no per-snapshot results, snapshots left).
+    pub fn old_deregister(&self) {
+        let body = serde_json::json!({"region": self.region, "on": true});
+        self.control("POST", "old-deregister", &body.to_string());
+    }
+
+    /// Dates an image `days` back (its CreationDate), as if it had been made then.
+    pub fn age_image(&self, image_id: &str, days: f64) {
+        let body = serde_json::json!({"region": self.region, "image_id": image_id, "days": days});
+        self.control("POST", "image-age", &body.to_string());
+    }
+
+    /// Takes these actions ("ec2:DeregisterImage") away in this test's Region (an empty list
+    /// gives them back).
     pub fn deny(&self, actions: &[&str]) {
         let body = serde_json::json!({"region": self.region, "actions": actions});
         self.control("POST", "deny", &body.to_string());

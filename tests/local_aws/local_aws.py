@@ -73,6 +73,8 @@ Auto Scaling
 Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
   * which calls were made, by action and Region (for call-count tests and IAM policy checks);
   * make a group's next refresh fail, or be cancelled, after N replacements;
+  * date an image back by some days (an image's CreationDate cannot be set through the API);
+  * make a Region's DeregisterImage behave as an endpoint older than DeleteAssociatedSnapshots;
   * deny actions in a Region, as a missing IAM permission does.
 
 The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 0.3).
@@ -510,7 +512,9 @@ def deregister_image(self: AmisResponse) -> ActionResult:
             "disable it with DisableImageDeregistrationProtection first.",
         )
     delete_snapshots = self._get_bool_param("DeleteAssociatedSnapshots", False)
-    if not delete_snapshots or ami is None or self._get_bool_param("DryRun", False):
+    with LOCK:
+        older_endpoint = self.region in OLD_DEREGISTER
+    if older_endpoint or not delete_snapshots or ami is None or self._get_bool_param("DryRun", False):
         return _original_deregister_image(self)
     snapshot_ids = [m["Ebs"]["SnapshotId"] for m in ami.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")]
     _original_deregister_image(self)
@@ -1044,6 +1048,24 @@ def describe_scaling_activities(self: AutoScalingResponse) -> ActionResult:
 
 # ---------------------------------------------------------------------------------------------
 # Test controls, called by server.py's /_local_aws/ routes.
+
+
+# Regions whose DeregisterImage predates DeleteAssociatedSnapshots (a test control): the
+# parameter is ignored and no DeleteSnapshotResults come back, as from an older endpoint.
+OLD_DEREGISTER: set[str] = set()
+
+
+def old_deregister(region: str, on: bool) -> None:
+    with LOCK:
+        (OLD_DEREGISTER.add if on else OLD_DEREGISTER.discard)(region)
+
+
+def age_image(account: str, region: str, image_id: str, days: float) -> None:
+    """Test control: dates an image `days` back, as if made then (an API cannot)."""
+    from moto.ec2.models import ec2_backends
+
+    ami = ec2_backends[account][region].amis[image_id]
+    ami.creation_date = _now() - datetime.timedelta(days=days)
 
 
 def deny(region: str, actions: list[str]) -> None:

@@ -25,6 +25,10 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       "reason": TEXT, "region": R}: the group's next
                                       instance refresh fails (or is cancelled) after N
                                       instances were replaced
+    POST /_local_aws/image-age       {"region": R, "image_id": ID, "days": N}: the image's
+                                      CreationDate becomes N days ago
+    POST /_local_aws/old-deregister  {"region": R, "on": true}: DeregisterImage ignores
+                                      DeleteAssociatedSnapshots there, as an older endpoint
     POST /_local_aws/deny            {"region": R, "actions": ["ec2:DeregisterImage", ...]}:
                                       these answer UnauthorizedOperation (EC2) or
                                       AccessDenied (Auto Scaling) until denied again
@@ -75,6 +79,12 @@ def control_app(moto_app):
             local_aws.set_fault(
                 body.get("account", DEFAULT_ACCOUNT_ID), body.get("region", "us-east-1"), body["group"], fault
             )
+            result = {"ok": True}
+        elif what == "image-age" and request.method == "POST":
+            local_aws.age_image(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["image_id"], float(body["days"]))
+            result = {"ok": True}
+        elif what == "old-deregister" and request.method == "POST":
+            local_aws.old_deregister(body["region"], bool(body.get("on", True)))
             result = {"ok": True}
         elif what == "deny" and request.method == "POST":
             local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -41,7 +42,7 @@ REGIONS = iter(
     "eu-north-1 ap-south-1 ap-northeast-1 ap-northeast-2 ap-southeast-1 ap-southeast-2 "
     "sa-east-1 ca-central-1 eu-south-1 ap-east-1 me-south-1 af-south-1 ap-northeast-3 "
     "ap-south-2 ap-southeast-3 ap-southeast-4 ca-west-1 eu-central-2 eu-south-2 il-central-1 "
-    "me-central-1 mx-central-1".split()
+    "me-central-1 mx-central-1 ap-southeast-5 ap-southeast-6 ap-southeast-7 ap-east-2".split()
 )
 CURRENT = {}
 
@@ -505,3 +506,41 @@ def test_connections_are_kept_alive(url):
         ports.append(conn.sock.getsockname()[1])
     assert len(set(ports)) == 1, ports
     conn.close()
+
+
+def test_deregister_deletes_snapshots_in_the_same_call(amis):
+    ec2, ids = amis
+    snap = ec2.describe_images(ImageIds=[ids[0]])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    twin = ec2.register_image(
+        Name="twin", RootDeviceName="/dev/sda1", BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snap}}]
+    )["ImageId"]
+    out = ec2.deregister_image(ImageId=ids[0], DeleteAssociatedSnapshots=True)
+    assert out["DeleteSnapshotResults"] == [{"SnapshotId": snap, "ReturnCode": "skipped"}], "the twin still uses it"
+    out = ec2.deregister_image(ImageId=twin, DeleteAssociatedSnapshots=True)
+    assert out["DeleteSnapshotResults"] == [{"SnapshotId": snap, "ReturnCode": "success"}]
+    assert ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snap]}])["Snapshots"] == []
+    # Without the parameter the snapshots stay, as before 2025.
+    snap1 = ec2.describe_images(ImageIds=[ids[1]])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert "DeleteSnapshotResults" not in ec2.deregister_image(ImageId=ids[1])
+    assert len(ec2.describe_snapshots(SnapshotIds=[snap1])["Snapshots"]) == 1
+
+
+def test_a_denied_delete_snapshot_is_reported_per_snapshot(url, amis):
+    ec2, ids = amis
+    snap = ec2.describe_images(ImageIds=[ids[0]])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    control(url, "deny", {"region": CURRENT["region"], "actions": ["ec2:DeleteSnapshot"]})
+    out = ec2.deregister_image(ImageId=ids[0], DeleteAssociatedSnapshots=True)
+    assert out["DeleteSnapshotResults"] == [{"SnapshotId": snap, "ReturnCode": "missing-permissions"}]
+    assert ec2.describe_images(ImageIds=[ids[0]])["Images"] == [], "deregistered all the same"
+    control(url, "deny", {"region": CURRENT["region"], "actions": []})
+
+
+def test_launches_are_recorded_and_images_can_be_aged(url, amis):
+    ec2, ids = amis
+    assert "LastLaunchedTime" not in ec2.describe_images(ImageIds=[ids[0]])["Images"][0]
+    ec2.run_instances(ImageId=ids[0], MinCount=1, MaxCount=1)
+    assert ec2.describe_images(ImageIds=[ids[0]])["Images"][0]["LastLaunchedTime"].startswith("20")
+    control(url, "image-age", {"region": CURRENT["region"], "image_id": ids[1], "days": 40})
+    created = ec2.describe_images(ImageIds=[ids[1]])["Images"][0]["CreationDate"]
+    age = time.time() - datetime.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    assert 39 * 86400 < age < 41 * 86400, created

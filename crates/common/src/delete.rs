@@ -194,10 +194,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
                         match r.return_code().map(|c| c.as_str()).unwrap_or("") {
                             "success" => report.deleted_snapshots.push(snap),
                             "skipped" => report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
-                            code => {
-                                tracing::error!("could not delete snapshot {snap} of {image_id}: {code}");
-                                report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() });
-                            }
+                            code => report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() }),
                         }
                     }
                 } else {

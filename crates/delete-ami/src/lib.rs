@@ -249,6 +249,7 @@ impl Tool for Args {
             match outcome {
                 Ok(d) => {
                     if let Some(why) = d.unfinished() {
+                        tracing::error!("{why}");
                         batch.failed.push(Failure { image_id: image_id.clone(), error: why });
                     }
                     batch.deleted_gib += d.deleted_gib;

@@ -196,6 +196,7 @@ impl Tool for Args {
                 }
                 Outcome::Deleted(d) => {
                     if let Some(why) = d.unfinished() {
+                        tracing::error!("{why}");
                         report.failed.push(Failure { image_id: image_id.clone(), error: why });
                     }
                     report.deleted_gib += d.deleted_gib;

@@ -223,9 +223,10 @@ mod tests {
     #[test]
     fn the_rules_as_a_table() {
         type Setup = fn(&mut [Ami], &mut Uses);
+        type Case = (&'static str, Rules, Setup, [Action; 4], Option<&'static str>);
         let none: Setup = |_, _| {};
         let days = |n: u64| Some(Duration::from_secs(n * DAY));
-        let cases: Vec<(&str, Rules, Setup, [Action; 4], Option<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             ("count: the newest MAX stay", rules(1), none, [D, D, D, K], None),
             ("count: MAX is a floor, however old", Rules { older_than: days(1), ..rules(3) }, none, [D, K, K, K], Some("among the newest 3")),
             ("age: younger than 25d stays", Rules { older_than: days(25), ..rules(1) }, none, [D, D, K, K], None),
