@@ -223,7 +223,7 @@ def main() -> int:
         results = []
         for _ in range(args.runs):
             region, ec2, amis = fresh_world(1)
-            results.append(run_tool("delete-ami", region, [amis[0]], "8 (describe, 3 in-use lookups, 1 SSM reference lookup, 1 launch permissions, deregister, 1 snapshot)"))
+            results.append(run_tool("delete-ami", region, [amis[0]], "7 (describe, 3 in-use lookups, 1 SSM reference lookup, 1 launch permissions, 1 deregister with its snapshot)"))
         summarize("delete-ami (1 snapshot)", results)
 
         # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
@@ -251,9 +251,9 @@ def main() -> int:
             region, ec2, amis = fresh_world(n + 1)
             refs = -(-n // 10)
             perms = 0 if include_shared else n
-            minimum = (f"{1 + 3 + refs + perms + 2 * n} (list, 3 in-use lookups, {refs} SSM reference lookups (10 AMIs each), "
+            minimum = (f"{1 + 3 + refs + perms + n} (list, 3 in-use lookups, {refs} SSM reference lookups (10 AMIs each), "
                        + (f"{perms} launch permissions, " if perms else "")
-                       + f"{n} deregisters, {n} snapshot deletes)")
+                       + f"{n} deregisters with their snapshots)")
             argv = ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)] + (["--include-shared"] if include_shared else [])
             r = run_tool("prune-amis", region, argv, minimum)
             assert branch_left(ec2) == 1, f"prune left {branch_left(ec2)} AMIs"

@@ -30,9 +30,9 @@ use serde::Serialize;
 /// An AMI something still needs (an instance, a launch template, an SSM parameter, another
 /// account) is refused unless --force; one with deregistration protection always.
 ///
-/// Examples:
-///   delete-ami ami-0123456789abcdef0
-///   prune-amis main 5 --dry-run -o json | jq -r '.plan[] | select(.action == "delete") | .image_id' | delete-ami -
+/// Example:  delete-ami ami-0123456789abcdef0 ami-0fedcba9876543210
+///
+/// Example (a pipeline):  prune-amis main 5 --dry-run -o json | jq -r '.plan[] | select(.action == "delete") | .image_id' | delete-ami -
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 pub struct Args {

@@ -34,10 +34,11 @@ use crate::report::{Failure, Pruned};
 /// was launched within --unused-for; it is shared with another account or public (unless
 /// --include-shared). The rest are retired, oldest first.
 ///
-/// Examples (the first from buildspec.yml):
-///   prune-amis --tag app="$APP" "$BRANCH" "$AMIS_TO_KEEP"
-///   prune-amis main 5 --older-than 30d --unused-for 14d
-///   prune-amis main 5 --retire disable && prune-amis main 10      # a two-stage policy
+/// Example (from buildspec.yml):  prune-amis --tag app="$APP" "$BRANCH" "$AMIS_TO_KEEP"
+///
+/// Example (an age floor and a launch window):  prune-amis main 5 --older-than 30d --unused-for 14d
+///
+/// Example (staged retirement):  prune-amis main 5 --retire disable && prune-amis main 10
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 pub struct Args {
