@@ -297,10 +297,13 @@ def main() -> int:
     prunes = [r for r in rows if r["what"].startswith("prune-amis") and str(max(sizes)) in r["what"]]
     peers = [r for r in rows if r["what"].startswith("aws-amicleaner")]
     if prunes and peers:
-        ours, theirs = prunes[0], peers[0]
-        print(f"\nprune-amis vs aws-amicleaner at {max(sizes)} AMIs: wall {theirs['wall_s'] / ours['wall_s']:.1f}x faster, "
-              f"CPU {theirs['cpu_s'] / max(ours['cpu_s'], 0.01):.1f}x less, memory {theirs['rss_mb'] / ours['rss_mb']:.1f}x less; "
-              f"prune wall / local AWS floor = {ours['wall_over_floor']:.2f} (median of the runs' ratios)")
+        theirs = peers[0]
+        # aws-amicleaner reads no launch permissions: the like-for-like row is --include-shared.
+        for ours in prunes:
+            label = "prune-amis --include-shared" if "--include-shared" in ours["what"] else "prune-amis (reading launch permissions)"
+            print(f"\n{label} vs aws-amicleaner at {max(sizes)} AMIs: wall {theirs['wall_s'] / ours['wall_s']:.1f}x faster, "
+                  f"CPU {theirs['cpu_s'] / max(ours['cpu_s'], 0.01):.1f}x less, memory {theirs['rss_mb'] / ours['rss_mb']:.1f}x less, "
+                  f"{ours['calls']} calls against {theirs['calls']}; prune wall / local AWS floor = {ours['wall_over_floor']:.2f} (median of the runs' ratios)")
     return 0
 
 
