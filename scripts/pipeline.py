@@ -6,7 +6,7 @@ commands, and a report of what happened. scripts/local-run and the pipeline test
     pipeline.py run PHASE...          run buildspec.yml's commands of these phases, in one
                                       shell, stopping at the first that fails (as CodeBuild does)
     pipeline.py report                show the group, its instances and the branch's AMIs
-    pipeline.py deploy                run pre_build, build and post_build, then say what
+    pipeline.py deploy                run (install with TOOLS_URL,) pre_build, build and post_build, then say what
                                       changed: the AMI baked, the AMIs pruned, the new
                                       launch template version, the refresh's outcome, and
                                       the AMI each instance of the group now runs
@@ -78,6 +78,8 @@ def run(phases: list[str]) -> int:
         script.append(command)
     # Paths in the buildspec are relative to the source root, as in CodeBuild; the files the
     # steps hand each other (latest_ami_id, launch_template_version) go to the work dir.
+    # CodeBuild names the source directory so; the install phase runs a script from it.
+    env["CODEBUILD_SRC_DIR"] = str(ROOT)
     for key in ("PACKER_TEMPLATE", "REFRESH_CONFIG"):
         if not os.path.isabs(env[key]):
             env[key] = str(ROOT / env[key])
@@ -123,7 +125,10 @@ def report() -> dict:
 
 def deploy() -> int:
     before = report()
-    rc = run(["pre_build", "build", "post_build"])
+    # With a release package to install (TOOLS_URL), the install phase runs first, as in
+    # CodeBuild; without, the tools on PATH are the ones just built.
+    phases = (["install"] if os.environ.get("TOOLS_URL") else []) + ["pre_build", "build", "post_build"]
+    rc = run(phases)
     after = report()
     old = {ami for _, ami in before["branch_amis"]}
     new = {ami for _, ami in after["branch_amis"]}

@@ -10,6 +10,7 @@ mod iam;
 mod instance_refresh;
 mod json;
 mod lifecycle;
+mod package;
 mod latest_ami;
 mod pipeline;
 mod prune_amis;

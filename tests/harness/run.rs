@@ -98,7 +98,7 @@ impl LocalAws {
     }
 
     /// Points a command at this local AWS: no profile, no instance metadata, dummy credentials.
-    fn aws_env(&self, cmd: &mut Command) {
+    pub fn aws_env(&self, cmd: &mut Command) {
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") || k == "RUST_LOG" {
                 cmd.env_remove(k);
@@ -116,11 +116,18 @@ impl LocalAws {
     /// `scripts/pipeline.py ARGS` (the world, the buildspec's commands) against this local
     /// AWS, with the tools on PATH, Packer's local build, and the steps' files in `cwd`.
     pub fn pipeline(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        self.pipeline_with(cwd, args, env, &[bin_dir()])
+    }
+
+    /// The pipeline with these directories first on PATH instead of the freshly built tools:
+    /// where the buildspec's install phase puts them, and the AWS CLI it fetches with.
+    pub fn pipeline_with(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)], path_first: &[&Path]) -> Ran {
         require("packer", which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
         let mut cmd = Command::new(venv_python());
         cmd.arg(root().join("scripts/pipeline.py")).args(args).current_dir(cwd).stdin(Stdio::null());
         self.aws_env(&mut cmd);
-        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        let first: Vec<String> = path_first.iter().map(|p| p.display().to_string()).collect();
+        let path = format!("{}:{}", first.join(":"), std::env::var("PATH").unwrap_or_default());
         cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1");
         cmd.envs(env.iter().copied());
         Run { cmd, what: "scripts/pipeline.py".into(), stdin: None }.output()

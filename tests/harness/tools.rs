@@ -62,6 +62,31 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
+/// The directory of the AWS CLI (its own venv, made once per test process).
+pub fn awscli_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Command::new(root().join("scripts/awscli-venv")).stderr(Stdio::inherit()).output().expect("running scripts/awscli-venv");
+        require("the AWS CLI", out.status.success(), "scripts/awscli-venv failed (see above); it needs python3 with venv and PyPI");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// The release package (scripts/package), made if missing (a release build for glibc 2.26:
+/// minutes; scripts/test makes it before the tests). Returns the archive's path.
+pub fn package() -> &'static Path {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    ARCHIVE.get_or_init(|| {
+        let existing = || std::fs::read_dir(root().join("dist")).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.to_string_lossy().ends_with("-x86_64-linux.tar.gz"));
+        if let Some(found) = existing() {
+            return found;
+        }
+        let status = Command::new(root().join("scripts/package")).stdout(Stdio::null()).status().expect("running scripts/package");
+        require("the release package", status.success(), "scripts/package failed (see above)");
+        existing().expect("scripts/package made no archive in dist/")
+    })
+}
+
 /// True when `program` is on PATH.
 pub fn which(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))

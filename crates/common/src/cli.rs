@@ -203,7 +203,13 @@ fn parse_error(tool: &str, e: clap::Error) -> ExitCode {
 
 /// The whole life of a tool's process. `main.rs` is `common::cli::main::<Args>()`.
 pub fn main<T: Tool>() -> ExitCode {
-    let matches = match T::command().try_get_matches() {
+    main_with::<T>(std::env::args_os().collect())
+}
+
+/// [`main`] over these arguments (the first is the program's name): the multi-call binary
+/// hands each tool its own.
+pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let matches = match T::command().version(crate::VERSION).try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return parse_error(T::NAME, e),
     };
@@ -211,10 +217,10 @@ pub fn main<T: Tool>() -> ExitCode {
     // arguments are not asked for; answer them before building the tool's arguments.
     let mut generated = Vec::new();
     if let Some(shell) = matches.get_one::<clap_complete::Shell>("completions") {
-        clap_complete::generate(*shell, &mut T::command(), T::NAME, &mut generated);
+        clap_complete::generate(*shell, &mut T::command().version(crate::VERSION), T::NAME, &mut generated);
     } else if matches.get_flag("man") {
         // Rendering into memory cannot fail.
-        let _ = clap_mangen::Man::new(T::command()).render(&mut generated);
+        let _ = clap_mangen::Man::new(T::command().version(crate::VERSION)).render(&mut generated);
     }
     if !generated.is_empty() {
         return match io::Write::write_all(&mut io::stdout().lock(), &generated) {

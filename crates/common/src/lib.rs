@@ -6,6 +6,9 @@
 //! Data flows one way: arguments -> [`Context`] (config, clients) -> the tool's `run` -> a
 //! [`Report`] -> stdout and an exit code. Nothing below `run` prints results.
 
+/// The version every tool reports: the workspace's, and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DEPLOY_TOOLS_COMMIT"), ")");
+
 pub mod ami;
 pub mod args;
 pub mod aws;

@@ -1,0 +1,44 @@
+//! The five tools in one binary, for the release package: one program to build, link and ship
+//! instead of five that are each mostly the same AWS SDK. Installed under the tools' names
+//! (links to it), it runs the tool it is called as; `deploy-tools TOOL ARGS...` works too.
+//! Each tool keeps its own arguments, help, completions and man page.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use common::cli::main_with;
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let called = args.first().and_then(|a| Path::new(a).file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if run(&called).is_none() {
+        // `deploy-tools TOOL ARGS...`: the tool's name stands where a link's would.
+        if args.len() > 1 {
+            args.remove(0);
+        }
+    }
+    let tool = args.first().and_then(|a| Path::new(a).file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match run(&tool) {
+        Some(main) => main(args),
+        None => {
+            eprintln!("deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...)", TOOLS.join(", "));
+            common::Status::Usage.into()
+        }
+    }
+}
+
+const TOOLS: [&str; 5] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh"];
+
+type Main = fn(Vec<OsString>) -> ExitCode;
+
+fn run(tool: &str) -> Option<Main> {
+    Some(match tool {
+        "latest-ami" => main_with::<latest_ami::Args>,
+        "prune-amis" => main_with::<prune_amis::Args>,
+        "delete-ami" => main_with::<delete_ami::Args>,
+        "bump-launch-template" => main_with::<bump_launch_template::Args>,
+        "instance-refresh" => main_with::<instance_refresh::Args>,
+        _ => return None,
+    })
+}
