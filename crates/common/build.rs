@@ -9,13 +9,11 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let git_dir = root.join(".git");
     // Rebuild when HEAD moves: a new commit on the branch, or another branch checked out.
-    for watched in ["HEAD", "packed-refs"] {
-        println!("cargo:rerun-if-changed={}", git_dir.join(watched).display());
-    }
-    if let Ok(head) = std::fs::read_to_string(git_dir.join("HEAD")) {
-        if let Some(branch) = head.trim().strip_prefix("ref: ") {
-            println!("cargo:rerun-if-changed={}", git_dir.join(branch).display());
-        }
+    // Only files that exist are watched: cargo takes a missing one as changed, every build.
+    let branch = std::fs::read_to_string(git_dir.join("HEAD")).ok().and_then(|h| h.trim().strip_prefix("ref: ").map(str::to_owned));
+    let watched = ["HEAD".to_owned(), "packed-refs".to_owned()].into_iter().chain(branch);
+    for file in watched.map(|f| git_dir.join(f)).filter(|f| f.exists()) {
+        println!("cargo:rerun-if-changed={}", file.display());
     }
     let commit = std::env::var("DEPLOY_TOOLS_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
         let out = Command::new("git").arg("-C").arg(&root).args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use deploy_tests::{awscli_dir, package, which, workdir, LocalAws, TOOLS};
+use deploy_tests::{as_from_a_shell, awscli_dir, package, which, workdir, LocalAws, TOOLS};
 
 /// Unpacks the archive into `dir` and returns the package's folder.
 fn unpack(archive: &Path, dir: &Path) -> PathBuf {
@@ -141,4 +141,36 @@ async fn a_package_whose_checksum_differs_is_refused_and_nothing_installed() {
     let run = aws.pipeline_with(dir.path(), &["run", "install"], &[("TOOLS_URL", url.as_str()), ("TOOLS_DIR", tools.as_str())], &[tools_dir.path(), awscli_dir()]);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("TOOLS_SHA256 is not"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn package_upload_puts_it_in_s3_and_prints_the_two_variables() {
+    let aws = LocalAws::start().await;
+    let archive = package();
+    let bucket = format!("artifacts-{}", aws.region);
+    let mut mb = Command::new(awscli_dir().join("aws"));
+    aws.aws_env(&mut mb);
+    assert!(mb.args(["s3", "mb", &format!("s3://{bucket}")]).output().unwrap().status.success());
+
+    // As from a shell (the build must see what scripts/test's saw, or it starts over), with the
+    // local AWS's settings, its own dist folder (the other tests read the shared package
+    // meanwhile), and the AWS CLI named rather than put on PATH (the build watches PATH).
+    let mut cmd = as_from_a_shell(Command::new(deploy_tests::root().join("scripts/package")));
+    aws.aws_env(&mut cmd);
+    let dist = workdir();
+    let out = cmd.args(["--upload", &format!("s3://{bucket}/tools/")]).env("AWS_CLI", awscli_dir().join("aws")).env("DIST_DIR", dist.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let name = archive.file_name().unwrap().to_string_lossy();
+    let uploaded = dist.path().join(name.as_ref());
+    assert!(stdout.contains(&format!("TOOLS_URL=s3://{bucket}/tools/{name}\n")), "{stdout}");
+    assert!(stdout.contains(&format!("TOOLS_SHA256={}\n", sha256(&uploaded))), "{stdout}");
+    let mut ls = Command::new(awscli_dir().join("aws"));
+    aws.aws_env(&mut ls);
+    let listed = ls.args(["s3", "ls", &format!("s3://{bucket}/tools/")]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(name.as_ref()), "uploaded");
+
+    // Not an s3:// URL: a usage error, nothing built or sent.
+    let out = Command::new(deploy_tests::root().join("scripts/package")).args(["--upload", "https://example.com/"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

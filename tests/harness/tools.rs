@@ -38,15 +38,7 @@ pub fn bin_dir() -> &'static Path {
         // target/<profile>/deps/e2e-<hash> -> target/<profile>
         let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
         let profile = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut build = Command::new(env!("CARGO"));
-        // Build as a shell would: cargo gives a test process variables (CARGO_PKG_*, ...)
-        // that build scripts watch, and with them the whole SDK would be built again.
-        build.env_clear();
-        for key in ["PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "TMPDIR"] {
-            if let Some(v) = std::env::var_os(key) {
-                build.env(key, v);
-            }
-        }
+        let mut build = as_from_a_shell(Command::new(env!("CARGO")));
         // The same package set as the test command's own build, so that features resolve
         // alike and this is a no-op when the binaries are fresh.
         build.current_dir(root()).args(["build", "--quiet", "--workspace", "--bins"]);
@@ -60,6 +52,19 @@ pub fn bin_dir() -> &'static Path {
         }
         dir
     })
+}
+
+/// A command that builds, with the environment a shell would give it: cargo gives a test
+/// process variables (CARGO_PKG_*, ...) that build scripts watch, and with them the whole SDK
+/// would be built again.
+pub fn as_from_a_shell(mut cmd: Command) -> Command {
+    cmd.env_clear();
+    for key in ["PATH", "HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "TMPDIR", "CI"] {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd
 }
 
 /// The directory of the AWS CLI (its own venv, made once per test process).
@@ -81,7 +86,7 @@ pub fn package() -> &'static Path {
         if let Some(found) = existing() {
             return found;
         }
-        let status = Command::new(root().join("scripts/package")).stdout(Stdio::null()).status().expect("running scripts/package");
+        let status = as_from_a_shell(Command::new(root().join("scripts/package"))).stdout(Stdio::null()).status().expect("running scripts/package");
         require("the release package", status.success(), "scripts/package failed (see above)");
         existing().expect("scripts/package made no archive in dist/")
     })
