@@ -33,6 +33,22 @@ pub struct Deletion {
     pub dry_run: bool,
 }
 
+/// An AMI a run could not delete (or retire), with the one-line error.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Failure {
+    pub image_id: String,
+    pub error: String,
+}
+
+impl Failure {
+    /// Logs the error on stderr and keeps it for the report.
+    pub fn logged(image_id: String, err: &anyhow::Error) -> Failure {
+        let error = crate::error::render(err);
+        tracing::error!("{image_id}: {error}");
+        Failure { image_id, error }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FailedSnapshot {
     pub snapshot_id: String,

@@ -17,7 +17,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use common::args::AmiId;
 use common::cli::PaceArgs;
-use common::delete::{delete, describe_one, leftovers, Deletion, Target};
+use common::delete::{delete, describe_one, leftovers, Deletion, Failure, Target};
 use common::error::Usage;
 use common::{Context, GlobalArgs, Report, Tool, Uses};
 use futures::stream::{self, StreamExt};
@@ -113,12 +113,6 @@ pub struct Batch {
     /// The volume size of all snapshots deleted, in GiB.
     pub deleted_gib: i64,
     pub dry_run: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Failure {
-    pub image_id: String,
-    pub error: String,
 }
 
 /// One AMI_ID keeps the single AMI's report (as before); several, or `-`, report a batch.
@@ -255,11 +249,7 @@ impl Tool for Args {
                     batch.deleted_gib += d.deleted_gib;
                     batch.deleted.push(d);
                 }
-                Err(e) => {
-                    let error = common::error::render(&e);
-                    tracing::error!("{image_id}: {error}");
-                    batch.failed.push(Failure { image_id, error });
-                }
+                Err(e) => batch.failed.push(Failure::logged(image_id, &e)),
             }
         }
         Ok(Deleted::Many(batch))

@@ -16,12 +16,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use clap::Parser;
 use common::cli::PaceArgs;
-use common::delete::{delete, Target};
+use common::delete::{delete, Failure, Target};
 use common::{list_amis, Ami, Context, GlobalArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
 use crate::plan::{plan, shared_reason, Action, Retire, Rules};
-use crate::report::{Failure, Pruned};
+use crate::report::Pruned;
 
 /// Keep the newest MAX AMIs of a branch; retire (delete, disable or deprecate) the rest.
 ///
@@ -205,11 +205,7 @@ impl Tool for Args {
                 }
                 Outcome::Retired if self.retire == Retire::Disable => report.disabled.push(image_id),
                 Outcome::Retired => report.deprecated.push(image_id),
-                Outcome::Failed(e) => {
-                    let error = common::error::render(&e);
-                    tracing::error!("{image_id}: {error}");
-                    report.failed.push(Failure { image_id, error });
-                }
+                Outcome::Failed(e) => report.failed.push(Failure::logged(image_id, &e)),
             }
         }
         report.plan = plan;

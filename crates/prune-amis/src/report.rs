@@ -3,17 +3,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use common::delete::Deletion;
+use common::delete::{Deletion, Failure};
 use common::{Report, Scope};
 use serde::Serialize;
 
 use crate::plan::{Action, Decision, Retire};
-
-#[derive(Debug, Serialize)]
-pub struct Failure {
-    pub image_id: String,
-    pub error: String,
-}
 
 /// The result of a prune.
 #[derive(Debug, Serialize)]
