@@ -51,6 +51,18 @@ EC2
     The snapshot deletes are recorded as ec2:DeleteSnapshot authorisations.
   * RegisterImage honours BlockDeviceMappings' Ebs.SnapshotId: the image is made from that
     snapshot (so two images can share one, as AWS allows), not from a new one.
+  * CopyImage (moto's, which copies the image and makes a new snapshot in the destination
+    Region) leaves the copy `pending` for LOCAL_AWS_COPY_SECONDS (default 1) before it turns
+    `available`, as AWS's copies take minutes; takes TagSpecifications for the image and its
+    snapshots, and CopyImageTags (the source's own tags, which AWS otherwise leaves behind).
+  * Images report SourceImageId and SourceImageRegion, as AWS does for CreateImage (the
+    instance's AMI) and CopyImage (the AMI copied) and not for RegisterImage.
+  * DescribeRegions lists the Regions of the caller's partition only (an aws account cannot
+    see GovCloud or China), with AWS's OptInStatus: `opt-in-not-required` for the Regions
+    launched before 20 March 2019, `opted-in` for the later ones (the local account has
+    enabled every one, except those named in LOCAL_AWS_NOT_OPTED_IN, comma-separated, which
+    read `not-opted-in` and are left out unless AllRegions=true). moto lists every partition,
+    and calls some opt-in Regions default ones.
   * AMIs created one after another get strictly increasing CreationDates. EC2 reports them to
     the second, and on AWS an image takes minutes to make, so two never share one; here
     they are made in milliseconds, so each is dated at least a second after the previous
@@ -74,6 +86,8 @@ Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
   * which calls were made, by action and Region (for call-count tests and IAM policy checks);
   * make a group's next refresh fail, or be cancelled, after N replacements;
   * date an image back by some days (an image's CreationDate cannot be set through the API);
+  * hold an image in a state (`pending`, `failed`, ...) until told otherwise, as a slow or
+    failed copy;
   * make a Region's DeregisterImage behave as an endpoint older than DeleteAssociatedSnapshots;
   * deny actions in a Region, as a missing IAM permission does.
 
@@ -375,6 +389,8 @@ def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
     self.deregistration_protection = "disabled"
     self.deprecation_time = None
     self.last_launched_time = None
+    self.source_image_id = None
+    self.source_image_region = None
     with LOCK:
         created = self.creation_date
         if isinstance(created, datetime.datetime):
@@ -397,6 +413,8 @@ def _create_image(self: Any, instance_id: str, name: str, description: str, tag_
         else:
             kept.append(spec)
     ami = _original_create_image(self, instance_id, name, description, tag_specifications=kept)
+    ami.source_image_id = ami.instance.image_id
+    ami.source_image_region = self.region_name
     snapshot_ids = [snap.id for snap in self.snapshots.values() if snap.from_ami == ami.id]
     if snapshot_tags and snapshot_ids:
         self.create_tags(snapshot_ids, snapshot_tags)
@@ -445,6 +463,7 @@ def describe_images(self: AmisResponse) -> ActionResult:
     ]
     for ami in images:
         _protected(ami)  # a cooldown that ran out reads "disabled" again
+        _settle(ami)
     max_results = self._get_int_param("MaxResults")
     token = self._get_param("NextToken")
     if max_results is None and not token:
@@ -536,6 +555,99 @@ def deregister_image(self: AmisResponse) -> ActionResult:
             code = "success"
         results.append({"SnapshotId": snap, "ReturnCode": code})
     return ActionResult({"Return": True, "DeleteSnapshotResults": results})
+
+
+# ---------------------------------------------------------------------------------------------
+# Copies: pending for a while, tagged as asked, with their source recorded.
+
+COPY_SECONDS = float(os.environ.get("LOCAL_AWS_COPY_SECONDS", "1"))
+_original_copy_image = AmisResponse.copy_image
+
+
+def _settle(ami: Any) -> None:
+    """A copy still `pending` becomes `available` once its time has come, unless held."""
+    with LOCK:
+        if ami.state == "pending" and not getattr(ami, "held", False) and time.time() >= getattr(ami, "ready_at", 0):
+            ami.state = "available"
+
+
+def copy_image(self: AmisResponse) -> ActionResult:
+    source_id = self._get_param("SourceImageId")
+    source_region = self._get_param("SourceRegion")
+    result = _original_copy_image(self)
+    backend = self.ec2_backend
+    ami = backend.amis[result.result["ImageId"]]
+    ami.source_image_id = source_id
+    ami.source_image_region = source_region
+    image_tags: dict[str, str] = {}
+    if self._get_bool_param("CopyImageTags", False):
+        from moto.ec2.models import ec2_backends
+
+        source = ec2_backends[self.current_account][source_region].amis[source_id]
+        image_tags.update({t["key"]: t["value"] for t in source.get_tags()})
+    snapshot_tags: dict[str, str] = {}
+    for spec in self._get_param("TagSpecifications", []) or []:
+        tags = {t["Key"]: t["Value"] for t in spec.get("Tags", [])}
+        if spec.get("ResourceType") == "image":
+            image_tags.update(tags)
+        elif spec.get("ResourceType") == "snapshot":
+            snapshot_tags.update(tags)
+    if image_tags:
+        backend.create_tags([ami.id], image_tags)
+    if snapshot_tags:
+        backend.create_tags([ami.ebs_snapshot.id], snapshot_tags)
+    if COPY_SECONDS > 0:
+        ami.state = "pending"
+        ami.ready_at = time.time() + COPY_SECONDS
+    return result
+
+
+def set_image_state(account: str, region: str, image_id: str, state: str) -> None:
+    """Test control: the image is in `state` and stays so (a copy held pending, or failed)."""
+    from moto.ec2.models import ec2_backends
+
+    ami = ec2_backends[account][region].amis[image_id]
+    with LOCK:
+        ami.state = state
+        ami.held = state != "available"
+
+
+_DEFAULT_REGIONS = {
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap-northeast-1",
+    "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1",
+    "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1",
+}
+NOT_OPTED_IN = {r.strip() for r in os.environ.get("LOCAL_AWS_NOT_OPTED_IN", "").split(",") if r.strip()}
+
+
+def _partition(region: str) -> str:
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
+def describe_regions(self: Any) -> ActionResult:
+    self.error_on_dryrun()
+    names = self._get_param("RegionNames", []) or []
+    everything = self._get_bool_param("AllRegions", False)
+    regions = []
+    for region in self.ec2_backend.describe_regions():
+        if _partition(region.name) != _partition(self.region):
+            continue
+        if region.name in _DEFAULT_REGIONS or _partition(region.name) != "aws":
+            status = "opt-in-not-required"
+        elif region.name in NOT_OPTED_IN:
+            status = "not-opted-in"
+        else:
+            status = "opted-in"
+        if status == "not-opted-in" and not everything and region.name not in names:
+            continue
+        if names and region.name not in names:
+            continue
+        regions.append({"RegionName": region.name, "Endpoint": region.endpoint, "OptInStatus": status})
+    return ActionResult({"Regions": regions})
 
 
 _original_register_image = AmisResponse.register_image
@@ -1134,6 +1246,10 @@ def install() -> None:
     ec2_amis.Ami.public = property(lambda ami: ami.is_public)
     AmisResponse.deregister_image = deregister_image
     AmisResponse.register_image = register_image
+    AmisResponse.copy_image = copy_image
+    from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
+
+    AvailabilityZonesAndRegions.describe_regions = describe_regions
     ec2_instances.Instance.__init__ = _instance_init
     AmisResponse.enable_image_deregistration_protection = enable_image_deregistration_protection
     AmisResponse.disable_image_deregistration_protection = disable_image_deregistration_protection

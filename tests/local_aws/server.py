@@ -27,6 +27,8 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       instances were replaced
     POST /_local_aws/image-age       {"region": R, "image_id": ID, "days": N}: the image's
                                       CreationDate becomes N days ago
+    POST /_local_aws/image-state     {"region": R, "image_id": ID, "state": "pending"}: the
+                                      image is in that state until set "available" again
     POST /_local_aws/old-deregister  {"region": R, "on": true}: DeregisterImage ignores
                                       DeleteAssociatedSnapshots there, as an older endpoint
     POST /_local_aws/deny            {"region": R, "actions": ["ec2:DeregisterImage", ...]}:
@@ -82,6 +84,9 @@ def control_app(moto_app):
             result = {"ok": True}
         elif what == "image-age" and request.method == "POST":
             local_aws.age_image(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["image_id"], float(body["days"]))
+            result = {"ok": True}
+        elif what == "image-state" and request.method == "POST":
+            local_aws.set_image_state(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["image_id"], body["state"])
             result = {"ok": True}
         elif what == "old-deregister" and request.method == "POST":
             local_aws.old_deregister(body["region"], bool(body.get("on", True)))

@@ -17,7 +17,7 @@ use crate::error::aws_error;
 use crate::scope::Scope;
 
 /// One AMI, with what the tools need to pick, keep or delete it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Ami {
     pub image_id: String,
     pub name: Option<String>,
@@ -40,6 +40,12 @@ pub struct Ami {
     /// Each snapshot's volume size (GiB), in the order of `snapshot_ids`.
     #[serde(skip)]
     pub snapshot_sizes: Vec<i64>,
+    /// The AMI it was made from (CreateImage: the instance's AMI; CopyImage: the AMI copied)
+    /// and that AMI's Region, as EC2 reports them (not for every AMI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_image_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_image_region: Option<String>,
 }
 
 impl Ami {
@@ -62,6 +68,8 @@ impl Ami {
             last_launched_time: image.last_launched_time().map(str::to_owned),
             size_gib: ebs.iter().map(|(_, size)| size).sum(),
             snapshot_sizes: ebs.iter().map(|(_, size)| *size).collect(),
+            source_image_id: image.source_image_id().map(str::to_owned),
+            source_image_region: image.source_image_region().map(str::to_owned),
         }
     }
 
@@ -137,13 +145,7 @@ mod tests {
             name: None,
             creation_date: date.into(),
             state: "available".into(),
-            snapshot_ids: vec![],
-            public: false,
-            deregistration_protection: None,
-            deprecation_time: None,
-            last_launched_time: None,
-            size_gib: 0,
-            snapshot_sizes: vec![],
+            ..Ami::default()
         }
     }
 

@@ -19,6 +19,7 @@ use crate::error::Usage;
 pub struct Context {
     config: SdkConfig,
     pacer: crate::pace::Pacer,
+    rate: Option<f64>,
 }
 
 /// What the process environment says about retries, checked before the SDK reads it: the SDK
@@ -92,8 +93,10 @@ pub(crate) fn check_endpoint(url: &str, allow_insecure: bool) -> Result<(), Usag
 
 impl Context {
     /// Loads config once from the standard chain, applying only the overrides the user gave.
-    /// `rate` is `--rate` for the tools that pace their mutating calls.
-    pub async fn load(args: &AwsArgs, rate: Option<f64>) -> Result<Self> {
+    /// `rate` is `--rate` for the tools that pace their mutating calls; `fallback_region` is
+    /// the Region to use when neither --region nor the chain names one (the first of
+    /// `--regions`).
+    pub async fn load(args: &AwsArgs, rate: Option<f64>, fallback_region: Option<&str>) -> Result<Self> {
         let env = |k: &str| std::env::var(k).ok();
         let retry = check_retry_env(
             env("AWS_MAX_ATTEMPTS").as_deref(),
@@ -141,13 +144,28 @@ impl Context {
         if let Some(url) = &args.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let (None, Some(region)) = (config.region(), fallback_region) {
+            config = config.to_builder().region(Region::new(region.to_owned())).build();
+        }
         if config.region().is_none() {
             bail!(Usage(
                 "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()
             ));
         }
-        Ok(Context { config, pacer: crate::pace::Pacer::new(rate) })
+        Ok(Context { config, pacer: crate::pace::Pacer::new(rate), rate })
+    }
+
+    /// The same config in another Region, with a pacer of its own: EC2 meters request rates
+    /// per account and Region.
+    pub fn in_region(&self, region: &str) -> Context {
+        let config = self.config.to_builder().region(Region::new(region.to_owned())).build();
+        Context { config, pacer: crate::pace::Pacer::new(self.rate), rate: self.rate }
+    }
+
+    /// The Region the clients talk to.
+    pub fn region(&self) -> &str {
+        self.config.region().map_or("", |r| r.as_ref())
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {

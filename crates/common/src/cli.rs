@@ -10,7 +10,7 @@ use clap::error::ErrorKind;
 use clap::{Args, Parser};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
-use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
@@ -124,6 +124,11 @@ pub trait Tool: Parser {
         None
     }
 
+    /// The Region to use when neither --region nor the standard chain names one.
+    fn fallback_region(&self) -> Option<String> {
+        None
+    }
+
     /// Checks the arguments before anything else happens (no config, no request).
     fn validate(&mut self) -> anyhow::Result<()> {
         Ok(())
@@ -156,6 +161,14 @@ where
         if self.verbose > 1 {
             write!(writer, "{}: ", meta.target())?;
         }
+        // Work in one of several Regions (regions::each) names its Region first.
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root().filter(|s| s.name() == "region") {
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
+                    write!(writer, "{}: ", fields.fields.trim_start_matches("region="))?;
+                }
+            }
+        }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
@@ -164,7 +177,8 @@ where
 /// The default log filter: warnings from everything, and this tool's and `common`'s own lines
 /// at the verbosity asked for.
 fn default_filter(tool: &str, verbose: u8, quiet: bool) -> String {
-    let own = tool.replace('-', "_");
+    // "deploy-tools targets" logs as the deploy_tools crate.
+    let own = tool.split(' ').next().unwrap_or(tool).replace('-', "_");
     match (quiet, verbose) {
         (true, _) => "error".into(),
         (false, 0) => format!("warn,common=info,{own}=info"),
@@ -181,6 +195,8 @@ fn init_logging(tool: &'static str, out: &OutputArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        // Plain fields: a Region's span field prefixes lines as text, not styled.
+        .with_ansi(false)
         .event_format(Lines { tool, verbose: out.verbose })
 
         .try_init();
@@ -246,9 +262,10 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     let rate = args.rate();
+    let fallback = args.fallback_region();
     let outcome = runtime.block_on(async {
         args.validate()?;
-        let ctx = Context::load(&global.aws, rate).await?;
+        let ctx = Context::load(&global.aws, rate, fallback.as_deref()).await?;
         args.run(ctx).await
     });
     match outcome {

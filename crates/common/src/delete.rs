@@ -154,12 +154,9 @@ pub async fn leftovers(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option
         creation_date: String::new(),
         state: "deregistered".into(),
         snapshot_ids: found.iter().map(|(id, _)| id.clone()).collect(),
-        public: false,
-        deregistration_protection: None,
-        deprecation_time: None,
-        last_launched_time: None,
         size_gib: found.iter().map(|(_, size)| size).sum(),
         snapshot_sizes: found.iter().map(|(_, size)| *size).collect(),
+        ..Ami::default()
     }))
 }
 

@@ -20,8 +20,10 @@ mod http;
 pub mod inuse;
 pub mod output;
 pub mod pace;
+pub mod regions;
 pub mod scope;
 pub mod status;
+pub mod targets;
 
 pub use ami::{list_amis, sort_oldest_first, Ami};
 pub use aws::Context;
@@ -30,5 +32,6 @@ pub use error::{aws_error, AwsError, Usage};
 pub use inuse::{InUse, Uses};
 pub use output::{OutputFormat, Report};
 pub use pace::Pacer;
+pub use regions::{RegionList, RegionsArgs};
 pub use scope::{Scope, TagArgs, TagFilter};
 pub use status::Status;

@@ -37,8 +37,10 @@ pub fn write_report<R: Report>(report: &R, format: OutputFormat, out: &mut dyn W
     let result = match format {
         OutputFormat::Text => report.write_text(out),
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
-            writeln!(out)
+            // Rendered first, so a reader that goes away shows as the write's BrokenPipe.
+            let mut text = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
+            text.push(b'\n');
+            out.write_all(&text)
         }
     }
     .and_then(|()| out.flush());

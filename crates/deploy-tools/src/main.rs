@@ -2,6 +2,10 @@
 //! instead of five that are each mostly the same AWS SDK. Installed under the tools' names
 //! (links to it), it runs the tool it is called as; `deploy-tools TOOL ARGS...` works too.
 //! Each tool keeps its own arguments, help, completions and man page.
+//!
+//! `deploy-tools targets FILE` checks a multi-Region deploy's targets file (see `targets`).
+
+mod targets;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -22,7 +26,7 @@ fn main() -> ExitCode {
     match run(&tool) {
         Some(main) => main(args),
         None => {
-            eprintln!("deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...)", TOOLS.join(", "));
+            eprintln!("deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...), or as deploy-tools targets FILE", TOOLS.join(", "));
             common::Status::Usage.into()
         }
     }
@@ -39,6 +43,7 @@ fn run(tool: &str) -> Option<Main> {
         "delete-ami" => main_with::<delete_ami::Args>,
         "bump-launch-template" => main_with::<bump_launch_template::Args>,
         "instance-refresh" => main_with::<instance_refresh::Args>,
+        "targets" => main_with::<targets::Args>,
         _ => return None,
     })
 }

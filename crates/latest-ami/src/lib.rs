@@ -6,13 +6,18 @@
 //! one ID in it, and only `available`, undeprecated images are considered, so a half-built or
 //! retired image is never deployed.
 
+pub mod build;
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
-use common::{list_amis, Context, GlobalArgs, Report, Scope, TagArgs, Tool};
+use common::regions::{check_known, RegionList};
+use common::{list_amis, Context, GlobalArgs, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
+
+use crate::build::{describe, pick, Build, Picked};
 
 /// Print the newest available AMI of a branch and write its ID to a file.
 ///
@@ -21,6 +26,13 @@ use serde::Serialize;
 /// latest CreationDate (ties broken by ImageId).
 ///
 /// Example (from buildspec.yml):  latest-ami "$BRANCH"   then   "$(cat latest_ami_id)"
+///
+/// With --regions it picks one build (the AMIs Packer copied under one name) for all the
+/// Regions: the newest whose copy is available and undeprecated in every one of them. A newer
+/// build still pending somewhere is passed over, and said so on stderr. It prints, and writes
+/// to the file, one line per Region, `REGION AMI_ID`, in the order given.
+///
+/// Example (one build for two Regions):  latest-ami --regions us-east-1,eu-west-1 main
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 pub struct Args {
@@ -31,9 +43,13 @@ pub struct Args {
     #[command(flatten)]
     pub tags: TagArgs,
 
-    /// Where to write the ID (the file is replaced; it holds the ID and a newline).
+    /// Where to write the ID (the file is replaced; it holds the ID and a newline; with
+    /// --regions, a line `REGION AMI_ID` for each Region).
     #[arg(long, value_name = "PATH", default_value = "latest_ami_id")]
     pub output_file: PathBuf,
+
+    #[command(flatten)]
+    pub regions: RegionsArgs,
 
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -56,15 +72,46 @@ impl Report for Latest {
     }
 }
 
+/// One Region's newest AMI, or one build's AMI in each of several Regions.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Found {
+    One(Latest),
+    Many(Build),
+}
+
+impl Report for Found {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Found::One(r) => r.write_text(out),
+            Found::Many(r) => r.write_text(out),
+        }
+    }
+}
+
 impl Tool for Args {
     const NAME: &'static str = "latest-ami";
-    type Report = Latest;
+    type Report = Found;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    async fn run(self, ctx: Context) -> Result<Latest> {
+    fn fallback_region(&self) -> Option<String> {
+        self.regions.regions.as_ref().map(|r| r.names()[0].clone())
+    }
+
+    async fn run(self, ctx: Context) -> Result<Found> {
+        match self.regions.regions.clone() {
+            None => self.latest(ctx).await.map(Found::One),
+            Some(regions) => self.one_build(ctx, &regions).await.map(Found::Many),
+        }
+    }
+}
+
+impl Args {
+    /// The newest AMI in the context's Region.
+    async fn latest(self, ctx: Context) -> Result<Latest> {
         let scope = Scope::new(&self.branch, &self.tags.tags)?;
         let amis = list_amis(&ctx.ec2(), &scope, true).await?;
         let now = std::time::SystemTime::now();
@@ -88,15 +135,60 @@ impl Tool for Args {
             tags: scope.tags,
         })
     }
+
+    /// The newest build available in every Region, and its AMI in each.
+    async fn one_build(self, ctx: Context, regions: &RegionList) -> Result<Build> {
+        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        check_known(&ctx.ec2(), regions).await?;
+        let lists = regions.names().iter().map(|region| {
+            let (ec2, scope) = (ctx.in_region(region).ec2(), &scope);
+            async move {
+                let amis = list_amis(&ec2, scope, false).await.with_context(|| format!("in {region}"))?;
+                anyhow::Ok((region.clone(), amis))
+            }
+        });
+        let listed: Vec<(String, Vec<common::Ami>)> = futures::future::try_join_all(lists).await?;
+        match pick(regions.names(), &listed, std::time::SystemTime::now()) {
+            Picked::Build { name, created, images, passed_over } => {
+                for newer in &passed_over {
+                    tracing::warn!("passing over build {}, which is not ready everywhere ({}); deploying {name}, the newest build available in every Region", newer.name, describe(&newer.not_ready));
+                }
+                let build = Build {
+                    name,
+                    creation_date: created,
+                    branch: self.branch,
+                    tags: scope.tags.clone(),
+                    images: images.iter().cloned().collect(),
+                    passed_over,
+                    order: images,
+                };
+                write_file(&self.output_file, &build.lines())?;
+                tracing::info!("build {} of {scope} in {} Regions", build.name, build.order.len());
+                Ok(build)
+            }
+            Picked::None { newest } => {
+                let why = match newest.first() {
+                    None => "there are none".to_owned(),
+                    Some(b) => format!("the newest, {}, is {}", b.name, describe(&b.not_ready)),
+                };
+                bail!("no build of {scope} is available in every one of {regions}: {why}");
+            }
+        }
+    }
 }
 
 /// Replaces `path` with the ID: written to a temporary file beside it, then renamed over it,
 /// so a reader never sees a half-written or doubled file.
 pub fn write_id_file(path: &Path, id: &str) -> Result<()> {
+    write_file(path, &format!("{id}\n"))
+}
+
+/// Replaces `path` with `text`, as [`write_id_file`] does.
+fn write_file(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
     let tmp = dir.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, format!("{id}\n"))
+    std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);

@@ -17,7 +17,8 @@ use anyhow::Result;
 use clap::Parser;
 use common::cli::PaceArgs;
 use common::delete::{delete, Failure, Target};
-use common::{list_amis, Ami, Context, GlobalArgs, Scope, TagArgs, Tool, Uses};
+use common::regions::{each, OneOrMany};
+use common::{list_amis, Ami, Context, GlobalArgs, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
 use crate::plan::{plan, shared_reason, Action, Retire, Rules};
@@ -39,6 +40,8 @@ use crate::report::Pruned;
 /// Example (an age floor and a launch window):  prune-amis main 5 --older-than 30d --unused-for 14d
 ///
 /// Example (staged retirement):  prune-amis main 5 --retire disable && prune-amis main 10
+///
+/// Example (every Region a build was copied to, at once):  prune-amis --regions us-east-1,eu-west-1 main 5
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 pub struct Args {
@@ -83,6 +86,11 @@ pub struct Args {
     #[command(flatten, next_help_heading = "Pacing")]
     pub pace: PaceArgs,
 
+    /// With --regions, each Region is pruned by the same rules, at the same time, with its own
+    /// in-use lookups and its own pace; one Region that fails does not stop the others.
+    #[command(flatten)]
+    pub regions: RegionsArgs,
+
     #[command(flatten)]
     pub global: GlobalArgs,
 }
@@ -107,7 +115,7 @@ enum Outcome {
 
 impl Tool for Args {
     const NAME: &'static str = "prune-amis";
-    type Report = Pruned;
+    type Report = OneOrMany<Pruned>;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
@@ -117,7 +125,21 @@ impl Tool for Args {
         self.pace.rate
     }
 
-    async fn run(self, ctx: Context) -> Result<Pruned> {
+    fn fallback_region(&self) -> Option<String> {
+        self.regions.regions.as_ref().map(|r| r.names()[0].clone())
+    }
+
+    async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
+        match &self.regions.regions {
+            None => Ok(OneOrMany::One(self.prune(ctx).await?)),
+            Some(regions) => Ok(OneOrMany::Many(each(&ctx, regions, |ctx| self.prune(ctx)).await?)),
+        }
+    }
+}
+
+impl Args {
+    /// Prunes the branch's AMIs in the context's Region.
+    async fn prune(&self, ctx: Context) -> Result<Pruned> {
         let ec2 = ctx.ec2();
         let scope = Scope::new(&self.branch, &self.tags.tags)?;
         let now = SystemTime::now();
@@ -173,7 +195,7 @@ impl Tool for Args {
             .await;
 
         let mut report = Pruned {
-            branch: self.branch,
+            branch: self.branch.clone(),
             tags: scope.tags,
             max: self.max,
             retire: self.retire,

@@ -194,12 +194,9 @@ mod tests {
                 creation_date: at(days * DAY),
                 state: "available".into(),
                 snapshot_ids: vec![format!("snap-{i:08x}")],
-                public: false,
-                deregistration_protection: None,
-                deprecation_time: None,
-                last_launched_time: None,
                 size_gib: 8,
                 snapshot_sizes: vec![8],
+                ..Ami::default()
             })
             .collect()
     }
