@@ -15,5 +15,6 @@ mod latest_ami;
 mod pipeline;
 mod prune_amis;
 mod real_account;
+mod regions;
 mod safety;
 mod usage;

@@ -9,8 +9,10 @@
 //! - `tools`: building the tools once, the venv, what the machine must have;
 //! - `server`: the local AWS, its test controls, the fault proxy;
 //! - `world`: world builders (AMIs, templates, groups, a real account's world);
+//! - `regions`: worlds across Regions (builds copied as Packer copies them);
 //! - `run`: running a tool, a builder in the spirit of just's `Test`.
 
+pub mod regions;
 pub mod run;
 pub mod server;
 pub mod tools;

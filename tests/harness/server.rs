@@ -88,6 +88,27 @@ impl LocalAws {
         Self::connect(None, url, region).await
     }
 
+    /// `n` fresh Regions on one shared server, for a test that works across Regions: each
+    /// handle talks to its own Region, and the tools reach the others with --regions.
+    pub async fn start_regions(n: usize) -> Vec<LocalAws> {
+        assert!(n <= REGIONS.len());
+        let (url, regions) = {
+            let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.0.is_empty() || shared.1 + n > REGIONS.len() {
+                shared.0.push(Server::spawn(0.15));
+                shared.1 = 0;
+            }
+            let regions = &REGIONS[shared.1..shared.1 + n];
+            shared.1 += n;
+            (shared.0.last().unwrap().url.clone(), regions)
+        };
+        let mut all = Vec::new();
+        for region in regions {
+            all.push(Self::connect(None, url.clone(), region).await);
+        }
+        all
+    }
+
     /// A server of its own, whose instance refreshes take `step` seconds per step.
     pub async fn start_with_step(step: f64) -> LocalAws {
         let server = Server::spawn(step);
@@ -164,6 +185,13 @@ impl LocalAws {
     pub fn age_image(&self, image_id: &str, days: f64) {
         let body = serde_json::json!({"region": self.region, "image_id": image_id, "days": days});
         self.control("POST", "image-age", &body.to_string());
+    }
+
+    /// Puts an image of this Region in `state` ("pending", "failed", "available") and keeps it
+    /// there, as a copy that is slow or failed.
+    pub fn image_state(&self, image_id: &str, state: &str) {
+        let body = serde_json::json!({"region": self.region, "image_id": image_id, "state": state});
+        self.control("POST", "image-state", &body.to_string());
     }
 
     /// Takes these actions ("ec2:DeregisterImage") away in this test's Region (an empty list
