@@ -2,7 +2,10 @@
 commands, and a report of what happened. scripts/local-run and the pipeline tests use it.
 
     pipeline.py world                 make a source AMI, a launch template on it and an Auto
-                                      Scaling group of 2 on $Latest; print them as JSON
+                                      Scaling group of 2 on $Latest; print them as JSON. With
+                                      REGIONS=R1,R2,...: a base AMI, template and group in
+                                      each Region, and deploy-targets.json naming them (in the
+                                      work dir; printed as DEPLOY_TARGETS)
     pipeline.py run PHASE...          run buildspec.yml's commands of these phases, in one
                                       shell, stopping at the first that fails (as CodeBuild does)
     pipeline.py report                show the group, its instances and the branch's AMIs
@@ -32,20 +35,40 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def client(service: str):
-    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ.get("AWS_REGION", "us-east-1"))
+def client(service: str, region: str | None = None):
+    region = region or os.environ.get("AWS_REGION", "us-east-1")
+    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=region)
+
+
+def regions() -> list[str]:
+    """REGIONS, the Regions of a multi-Region world (empty: one Region, AWS_REGION)."""
+    return [r.strip() for r in os.environ.get("REGIONS", "").split(",") if r.strip()]
 
 
 def world() -> dict:
-    """What a team has before its first deploy: a base image, a template, a running group."""
-    ec2, asg = client("ec2"), client("autoscaling")
+    """What a team has before its first deploy: a base image, a template, a running group; with
+    REGIONS, one of each in every Region and a targets file naming them."""
+    if not regions():
+        return world_in(os.environ.get("AWS_REGION", "us-east-1"))
+    made = {r: world_in(r) for r in regions()}
+    targets = [
+        {"region": r, "launch_template_id": m["LAUNCH_TEMPLATE_ID"], "auto_scaling_group": m["ASG_NAME"]}
+        for r, m in made.items()
+    ]
+    path = workdir() / "deploy-targets.json"
+    path.write_text(json.dumps(targets, indent=2) + "\n")
+    home = os.environ.get("AWS_REGION", "us-east-1")
+    return {"SOURCE_AMI": made[home]["SOURCE_AMI"] if home in made else world_in(home)["SOURCE_AMI"], "DEPLOY_TARGETS": str(path)}
+
+
+def world_in(region: str) -> dict:
+    ec2, asg = client("ec2", region), client("autoscaling", region)
     group = os.environ.get("ASG_NAME") or "app"
     source = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on")["ImageId"]
     lt = ec2.create_launch_template(
         LaunchTemplateName=f"{group}-lt",
         LaunchTemplateData={"ImageId": source, "InstanceType": "t3.micro"},
     )["LaunchTemplate"]["LaunchTemplateId"]
-    region = os.environ.get("AWS_REGION", "us-east-1")
     asg.create_auto_scaling_group(
         AutoScalingGroupName=group,
         MinSize=2,
@@ -92,9 +115,21 @@ def workdir() -> Path:
     return path
 
 
+def targets() -> list[dict]:
+    """The targets file's entries (DEPLOY_TARGETS), or [] for a single-Region deploy."""
+    path = os.environ.get("DEPLOY_TARGETS")
+    return json.loads(Path(path).read_text()) if path else []
+
+
 def report() -> dict:
-    ec2, asg = client("ec2"), client("autoscaling")
-    group = os.environ["ASG_NAME"]
+    """The single-Region report, or with DEPLOY_TARGETS one for each target, in order."""
+    if targets():
+        return {"regions": [{"region": t["region"], **report_in(t["region"], t["auto_scaling_group"])} for t in targets()]}
+    return report_in(None, os.environ["ASG_NAME"])
+
+
+def report_in(region: str | None, group: str) -> dict:
+    ec2, asg = client("ec2", region), client("autoscaling", region)
     branch = os.environ.get("BRANCH", "main")
     g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     ids = [i["InstanceId"] for i in g["Instances"]]
@@ -103,6 +138,9 @@ def report() -> dict:
         for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
             for i in r["Instances"]:
                 instances.append({"instance_id": i["InstanceId"], "image_id": i["ImageId"], "state": i["State"]["Name"]})
+        names = {im["ImageId"]: im.get("Name") for im in ec2.describe_images(ImageIds=sorted({i["image_id"] for i in instances}), IncludeDisabled=True)["Images"]}
+        for i in instances:
+            i["image_name"] = names.get(i["image_id"])
     app = os.environ.get("APP", "app")
     images = ec2.describe_images(
         Owners=["self"],
@@ -124,6 +162,8 @@ def report() -> dict:
 
 
 def deploy() -> int:
+    if targets():
+        return deploy_regions()
     before = report()
     # With a release package to install (TOOLS_URL), the install phase runs first, as in
     # CodeBuild; without, the tools on PATH are the ones just built.
@@ -149,6 +189,43 @@ def deploy() -> int:
     for i in after["instances"]:
         mark = "new AMI" if i["image_id"] in baked else "previous AMI"
         lines.append(f"    {i['instance_id']}  {i['image_id']}  {i['state']}  ({mark})")
+    print("\n".join(lines))
+    return rc
+
+
+def deploy_regions() -> int:
+    """deploy() across the targets' Regions: what each Region got, and whether every group
+    now runs one build."""
+    before = report()["regions"]
+    phases = (["install"] if os.environ.get("TOOLS_URL") else []) + ["pre_build", "build", "post_build"]
+    rc = run(phases)
+    after = report()["regions"]
+    lines = [
+        "",
+        f"Deploy of branch {os.environ.get('BRANCH', 'main')} to {len(after)} Regions, one at a time: "
+        + ("succeeded" if rc == 0 else f"FAILED (exit status {rc})"),
+    ]
+    builds = set()
+    for b, a in zip(before, after):
+        old = {ami for _, ami in b["branch_amis"]}
+        new = {ami for _, ami in a["branch_amis"]}
+        version_file = workdir() / f"launch_template_version.{a['region']}"
+        version = version_file.read_text().strip() if version_file.exists() else "none (not deployed)"
+        lines += [
+            f"  {a['region']}: group {a['group']}",
+            f"    new AMI:                 {', '.join(sorted(new - old)) or 'none'}",
+            f"    AMIs pruned:             {', '.join(sorted(old - new)) or 'none'}",
+            f"    launch template version: {version} (versions kept: {a['launch_template_versions']}, default {a['default_version']})",
+            f"    instance refresh:        {a['last_refresh'] or 'none'}",
+            "    instances:",
+        ]
+        for i in a["instances"]:
+            builds.add(i["image_name"])
+            lines.append(f"      {i['instance_id']}  {i['image_id']}  {i['state']}  build {i['image_name']}")
+    if len(builds) == 1:
+        lines.append(f"  every group runs build {builds.pop()}")
+    else:
+        lines.append(f"  the groups run {len(builds)} builds: {', '.join(sorted(str(b) for b in builds))}")
     print("\n".join(lines))
     return rc
 

@@ -25,8 +25,22 @@ async fn every_tool_has_its_documented_json_shape() {
 
     let v = aws.run("prune-amis", dir.path(), &["main", "2", "-o", "json"]).expect(0).json();
     assert_eq!(keys(&v), set(&["branch", "tags", "max", "retire", "older_than", "unused_for", "dry_run", "plan", "deleted", "disabled", "deprecated", "failed", "deleted_gib"]));
-    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "public", "deregistration_protection", "deprecation_time", "last_launched_time", "size_gib", "action", "reason"]));
+    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "public", "deregistration_protection", "deprecation_time", "last_launched_time", "size_gib", "source_image_id", "source_image_region", "action", "reason"]));
     assert_eq!(keys(&v["deleted"][0]), set(DELETION));
+
+    // Across Regions (here the one Region, as a list): a report per Region, or one build.
+    let v = aws.run("prune-amis", dir.path(), &["main", "2", "--regions", aws.region, "-o", "json"]).expect(0).json();
+    assert_eq!(keys(&v), set(&["regions"]));
+    assert_eq!(v["regions"][0]["region"], aws.region);
+    assert!(keys(&v["regions"][0]).is_superset(&set(&["region", "branch", "plan", "deleted", "failed", "deleted_gib"])));
+    let v = aws.run("latest-ami", dir.path(), &["main", "--regions", aws.region, "-o", "json"]).expect(0).json();
+    assert_eq!(keys(&v), set(&["name", "creation_date", "branch", "tags", "images", "passed_over"]));
+    assert_eq!(v["images"][aws.region], amis[3].as_str());
+    let targets = dir.path().join("targets.json");
+    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region)).unwrap();
+    let v = aws.tool("deploy-tools", dir.path()).args(["targets", targets.to_str().unwrap(), "-o", "json"]).expect(0).json();
+    assert_eq!(keys(&v), set(&["targets"]));
+    assert_eq!(keys(&v["targets"][0]), set(&["region", "launch_template_id", "auto_scaling_group"]));
 
     let v = aws.run("delete-ami", dir.path(), &[&amis[2], "-o", "json"]).expect(0).json();
     assert_eq!(keys(&v), set(DELETION));

@@ -132,3 +132,69 @@ async fn the_packer_template_validates() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("set LAUNCH_TEMPLATE_ID"), "{}", run.stderr);
 }
+
+/// The group's instances' AMI names (the build each runs), sorted.
+async fn builds_of(aws: &LocalAws, group: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for ami in aws.group_amis(group).await {
+        let out = aws.ec2().describe_images().image_ids(&ami).send().await.unwrap();
+        names.push(out.images()[0].name().unwrap().to_owned());
+    }
+    names
+}
+
+#[tokio::test]
+async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_stops_the_rest() {
+    let regions = LocalAws::start_regions(3).await;
+    let home = &regions[0];
+    let dir = workdir();
+    let list = deploy_tests::regions::names(&regions);
+    let made = home.pipeline(dir.path(), &["world"], &[("REGIONS", &list), ("ASG_NAME", "app")]).expect(0).json();
+    let (source, targets) = (made["SOURCE_AMI"].as_str().unwrap(), made["DEPLOY_TARGETS"].as_str().unwrap());
+    let env = [("SOURCE_AMI", source), ("DEPLOY_TARGETS", targets), ("BRANCH", "main"), ("AMIS_TO_KEEP", "2"), ("VERSIONS_TO_KEEP", "2")];
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(targets).unwrap()).unwrap();
+    let lt = |i: usize| file[i]["launch_template_id"].as_str().unwrap().to_owned();
+
+    // A targets file naming a Region twice stops the build before Packer bakes anything.
+    let twice = dir.path().join("twice.json");
+    std::fs::write(&twice, format!("[{0}, {0}]", file[1])).unwrap();
+    let bad_env = [env[0], ("DEPLOY_TARGETS", twice.to_str().unwrap()), env[2], env[3], env[4]];
+    let run = home.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &bad_env);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("deploy-tools targets: {}: Region {} is named twice", twice.display(), regions[1].region)), "{}", run.stderr);
+    assert!(home.branch_amis("main").await.is_empty(), "nothing baked");
+
+    // One deploy: Packer copies the AMI to the other Regions, and every group runs that build.
+    let run = home.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &env).expect(0);
+    let first = builds_of(home, "app").await;
+    assert_eq!(first.len(), 2, "{}", run.stderr);
+    for r in &regions {
+        assert_eq!(builds_of(r, "app").await, first, "{} runs the same build", r.region);
+        // Packer tagged each copy and its snapshot.
+        let amis = r.branch_amis("main").await;
+        assert_eq!(amis.len(), 1, "{}: {amis:?}", r.region);
+        let snap = &r.snapshots_of(&amis[0]).await[0];
+        let tags = r.ec2().describe_snapshots().snapshot_ids(snap).send().await.unwrap();
+        assert!(tags.snapshots()[0].tags().iter().any(|t| t.key() == Some("app") && t.value() == Some("app")), "{}", r.region);
+    }
+    let lines = std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap();
+    assert_eq!(lines.lines().map(|l| l.split(' ').next().unwrap()).collect::<Vec<_>>().join(","), list);
+
+    // The next build's refresh fails in the second Region: the first runs it, the third is
+    // never touched (no new template version, no refresh, the first build), the deploy failed.
+    let third_versions = regions[2].versions(&lt(2)).await;
+    regions[1].refresh_fault("app", "fail_after", 1, "new instances failed their health checks");
+    let run = home.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &env);
+    assert_ne!(run.code, 0, "the deploy failed\n{}", run.stderr);
+    let second = builds_of(home, "app").await;
+    assert_ne!(second, first, "the first Region got the new build\n{}", run.stderr);
+    // The first deploy left the groups on numbered versions, so the failed refresh rolled back.
+    let refreshes = regions[1].asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
+    assert_eq!(refreshes.instance_refreshes()[0].status().map(|s| s.as_str()), Some("RollbackSuccessful"));
+    assert_eq!(builds_of(&regions[1], "app").await, first, "the second Region is back on the previous build");
+    assert_eq!(builds_of(&regions[2], "app").await, first, "the third Region keeps the previous build");
+    assert_eq!(regions[2].versions(&lt(2)).await, third_versions, "nor was its template bumped");
+    let refreshes = regions[2].asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
+    assert_eq!(refreshes.instance_refreshes().len(), 1, "only the first deploy's refresh");
+    assert!(run.stderr.contains(&format!("not deployed: {}", regions[2].region)), "{}", run.stderr);
+}

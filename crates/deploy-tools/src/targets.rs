@@ -8,11 +8,14 @@
 
 use std::path::PathBuf;
 
+use std::io::{self, Write};
+
 use anyhow::Result;
 use clap::Parser;
 use common::regions::check_known;
 use common::targets::Targets;
-use common::{Context, GlobalArgs, Tool};
+use common::{Context, GlobalArgs, Report, Tool};
+use serde::Serialize;
 
 /// Check a multi-Region deploy's targets file and print its targets, one line each.
 ///
@@ -27,6 +30,10 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
+    /// Print only the Regions, comma-separated, as --regions and Packer's ami_regions take them.
+    #[arg(long)]
+    pub list_regions: bool,
+
     #[command(flatten)]
     pub global: GlobalArgs,
 
@@ -34,9 +41,28 @@ pub struct Args {
     targets: Option<Targets>,
 }
 
+/// The targets, or (--list-regions) only their Regions.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    #[serde(skip)]
+    regions_only: bool,
+    #[serde(flatten)]
+    targets: Targets,
+}
+
+impl Report for Listed {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.regions_only {
+            writeln!(out, "{}", self.targets.regions)
+        } else {
+            self.targets.write_text(out)
+        }
+    }
+}
+
 impl Tool for Args {
     const NAME: &'static str = "deploy-tools targets";
-    type Report = Targets;
+    type Report = Listed;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
@@ -51,9 +77,9 @@ impl Tool for Args {
         Targets::read(&self.file).ok().map(|t| t.regions.names()[0].clone())
     }
 
-    async fn run(self, ctx: Context) -> Result<Targets> {
+    async fn run(self, ctx: Context) -> Result<Listed> {
         let targets = self.targets.expect("validated");
         check_known(&ctx.ec2(), &targets.regions).await?;
-        Ok(targets)
+        Ok(Listed { regions_only: self.list_regions, targets })
     }
 }
