@@ -129,3 +129,45 @@ async fn verbose_logs_each_call_with_its_request_id_and_time() {
     let quiet = aws.run("latest-ami", dir.path(), &["main"]).expect(0);
     assert!(!quiet.stderr.contains("ec2:DescribeImages"), "only with -v: {}", quiet.stderr);
 }
+
+#[tokio::test]
+async fn across_regions_one_region_check_then_each_region_its_own_calls() {
+    let regions = LocalAws::start_regions(3).await;
+    let builds = deploy_tests::regions::bake_copied(&regions, "main", 4).await;
+    let list = deploy_tests::regions::names(&regions);
+    let dir = workdir();
+    for r in &regions {
+        r.reset_calls();
+    }
+    regions[0].run("latest-ami", dir.path(), &["--regions", &list, "main"]).expect(0);
+    // DescribeRegions once, in the Region the config names; one listing in each Region.
+    assert_eq!(regions[0].calls(), counts(&[("ec2:DescribeRegions", 1), ("ec2:DescribeImages", 1)]));
+    for r in &regions[1..] {
+        assert_eq!(r.calls(), counts(&[("ec2:DescribeImages", 1)]), "{}", r.region);
+    }
+
+    for r in &regions {
+        r.reset_calls();
+    }
+    regions[0].run("prune-amis", dir.path(), &["--regions", &list, "main", "2"]).expect(0);
+    // Each Region: its listing, its in-use lookups (no group, no template: one describe of
+    // each kind), one reference check and one launch-permission read and delete per AMI.
+    let per_region = |extra: &[(&str, u64)]| {
+        let mut c = counts(&[
+            ("ec2:DescribeImages", 1),
+            ("ec2:DescribeInstances", 1),
+            ("autoscaling:DescribeAutoScalingGroups", 1),
+            ("ec2:DescribeLaunchTemplateVersions", 1),
+            ("ec2:DescribeImageReferences", 1),
+            ("ec2:DescribeImageAttribute", 2),
+            ("ec2:DeregisterImage", 2),
+        ]);
+        c.extend(counts(extra));
+        c
+    };
+    assert_eq!(regions[0].calls(), per_region(&[("ec2:DescribeRegions", 1)]));
+    for r in &regions[1..] {
+        assert_eq!(r.calls(), per_region(&[]), "{}", r.region);
+    }
+    assert_eq!(builds.len(), 4);
+}

@@ -41,7 +41,15 @@ async fn ami_tools_call_only_what_their_policies_allow() {
 
     aws.reset_calls();
     aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    // Across Regions (the one Region, as a list): the Regions are checked first.
+    aws.run("latest-ami", dir.path(), &["main", "--regions", aws.region]).expect(0);
     check("latest-ami", called(&aws));
+
+    aws.reset_calls();
+    let targets = dir.path().join("targets.json");
+    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "lt-01", "auto_scaling_group": "web"}}]"#, aws.region)).unwrap();
+    aws.tool("deploy-tools", dir.path()).args(["targets", targets.to_str().unwrap()]).expect(0);
+    check("deploy-tools-targets", called(&aws));
 
     aws.reset_calls();
     // Each way of retiring: deprecate, disable, then delete (DeregisterImage deletes the
@@ -50,6 +58,7 @@ async fn ami_tools_call_only_what_their_policies_allow() {
     aws.run("prune-amis", dir.path(), &["main", "3", "--retire", "disable"]).expect(0);
     aws.run("prune-amis", dir.path(), &["main", "3"]).expect(0);
     aws.run("prune-amis", dir.path(), &["main", "2", "--dry-run"]).expect(0);
+    aws.run("prune-amis", dir.path(), &["main", "3", "--regions", aws.region]).expect(0);
     check("prune-amis", called(&aws));
 
     aws.reset_calls();

@@ -20,7 +20,12 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def server():
-    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "LOCAL_AWS_REFRESH_STEP": "0.1"}
+    env = {
+        **os.environ,
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        "LOCAL_AWS_REFRESH_STEP": "0.1",
+        "LOCAL_AWS_NOT_OPTED_IN": "il-central-1",
+    }
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "server.py"), "--exit-on-stdin-eof"],
         stdin=subprocess.PIPE,
@@ -544,3 +549,51 @@ def test_launches_are_recorded_and_images_can_be_aged(url, amis):
     created = ec2.describe_images(ImageIds=[ids[1]])["Images"][0]["CreationDate"]
     age = time.time() - datetime.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     assert 39 * 86400 < age < 41 * 86400, created
+
+
+# --- copies and Regions ------------------------------------------------------------------
+
+
+def test_copies_are_pending_then_available_tagged_as_asked_with_their_source(url, amis):
+    ec2, ids = amis
+    home = CURRENT["region"]
+    ec2.create_tags(Resources=[ids[0]], Tags=[{"Key": "branch", "Value": "main"}])
+    source = ec2.describe_images(ImageIds=[ids[0]])["Images"][0]
+    assert source["SourceImageRegion"] == home and source["SourceImageId"].startswith("ami-"), "CreateImage records its source"
+    dest = boto3.client(
+        "ec2", endpoint_url=url, region_name=next(REGIONS), aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    copy = dest.copy_image(
+        SourceImageId=ids[0],
+        SourceRegion=home,
+        Name="img-0",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "app", "Value": "web"}]}],
+    )["ImageId"]
+    image = dest.describe_images(ImageIds=[copy])["Images"][0]
+    assert image["State"] == "pending", "a copy takes a while"
+    assert (image["SourceImageId"], image["SourceImageRegion"]) == (ids[0], home)
+    assert "Tags" not in image or image["Tags"] == [], "the source's tags stay behind unless asked for"
+    snap = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert dest.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["Tags"] == [{"Key": "app", "Value": "web"}]
+    wait_for(lambda: dest.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available", "the copy")
+
+    tagged = dest.copy_image(SourceImageId=ids[0], SourceRegion=home, Name="img-0b", CopyImageTags=True)["ImageId"]
+    assert dest.describe_images(ImageIds=[tagged])["Images"][0]["Tags"] == [{"Key": "branch", "Value": "main"}]
+    # The test control holds an image in a state until told otherwise.
+    region = dest.meta.region_name
+    control(url, "image-state", {"region": region, "image_id": tagged, "state": "pending"})
+    assert dest.describe_images(ImageIds=[tagged])["Images"][0]["State"] == "pending"
+    control(url, "image-state", {"region": region, "image_id": tagged, "state": "available"})
+    assert dest.describe_images(ImageIds=[tagged])["Images"][0]["State"] == "available"
+
+
+def test_regions_of_the_partition_with_their_opt_in_status(url):
+    ec2 = client(url, "ec2")
+    listed = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions()["Regions"]}
+    assert listed["us-east-1"] == "opt-in-not-required" and listed["eu-north-1"] == "opt-in-not-required"
+    assert listed["af-south-1"] == "opted-in" and listed["ap-east-1"] == "opted-in", "opt-in Regions, enabled here"
+    assert "il-central-1" not in listed, "a Region not opted in is left out without AllRegions"
+    assert not any(r.startswith(("us-gov-", "cn-")) for r in listed), "another partition's Regions are not seen"
+    every = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions(AllRegions=True)["Regions"]}
+    assert every["il-central-1"] == "not-opted-in"
+    assert set(every) - set(listed) == {"il-central-1"}
