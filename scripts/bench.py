@@ -1,7 +1,7 @@
 """Benchmark: the tools' wall time, CPU, peak memory, start-up and AWS calls against the local
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
-    scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--no-peer]
+    scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--region-size N] [--no-peer]
 
 Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
 the "minimum" column is the least each job needs (see the README). The local AWS is the floor
@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument("--profile", default="release")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="50,200,500")
+    parser.add_argument("--region-size", type=int, default=150, help="AMIs to prune in each of 3 Regions")
     parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -280,6 +281,50 @@ def main() -> int:
                 summarize(f"prune-amis --include-shared, {n} AMIs", shared, floor_calls=True)
             if with_peer:
                 summarize(f"aws-amicleaner 0.2.2, {n} AMIs (left {peer[0]['left']})", peer, floor_calls=True)
+
+        # Three Regions: one prune-amis --regions against three single-Region prunes run one
+        # after another, each over the same worlds (n AMIs to delete in each Region). Twice:
+        # paced as EC2 meters each Region (the tools' default: DeregisterImage 5/s after a burst
+        # of 100), which is what a real account sees; and unpaced, where the local AWS (one
+        # process for all Regions) is the limit.
+        n = args.region_size
+
+        def three_worlds() -> list[tuple[str, object]]:
+            worlds = [fresh_world(n + 1) for _ in range(3)]
+            return [(region, ec2) for region, ec2, _ in worlds]
+
+        def calls_in(regions: list[str]) -> tuple[int, dict]:
+            total: dict = {}
+            for region in regions:
+                for action, count in aws.control(f"calls?region={region}").items():
+                    total[action] = total.get(action, 0) + count
+            return sum(total.values()), total
+
+        per_region = 1 + 3 + -(-n // 10) + 2 * n
+        for paced, argv in ((True, ["main", "1", "--concurrency", str(CONCURRENCY)]),
+                            (False, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)])):
+            how = "EC2's pace" if paced else "unpaced"
+            together, apart = [], []
+            for _ in range(args.runs):
+                worlds = three_worlds()
+                regions_ = [r for r, _ in worlds]
+                for r in regions_:
+                    aws.control("calls/reset", {"region": r})
+                r = timed([str(bins / "prune-amis"), "--regions", ",".join(regions_), *argv], env_for(aws.url, regions_[0], work), work)
+                r["calls"], r["by_action"] = calls_in(regions_)
+                assert all(branch_left(ec2) == 1 for _, ec2 in worlds), "a Region was not pruned"
+                r.update(minimum=f"{3 * per_region + 1} (three Regions' prunes and 1 DescribeRegions)", first_ms=None)
+                together.append(r)
+
+                worlds = three_worlds()
+                each = [run_tool("prune-amis", region, argv, "") for region, _ in worlds]
+                assert all(branch_left(ec2) == 1 for _, ec2 in worlds), "a Region was not pruned"
+                apart.append({
+                    "wall": sum(e["wall"] for e in each), "cpu": sum(e["cpu"] for e in each), "rss_mb": max(e["rss_mb"] for e in each),
+                    "calls": sum(e["calls"] for e in each), "by_action": {}, "minimum": f"{3 * per_region}", "first_ms": None,
+                })
+            summarize(f"prune-amis --regions, 3 Regions x {n} AMIs, {how}", together)
+            summarize(f"3 x prune-amis one after another, {n} AMIs each, {how}", apart)
     finally:
         aws.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -293,6 +338,12 @@ def main() -> int:
         first = f"{r['first_request_ms']:.1f}" if r["first_request_ms"] is not None else "-"
         floor = f"{r['floor_s']:.2f}" if r["floor_s"] is not None else "-"
         print(f"| {r['what']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['rss_mb']:.1f} | {first} | {r['calls']} | {r['minimum']} | {floor} |")
+    for how in ("EC2's pace", "unpaced"):
+        one = next((r for r in rows if r["what"].startswith("prune-amis --regions") and r["what"].endswith(how)), None)
+        seq = next((r for r in rows if r["what"].startswith("3 x prune-amis") and r["what"].endswith(how)), None)
+        if one and seq:
+            print(f"\nprune-amis --regions over 3 Regions, {how}: {one['wall_s']:.2f} s; three single-Region prunes one after another: "
+                  f"{seq['wall_s']:.2f} s ({seq['wall_s'] / one['wall_s']:.1f}x as long); {one['calls']} calls against {seq['calls']}")
     print(f"\ninstance-refresh exited {statistics.median(lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
     prunes = [r for r in rows if r["what"].startswith("prune-amis") and str(max(sizes)) in r["what"]]
     peers = [r for r in rows if r["what"].startswith("aws-amicleaner")]
