@@ -147,6 +147,7 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
     );
     let unknown = write("unknown.json", r#"[{"region": "eu-moon-1", "launch_template_id": "lt-01", "auto_scaling_group": "a"}]"#);
     let with_unknown = format!("{},eu-moon-1", home.region);
+    let list = deploy_tests::regions::names(&regions);
     let twice_listed = format!("{0},{1},{0}", home.region, other);
     let named_twice = format!("Region {other} is named twice (targets 1 and 2)");
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
@@ -158,6 +159,8 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
         ("prune-amis", vec!["--regions", &twice_listed, "main", "1"], "is named twice"),
         ("latest-ami", vec!["--regions", "us-east-1,,eu-west-1", "main"], "empty Region name"),
         ("prune-amis", vec!["--regions", "Europe", "main", "1"], "not a Region name"),
+        ("prune-amis", vec!["--regions", &list, "main", "1", "--tag", "a=1", "--tag", "a=2"], "give each key once"),
+        ("latest-ami", vec!["--regions", &list, "main", "--tag", "a=1", "--tag", "a=2"], "give each key once"),
         ("deploy-tools", vec!["targets", &unparsable], "broken.json: not a list of targets"),
         ("deploy-tools", vec!["targets", &twice], &named_twice),
         ("deploy-tools", vec!["targets", &unknown], "unknown Region eu-moon-1"),

@@ -129,6 +129,13 @@ impl Tool for Args {
         self.regions.regions.as_ref().map(|r| r.names()[0].clone())
     }
 
+    /// The --tags must make one scope: a usage error here, before any request, rather than in
+    /// each Region.
+    fn validate(&mut self) -> Result<()> {
+        Scope::new(&self.branch, &self.tags.tags)?;
+        Ok(())
+    }
+
     async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
         match &self.regions.regions {
             None => Ok(OneOrMany::One(self.prune(ctx).await?)),
