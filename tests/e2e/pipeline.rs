@@ -198,3 +198,25 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
     assert_eq!(refreshes.instance_refreshes().len(), 1, "only the first deploy's refresh");
     assert!(run.stderr.contains(&format!("not deployed: {}", regions[2].region)), "{}", run.stderr);
 }
+
+/// The README's command for two Regions: `REGIONS=us-east-1,eu-west-1 scripts/local-run`.
+#[test]
+fn local_run_deploys_two_regions_and_reports_one_build() {
+    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
+    deploy_tests::bin_dir();
+    let mut cmd = std::process::Command::new(deploy_tests::root().join("scripts/local-run"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd.env("REGIONS", "us-east-1,eu-west-1").env("REFRESH_INTERVAL", "0.2").stdin(std::process::Stdio::null()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Deploy of branch main to 2 Regions, one at a time: succeeded"), "{stdout}");
+    let sections: Vec<&str> = stdout.lines().filter(|l| l.ends_with(": group app")).map(str::trim).collect();
+    assert_eq!(sections, ["us-east-1: group app", "eu-west-1: group app"], "{stdout}");
+    // Four instances, two in each Region, all on one build, which the report names.
+    let builds: BTreeSet<&str> = stdout.lines().filter_map(|l| l.split_once("  build ").map(|(_, b)| b.trim())).collect();
+    let instances = stdout.lines().filter(|l| l.contains("  build ")).count();
+    assert_eq!((instances, builds.len()), (4, 1), "{stdout}");
+    assert!(stdout.contains(&format!("every group runs build {}", builds.first().unwrap())), "{stdout}");
+}

@@ -13,7 +13,7 @@ pub fn root() -> PathBuf {
 }
 
 /// Fails (never skips) when something the tests need is missing.
-pub(crate) fn require(what: &str, ok: bool, how: &str) {
+pub fn require(what: &str, ok: bool, how: &str) {
     assert!(ok, "the end-to-end tests need {what}, which is missing: {how}");
 }
 
