@@ -45,9 +45,11 @@ async fn ami_tools_call_only_what_their_policies_allow() {
     aws.run("latest-ami", dir.path(), &["main", "--regions", aws.region]).expect(0);
     check("latest-ami", called(&aws));
 
+    let lt = aws.launch_template("app", &amis[3]).await;
+    aws.group("web", &lt, "1", 0).await;
     aws.reset_calls();
     let targets = dir.path().join("targets.json");
-    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "lt-01", "auto_scaling_group": "web"}}]"#, aws.region)).unwrap();
+    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region)).unwrap();
     aws.tool("deploy-tools", dir.path()).args(["targets", targets.to_str().unwrap()]).expect(0);
     check("deploy-tools-targets", called(&aws));
 

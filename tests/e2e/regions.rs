@@ -146,6 +146,17 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
         ),
     );
     let unknown = write("unknown.json", r#"[{"region": "eu-moon-1", "launch_template_id": "lt-01", "auto_scaling_group": "a"}]"#);
+    // In the second Region: a group "web" on template "app", and a template "other" no group uses.
+    let app = regions[1].launch_template("app", &builds[0][1]).await;
+    regions[1].group("web", &app, "1", 0).await;
+    let stray = regions[1].launch_template("other", &builds[0][1]).await;
+    let target = |lt: &str, group: &str| format!(r#"[{{"region": "{other}", "launch_template_id": "{lt}", "auto_scaling_group": "{group}"}}]"#);
+    let no_group = write("no-group.json", &target(&app, "nope"));
+    let no_template = write("no-template.json", &target("lt-0123456789abcdef0", "web"));
+    let wrong_template = write("wrong-template.json", &target(&stray, "web"));
+    let group_missing = format!("target 1 ({other}): Auto Scaling group nope does not exist in {other}");
+    let template_missing = format!("target 1 ({other}): launch template lt-0123456789abcdef0 does not exist in {other}");
+    let template_wrong = format!("target 1 ({other}): group web uses launch template {app}, not {stray}");
     let with_unknown = format!("{},eu-moon-1", home.region);
     let list = deploy_tests::regions::names(&regions);
     let twice_listed = format!("{0},{1},{0}", home.region, other);
@@ -164,6 +175,9 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
         ("deploy-tools", vec!["targets", &unparsable], "broken.json: not a list of targets"),
         ("deploy-tools", vec!["targets", &twice], &named_twice),
         ("deploy-tools", vec!["targets", &unknown], "unknown Region eu-moon-1"),
+        ("deploy-tools", vec!["targets", &no_group], &group_missing),
+        ("deploy-tools", vec!["targets", &no_template], &template_missing),
+        ("deploy-tools", vec!["targets", &wrong_template], &template_wrong),
     ];
     home.reset_calls();
     regions[1].reset_calls();
@@ -177,10 +191,13 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
         assert!(run.stderr.contains(says), "names {says:?}: {context}");
         assert_eq!(run.stdout, "", "{context}");
     }
-    // An unknown Region costs one DescribeRegions, asked before anything else; the rest nothing.
+    // An unknown Region costs one DescribeRegions, asked before anything else; a target that
+    // does not match its Region's templates and groups, one describe of each there; nothing
+    // else is asked, and nothing changes.
     let calls = home.calls();
     assert_eq!(calls.keys().collect::<Vec<_>>(), ["ec2:DescribeRegions"], "{calls:?}");
-    assert!(regions[1].calls().is_empty());
+    let calls = regions[1].calls();
+    assert_eq!(calls.keys().collect::<Vec<_>>(), ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeLaunchTemplates"], "{calls:?}");
     for (i, r) in regions.iter().enumerate() {
         let all: Vec<String> = sorted(builds.iter().map(|b| b[i].clone()).collect());
         assert_eq!(remaining(r).await, all, "nothing pruned in {}", r.region);

@@ -13,6 +13,8 @@ EC2
   * CreateLaunchTemplateVersion copies SourceVersion's data, as AWS does, and honours ClientToken: a retried create with the same token
     returns the version the first one made, instead of making a second.
   * CreateImage takes TagSpecifications for the snapshots it makes, as AWS does.
+  * DescribeLaunchTemplates with LaunchTemplateIds naming a template that does not exist
+    answers InvalidLaunchTemplateId.NotFound, as AWS does (moto answers an empty list).
   * DescribeLaunchTemplateVersions and DescribeImages page with MaxResults / NextToken (moto
     returns everything, or silently cuts a list at 15).
   * AMIs are EBS-backed (moto makes an EBS root snapshot for each, but calls them
@@ -273,6 +275,15 @@ def _create_version_from_source(self: LaunchTemplates) -> ActionResult:
         return _original_create_version_response(self)
     finally:
         del self._get_param
+
+
+_original_describe_launch_templates = LaunchTemplates.describe_launch_templates
+
+
+def describe_launch_templates(self: LaunchTemplates) -> ActionResult:
+    for template_id in self._get_param("LaunchTemplateIds", []) or []:
+        self.ec2_backend.get_launch_template(template_id)  # InvalidLaunchTemplateId.NotFound
+    return _original_describe_launch_templates(self)
 
 
 def create_launch_template_version(self: LaunchTemplates) -> ActionResult:
@@ -1238,6 +1249,7 @@ def install() -> None:
     lt_models.LaunchTemplate.default_version = _lt_default_version
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
+    LaunchTemplates.describe_launch_templates = describe_launch_templates
     LaunchTemplates.delete_launch_template_versions = delete_launch_template_versions
     ec2_amis.Ami.__init__ = _ami_init
     ec2_amis.AmiBackend.create_image = _create_image

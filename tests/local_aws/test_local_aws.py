@@ -138,6 +138,14 @@ def test_at_most_200_versions_per_delete(template):
     assert numbers(ec2, lt) == [1, 2, 3, 4, 5, 6]
 
 
+def test_describing_a_template_that_does_not_exist_is_an_error(template):
+    ec2, lt = template
+    assert [t["LaunchTemplateId"] for t in ec2.describe_launch_templates(LaunchTemplateIds=[lt])["LaunchTemplates"]] == [lt]
+    with pytest.raises(ClientError) as err:
+        ec2.describe_launch_templates(LaunchTemplateIds=[lt, "lt-0123456789abcdef0"])
+    assert err.value.response["Error"]["Code"] == "InvalidLaunchTemplateId.NotFound"
+
+
 def test_new_version_copies_the_source_version(template):
     ec2, lt = template
     data = ec2.describe_launch_template_versions(LaunchTemplateId=lt, Versions=["4"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]

@@ -3,17 +3,22 @@
 //! `REGION LAUNCH_TEMPLATE_ID AUTO_SCALING_GROUP`, in the file's order.
 //!
 //! The file's form is checked with no request (`common::targets`); then, with one
-//! DescribeRegions, that AWS knows each Region and the account has enabled it. Either fault is
-//! a usage error (exit 2), found before Packer bakes or any Region is touched.
+//! DescribeRegions, that AWS knows each Region and the account has enabled it; then, in every
+//! Region at once, that its launch template exists and its group exists and launches from that
+//! template. Any fault is a usage error (exit 2), found before Packer bakes or any Region is
+//! touched: a typo in the last Region's group would otherwise stop a deploy half way, with the
+//! first Regions on the new build and the rest on the old.
 
 use std::path::PathBuf;
 
 use std::io::{self, Write};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use clap::Parser;
+use common::error::{aws_error, error_code, Usage};
 use common::regions::check_known;
-use common::targets::Targets;
+use common::targets::{Target, Targets};
 use common::{Context, GlobalArgs, Report, Tool};
 use serde::Serialize;
 
@@ -80,6 +85,48 @@ impl Tool for Args {
     async fn run(self, ctx: Context) -> Result<Listed> {
         let targets = self.targets.expect("validated");
         check_known(&ctx.ec2(), &targets.regions).await?;
+        let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(ctx.in_region(&t.region), i + 1, t));
+        futures::future::try_join_all(checks).await?;
         Ok(Listed { regions_only: self.list_regions, targets })
     }
+}
+
+/// The target's launch template exists in its Region, and its group exists there and launches
+/// from that template (its own, or its mixed instances policy's).
+async fn check_target(ctx: Context, n: usize, t: &Target) -> Result<()> {
+    let what = format!("target {n} ({})", t.region);
+    let templates = ctx.ec2().describe_launch_templates().launch_template_ids(&t.launch_template_id).send().await;
+    let missing = || Usage(format!("{what}: launch template {} does not exist in {}", t.launch_template_id, t.region));
+    let name = match templates {
+        Ok(out) => match out.launch_templates().first() {
+            Some(lt) => lt.launch_template_name().map(str::to_owned),
+            None => bail!(missing()),
+        },
+        Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId")) => bail!(missing()),
+        Err(e) => return Err(aws_error(format!("{what}: looking up launch template {}", t.launch_template_id), e)),
+    };
+    let groups = ctx
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&t.auto_scaling_group)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("{what}: looking up group {}", t.auto_scaling_group), e))?;
+    let Some(group) = groups.auto_scaling_groups().first() else {
+        bail!(Usage(format!("{what}: Auto Scaling group {} does not exist in {}", t.auto_scaling_group, t.region)));
+    };
+    let mut specs: Vec<&LaunchTemplateSpecification> = group.launch_template().into_iter().collect();
+    specs.extend(group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|lt| lt.launch_template_specification()));
+    let ours = |s: &&LaunchTemplateSpecification| {
+        s.launch_template_id() == Some(t.launch_template_id.as_str()) || (name.is_some() && s.launch_template_name() == name.as_deref())
+    };
+    if !specs.iter().any(ours) {
+        let uses = specs.iter().filter_map(|s| s.launch_template_id().or(s.launch_template_name())).collect::<Vec<_>>();
+        let uses = if uses.is_empty() { "no launch template".to_owned() } else { format!("launch template {}", uses.join(", ")) };
+        bail!(Usage(format!(
+            "{what}: group {} uses {uses}, not {}: a refresh would move it to another template",
+            t.auto_scaling_group, t.launch_template_id
+        )));
+    }
+    Ok(())
 }
