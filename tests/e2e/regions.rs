@@ -204,3 +204,33 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
     }
     assert!(!dir.path().join("latest_ami_id").exists());
 }
+
+#[tokio::test]
+async fn prune_regions_keeps_the_build_a_deploy_falls_back_to_while_a_copy_is_pending() {
+    let regions = LocalAws::start_regions(3).await;
+    let builds = bake_copied(&regions, "main", 3).await;
+    let dir = workdir();
+    let list = names(&regions);
+    // The newest build is still being copied to the second Region.
+    regions[1].image_state(&builds[2][1], "pending");
+
+    // MAX 1 alone would keep only the newest build in the first and third Regions, and the
+    // build before it nowhere but the second: no build left that every Region has.
+    let run = regions[0].run("prune-amis", dir.path(), &["--regions", &list, "main", "1", "--dry-run", "-o", "json"]).expect(0);
+    let json = run.json();
+    let reason = |r: usize, id: &str| -> String {
+        let plan = json["regions"][r]["plan"].as_array().unwrap();
+        plan.iter().find(|d| d["image_id"] == id).unwrap()["reason"].as_str().unwrap().to_owned()
+    };
+    assert!(reason(0, &builds[1][0]).contains("build main-app-1 is the newest available in every Region"), "{json}");
+    assert!(reason(1, &builds[2][1]).starts_with("pending"), "{json}");
+
+    regions[0].run("prune-amis", dir.path(), &["--regions", &list, "main", "1"]).expect(0);
+    for (i, r) in regions.iter().enumerate() {
+        assert_eq!(remaining(r).await, sorted(vec![builds[1][i].clone(), builds[2][i].clone()]), "{}", r.region);
+    }
+    // So the deploy still has a build for every Region.
+    let run = regions[0].run("latest-ami", dir.path(), &["--regions", &list, "main"]).expect(0);
+    let expected: String = regions.iter().enumerate().map(|(i, r)| format!("{} {}\n", r.region, builds[1][i])).collect();
+    assert_eq!(run.stdout, expected);
+}

@@ -12,6 +12,7 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DEPLOY_
 pub mod ami;
 pub mod args;
 pub mod aws;
+pub mod builds;
 pub mod calllog;
 pub mod cli;
 pub mod delete;

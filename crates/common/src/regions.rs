@@ -133,14 +133,14 @@ pub async fn check_known(ec2: &aws_sdk_ec2::Client, regions: &RegionList) -> Res
     Ok(())
 }
 
-/// Runs `work` in each Region at once (after [`check_known`]), each with a context of its own;
-/// one Region's error does not stop the others. The results come in the list's order.
-pub async fn each<T, F, Fut>(ctx: &Context, regions: &RegionList, work: F) -> Result<PerRegion<T>>
+/// Runs `work` in each Region at once, each with a context of its own; one Region's error does
+/// not stop the others. The results come in the list's order. (Check the Regions first, with
+/// [`check_known`].)
+pub async fn each<T, F, Fut>(ctx: &Context, regions: &RegionList, work: F) -> PerRegion<T>
 where
     F: Fn(Context) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    check_known(&ctx.ec2(), regions).await?;
     let runs = regions.names().iter().map(|region| {
         let run = work(ctx.in_region(region));
         let span = tracing::info_span!("region", region = %region);
@@ -156,7 +156,7 @@ where
         }
         .instrument(span)
     });
-    Ok(PerRegion { regions: futures::future::join_all(runs).await })
+    PerRegion { regions: futures::future::join_all(runs).await }
 }
 
 /// One Region's outcome: its report, or the error that stopped it.

@@ -17,7 +17,9 @@ use common::regions::{check_known, RegionList};
 use common::{list_amis, Context, GlobalArgs, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
-use crate::build::{describe, pick, Build, Picked};
+use common::builds::{describe, pick, Picked};
+
+use crate::build::Build;
 
 /// Print the newest available AMI of a branch and write its ID to a file.
 ///

@@ -11,13 +11,16 @@ pub mod plan;
 pub mod report;
 pub mod retire;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use clap::Parser;
 use common::cli::PaceArgs;
 use common::delete::{delete, Failure, Target};
-use common::regions::{each, OneOrMany};
+use common::builds::{pick, Picked};
+use common::regions::{check_known, each, OneOrMany};
 use common::{list_amis, Ami, Context, GlobalArgs, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
@@ -137,16 +140,47 @@ impl Tool for Args {
     }
 
     async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
-        match &self.regions.regions {
-            None => Ok(OneOrMany::One(self.prune(ctx).await?)),
-            Some(regions) => Ok(OneOrMany::Many(each(&ctx, regions, |ctx| self.prune(ctx)).await?)),
-        }
+        let Some(regions) = self.regions.regions.clone() else {
+            return Ok(OneOrMany::One(self.prune(ctx, None, None).await?));
+        };
+        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        check_known(&ctx.ec2(), &regions).await?;
+        // Every Region's AMIs first: only all of them together tell which build a deploy to
+        // these Regions picks (the newest available in every one), and its copies must stay
+        // in every Region, even where newer builds would push them past MAX.
+        let listings = regions.names().iter().map(|region| {
+            let (ec2, scope) = (ctx.in_region(region).ec2(), &scope);
+            async move { (region.clone(), list_amis(&ec2, scope, false).await) }
+        });
+        let listings: Vec<(String, Result<Vec<Ami>>)> = futures::future::join_all(listings).await;
+        let listed: Vec<(String, Vec<Ami>)> = listings.iter().filter_map(|(r, l)| Some((r.clone(), l.as_ref().ok()?.clone()))).collect();
+        let listed_regions: Vec<String> = listed.iter().map(|(r, _)| r.clone()).collect();
+        let deployable = match pick(&listed_regions, &listed, SystemTime::now()) {
+            Picked::Build { name, images, .. } => {
+                let why = format!("build {name} is the newest available in every Region, the one a deploy to them picks");
+                images.into_iter().map(|(region, id)| (region, (id, why.clone()))).collect()
+            }
+            Picked::None { .. } => HashMap::new(),
+        };
+        let listings = Mutex::new(listings.into_iter().collect::<HashMap<_, _>>());
+        let this = &self;
+        let per_region = each(&ctx, &regions, |ctx| {
+            let listing = listings.lock().unwrap_or_else(|p| p.into_inner()).remove(ctx.region());
+            let keep = deployable.get(ctx.region()).cloned();
+            async move {
+                let amis = listing.expect("every Region was listed")?;
+                this.prune(ctx, Some(amis), keep).await
+            }
+        })
+        .await;
+        Ok(OneOrMany::Many(per_region))
     }
 }
 
 impl Args {
-    /// Prunes the branch's AMIs in the context's Region.
-    async fn prune(&self, ctx: Context) -> Result<Pruned> {
+    /// Prunes the branch's AMIs in the context's Region: `listed`, if they were listed already,
+    /// keeping `keep` (an AMI ID and why) besides what the rules keep.
+    async fn prune(&self, ctx: Context, listed: Option<Vec<Ami>>, keep: Option<(String, String)>) -> Result<Pruned> {
         let ec2 = ctx.ec2();
         let scope = Scope::new(&self.branch, &self.tags.tags)?;
         let now = SystemTime::now();
@@ -157,12 +191,18 @@ impl Args {
             retire: self.retire,
             include_shared: self.include_shared,
         };
-        let amis = list_amis(&ec2, &scope, false).await?;
+        let amis = match listed {
+            Some(amis) => amis,
+            None => list_amis(&ec2, &scope, false).await?,
+        };
         // Only the older AMIs can be retired: look up uses only if there are any, and the
         // lookups that cost calls per AMI only for those the cheaper ones left to retire.
         let mut uses = Uses::default();
         if amis.len() > self.max as usize {
             uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
+            if let Some((id, why)) = keep {
+                uses.in_use.add(id, why);
+            }
             let first = plan(amis.clone(), &rules, &uses, now);
             let candidates: Vec<String> = first.iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id.clone()).collect();
             common::inuse::ssm_references(&ec2, &candidates, &mut uses.in_use).await?;

@@ -98,13 +98,21 @@ pub fn human(d: Duration) -> String {
 }
 
 /// Decides, oldest first, what becomes of each AMI (`amis` oldest first) at `now`.
+///
+/// An AMI still `pending` (being made, or copied to this Region) is kept and does not count
+/// toward the newest MAX: it cannot launch yet, and counting it would retire the last one that
+/// can, the one a deploy falls back to while the new one is not ready.
 pub fn plan(amis: Vec<Ami>, rules: &Rules, uses: &Uses, now: SystemTime) -> Vec<Decision> {
-    let keep_from = amis.len().saturating_sub(rules.max as usize);
     let max = rules.max;
+    let mut newest = vec![false; amis.len()];
+    let ready = amis.iter().enumerate().rev().filter(|(_, a)| a.state != "pending");
+    for (i, _) in ready.take(max as usize) {
+        newest[i] = true;
+    }
     amis.into_iter()
         .enumerate()
         .map(|(i, ami)| {
-            let (action, reason) = match keep_reason(i >= keep_from, &ami, rules, uses, now) {
+            let (action, reason) = match keep_reason(newest[i], &ami, rules, uses, now) {
                 Some(reason) => (Action::Keep, reason),
                 None => retire(&ami, rules, now, max),
             };
@@ -114,6 +122,9 @@ pub fn plan(amis: Vec<Ami>, rules: &Rules, uses: &Uses, now: SystemTime) -> Vec<
 }
 
 fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemTime) -> Option<String> {
+    if ami.state == "pending" {
+        return Some("pending: still being made, not counted among the newest".into());
+    }
     if newest {
         return Some(format!("among the newest {}", rules.max));
     }
@@ -242,6 +253,8 @@ mod tests {
             ("deprecate: already deprecated is left", Rules { retire: Retire::Deprecate, ..rules(1) }, |a, _| a[1].deprecation_time = Some(at(DAY)), [Dp, K, Dp, K], Some("already deprecated")),
             ("deprecate: deprecation set for later is brought forward", Rules { retire: Retire::Deprecate, ..rules(1) }, |a, _| a[1].deprecation_time = Some(at(0).replace("2024", "2030")), [Dp, Dp, Dp, K], None),
             ("a disabled AMI is deleted like any other", rules(1), |a, _| a[0].state = "disabled".into(), [D, D, D, K], None),
+            ("pending: kept, and the newest ready one with it", rules(1), |a, _| a[3].state = "pending".into(), [D, D, K, K], None),
+            ("pending: an older pending one is kept too", rules(1), |a, _| a[1].state = "pending".into(), [D, K, D, K], Some("pending: still being made")),
         ];
         for (name, rules, setup, expected, reason) in cases {
             let mut list = amis();
