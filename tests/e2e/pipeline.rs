@@ -204,10 +204,9 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
 fn local_run_deploys_two_regions_and_reports_one_build() {
     deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
     deploy_tests::bin_dir();
-    let mut cmd = std::process::Command::new(deploy_tests::root().join("scripts/local-run"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
-        cmd.env_remove(k);
-    }
+    // A shell's environment: without cargo's variables for this test process (which would make
+    // local-run's own `cargo build` rebuild), and without any AWS_* setting.
+    let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
     let out = cmd.env("REGIONS", "us-east-1,eu-west-1").env("REFRESH_INTERVAL", "0.2").stdin(std::process::Stdio::null()).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
