@@ -234,3 +234,19 @@ async fn prune_regions_keeps_the_build_a_deploy_falls_back_to_while_a_copy_is_pe
     let expected: String = regions.iter().enumerate().map(|(i, r)| format!("{} {}\n", r.region, builds[1][i])).collect();
     assert_eq!(run.stdout, expected);
 }
+
+#[tokio::test]
+async fn a_region_the_account_has_not_enabled_is_refused_before_anything() {
+    let aws = LocalAws::start_not_opted_in("eu-south-1").await;
+    let dir = workdir();
+    for (tool, args) in [("latest-ami", vec!["--regions", "us-east-1,eu-south-1", "main"]), ("prune-amis", vec!["--regions", "us-east-1,eu-south-1", "main", "1"])] {
+        let run = aws.run(tool, dir.path(), &args).expect(2);
+        let line = run.error_line(tool);
+        assert!(line.contains("Region eu-south-1 is not enabled for this account (opt-in status not-opted-in)"), "{line}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+    assert_eq!(aws.calls().keys().collect::<Vec<_>>(), ["ec2:DescribeRegions"]);
+    // An opt-in Region the account has enabled passes the check (and then there is no build).
+    let run = aws.run("latest-ami", dir.path(), &["--regions", "us-east-1,af-south-1", "main"]).expect(1);
+    assert!(run.error_line("latest-ami").contains("no build of branch main is available in every one of us-east-1,af-south-1"), "{}", run.stderr);
+}

@@ -33,11 +33,16 @@ struct Server {
 
 impl Server {
     fn spawn(step: f64) -> Server {
+        Self::spawn_with(step, &[])
+    }
+
+    fn spawn_with(step: f64, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(venv_python())
             .arg(root().join("tests/local_aws/server.py"))
             .arg("--exit-on-stdin-eof")
             .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
             .env("LOCAL_AWS_REFRESH_STEP", step.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -107,6 +112,13 @@ impl LocalAws {
             all.push(Self::connect(None, url.clone(), region).await);
         }
         all
+    }
+
+    /// A server of its own whose account has not enabled these (opt-in) Regions.
+    pub async fn start_not_opted_in(regions: &str) -> LocalAws {
+        let server = Server::spawn_with(0.15, &[("LOCAL_AWS_NOT_OPTED_IN", regions)]);
+        let url = server.url.clone();
+        Self::connect(Some(server), url, REGION).await
     }
 
     /// A server of its own, whose instance refreshes take `step` seconds per step.
