@@ -15,32 +15,11 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, MixedInstancesPolicy};
 use common::error::aws_error;
+pub use common::templates::Template;
 
 /// Refresh statuses in which a refresh may still launch from its desired configuration (or,
 /// rolling back, from the group's own).
 const ACTIVE: [&str; 5] = ["Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"];
-
-/// The template a run is about, by ID and name: groups may name it either way.
-pub struct Template<'a> {
-    pub id: &'a str,
-    pub name: Option<&'a str>,
-}
-
-impl Template<'_> {
-    fn version_in(&self, spec: &LaunchTemplateSpecification) -> Option<i64> {
-        let ours = spec.launch_template_id() == Some(self.id)
-            || (spec.launch_template_id().is_none() && self.name.is_some() && spec.launch_template_name() == self.name);
-        if ours {
-            spec.version().and_then(|v| v.parse().ok())
-        } else {
-            None
-        }
-    }
-
-    fn is_used_by(&self, spec: &LaunchTemplateSpecification) -> bool {
-        spec.launch_template_id() == Some(self.id) || (self.name.is_some() && spec.launch_template_name() == self.name)
-    }
-}
 
 /// Every launch template specification in a group's (or a desired configuration's) settings.
 fn specs<'a>(own: Option<&'a LaunchTemplateSpecification>, mixed: Option<&'a MixedInstancesPolicy>) -> Vec<&'a LaunchTemplateSpecification> {

@@ -124,7 +124,8 @@ pub trait Tool: Parser {
         None
     }
 
-    /// The Region to use when neither --region nor the standard chain names one.
+    /// The Region to use when neither --region nor the standard chain names one (asked after
+    /// [`Tool::validate`]).
     fn fallback_region(&self) -> Option<String> {
         None
     }
@@ -262,9 +263,9 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     let rate = args.rate();
-    let fallback = args.fallback_region();
     let outcome = runtime.block_on(async {
         args.validate()?;
+        let fallback = args.fallback_region();
         let ctx = Context::load(&global.aws, rate, fallback.as_deref()).await?;
         args.run(ctx).await
     });

@@ -25,6 +25,7 @@ pub mod regions;
 pub mod scope;
 pub mod status;
 pub mod targets;
+pub mod templates;
 
 pub use ami::{list_amis, sort_oldest_first, Ami};
 pub use aws::Context;

@@ -16,9 +16,11 @@ use anyhow::Result;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::ami::{list_amis, Ami};
 use crate::aws::Context;
 use crate::error::{aws_error, render, Usage};
 use crate::output::Report;
+use crate::scope::Scope;
 
 /// A Region name as AWS spells them: `us-east-1`, `eu-central-2`, `us-gov-west-1`.
 pub fn check_region_name(name: &str) -> Result<(), String> {
@@ -136,9 +138,9 @@ pub async fn check_known(ec2: &aws_sdk_ec2::Client, regions: &RegionList) -> Res
 /// Runs `work` in each Region at once, each with a context of its own; one Region's error does
 /// not stop the others. The results come in the list's order. (Check the Regions first, with
 /// [`check_known`].)
-pub async fn each<T, F, Fut>(ctx: &Context, regions: &RegionList, work: F) -> PerRegion<T>
+pub async fn each<T, F, Fut>(ctx: &Context, regions: &RegionList, mut work: F) -> PerRegion<T>
 where
-    F: Fn(Context) -> Fut,
+    F: FnMut(Context) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
     let runs = regions.names().iter().map(|region| {
@@ -157,6 +159,16 @@ where
         .instrument(span)
     });
     PerRegion { regions: futures::future::join_all(runs).await }
+}
+
+/// The AMIs in scope in each Region (`list_amis`, any state), listed at once; each Region's
+/// outcome on its own, in the list's order.
+pub async fn list_in_each(ctx: &Context, regions: &RegionList, scope: &Scope) -> Vec<(String, Result<Vec<Ami>>)> {
+    let lists = regions.names().iter().map(|region| {
+        let ec2 = ctx.in_region(region).ec2();
+        async move { (region.clone(), list_amis(&ec2, scope, false).await) }
+    });
+    futures::future::join_all(lists).await
 }
 
 /// One Region's outcome: its report, or the error that stopped it.

@@ -30,12 +30,10 @@ pub struct Target {
     pub auto_scaling_group: String,
 }
 
-/// The targets, in the file's order, and their Regions.
+/// The targets, in the file's order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Targets {
     pub targets: Vec<Target>,
-    #[serde(skip)]
-    pub regions: RegionList,
 }
 
 impl Targets {
@@ -60,8 +58,12 @@ impl Targets {
                 return Err(bad(format!("Region {} is named twice (targets {} and {n}): one target per Region", t.region, first + 1)));
             }
         }
-        let regions = RegionList::new(targets.iter().map(|t| t.region.clone()).collect()).map_err(bad)?;
-        Ok(Targets { targets, regions })
+        Ok(Targets { targets })
+    }
+
+    /// The targets' Regions, in the file's order.
+    pub fn regions(&self) -> RegionList {
+        RegionList::new(self.targets.iter().map(|t| t.region.clone()).collect()).expect("parse checked every Region, once each")
     }
 
     /// Reads and checks a targets file.
@@ -95,7 +97,7 @@ mod tests {
         let t = parse(r#"[{"region": "eu-west-1", "launch_template_id": "lt-0123abcd", "auto_scaling_group": "web"},
                           {"region": "us-east-1", "launch_template_id": "lt-4567", "auto_scaling_group": "web-us"}]"#)
         .unwrap();
-        assert_eq!(t.regions.names(), ["eu-west-1", "us-east-1"]);
+        assert_eq!(t.regions().names(), ["eu-west-1", "us-east-1"]);
         assert_eq!(t.targets[1].auto_scaling_group, "web-us");
     }
 

@@ -19,6 +19,7 @@ use clap::Parser;
 use common::error::{aws_error, error_code, Usage};
 use common::regions::check_known;
 use common::targets::{Target, Targets};
+use common::templates::Template;
 use common::{Context, GlobalArgs, Report, Tool};
 use serde::Serialize;
 
@@ -58,7 +59,7 @@ pub struct Listed {
 impl Report for Listed {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         if self.regions_only {
-            writeln!(out, "{}", self.targets.regions)
+            writeln!(out, "{}", self.targets.regions())
         } else {
             self.targets.write_text(out)
         }
@@ -79,12 +80,12 @@ impl Tool for Args {
     }
 
     fn fallback_region(&self) -> Option<String> {
-        Targets::read(&self.file).ok().map(|t| t.regions.names()[0].clone())
+        self.targets.as_ref().map(|t| t.regions().names()[0].clone())
     }
 
     async fn run(self, ctx: Context) -> Result<Listed> {
         let targets = self.targets.expect("validated");
-        check_known(&ctx.ec2(), &targets.regions).await?;
+        check_known(&ctx.ec2(), &targets.regions()).await?;
         let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(ctx.in_region(&t.region), i + 1, t));
         futures::future::try_join_all(checks).await?;
         Ok(Listed { regions_only: self.list_regions, targets })
@@ -117,10 +118,8 @@ async fn check_target(ctx: Context, n: usize, t: &Target) -> Result<()> {
     };
     let mut specs: Vec<&LaunchTemplateSpecification> = group.launch_template().into_iter().collect();
     specs.extend(group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|lt| lt.launch_template_specification()));
-    let ours = |s: &&LaunchTemplateSpecification| {
-        s.launch_template_id() == Some(t.launch_template_id.as_str()) || (name.is_some() && s.launch_template_name() == name.as_deref())
-    };
-    if !specs.iter().any(ours) {
+    let template = Template { id: &t.launch_template_id, name: name.as_deref() };
+    if !specs.iter().any(|s| template.is_used_by(s)) {
         let uses = specs.iter().filter_map(|s| s.launch_template_id().or(s.launch_template_name())).collect::<Vec<_>>();
         let uses = if uses.is_empty() { "no launch template".to_owned() } else { format!("launch template {}", uses.join(", ")) };
         bail!(Usage(format!(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
-use common::regions::{check_known, RegionList};
+use common::regions::{check_known, list_in_each, RegionList};
 use common::{list_amis, Context, GlobalArgs, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
@@ -142,14 +142,11 @@ impl Args {
     async fn one_build(self, ctx: Context, regions: &RegionList) -> Result<Build> {
         let scope = Scope::new(&self.branch, &self.tags.tags)?;
         check_known(&ctx.ec2(), regions).await?;
-        let lists = regions.names().iter().map(|region| {
-            let (ec2, scope) = (ctx.in_region(region).ec2(), &scope);
-            async move {
-                let amis = list_amis(&ec2, scope, false).await.with_context(|| format!("in {region}"))?;
-                anyhow::Ok((region.clone(), amis))
-            }
-        });
-        let listed: Vec<(String, Vec<common::Ami>)> = futures::future::try_join_all(lists).await?;
+        let mut listed = Vec::new();
+        for (region, listing) in list_in_each(&ctx, regions, &scope).await {
+            let amis = listing.with_context(|| format!("in {region}"))?;
+            listed.push((region, amis));
+        }
         match pick(regions.names(), &listed, std::time::SystemTime::now()) {
             Picked::Build { name, created, images, passed_over } => {
                 for newer in &passed_over {

@@ -12,7 +12,6 @@ pub mod report;
 pub mod retire;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
@@ -20,7 +19,7 @@ use clap::Parser;
 use common::cli::PaceArgs;
 use common::delete::{delete, Failure, Target};
 use common::builds::{pick, Picked};
-use common::regions::{check_known, each, OneOrMany};
+use common::regions::{check_known, each, list_in_each, OneOrMany};
 use common::{list_amis, Ami, Context, GlobalArgs, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
@@ -148,12 +147,13 @@ impl Tool for Args {
         // Every Region's AMIs first: only all of them together tell which build a deploy to
         // these Regions picks (the newest available in every one), and its copies must stay
         // in every Region, even where newer builds would push them past MAX.
-        let listings = regions.names().iter().map(|region| {
-            let (ec2, scope) = (ctx.in_region(region).ec2(), &scope);
-            async move { (region.clone(), list_amis(&ec2, scope, false).await) }
-        });
-        let listings: Vec<(String, Result<Vec<Ami>>)> = futures::future::join_all(listings).await;
-        let listed: Vec<(String, Vec<Ami>)> = listings.iter().filter_map(|(r, l)| Some((r.clone(), l.as_ref().ok()?.clone()))).collect();
+        let (mut listed, mut failed) = (Vec::new(), Vec::new());
+        for (region, listing) in list_in_each(&ctx, &regions, &scope).await {
+            match listing {
+                Ok(amis) => listed.push((region, amis)),
+                Err(e) => failed.push((region, Err(e))),
+            }
+        }
         let listed_regions: Vec<String> = listed.iter().map(|(r, _)| r.clone()).collect();
         let deployable = match pick(&listed_regions, &listed, SystemTime::now()) {
             Picked::Build { name, images, .. } => {
@@ -162,10 +162,10 @@ impl Tool for Args {
             }
             Picked::None { .. } => HashMap::new(),
         };
-        let listings = Mutex::new(listings.into_iter().collect::<HashMap<_, _>>());
+        let mut listings: HashMap<String, Result<Vec<Ami>>> = listed.into_iter().map(|(r, amis)| (r, Ok(amis))).chain(failed).collect();
         let this = &self;
         let per_region = each(&ctx, &regions, |ctx| {
-            let listing = listings.lock().unwrap_or_else(|p| p.into_inner()).remove(ctx.region());
+            let listing = listings.remove(ctx.region());
             let keep = deployable.get(ctx.region()).cloned();
             async move {
                 let amis = listing.expect("every Region was listed")?;
