@@ -80,17 +80,7 @@ pub struct LocalAws {
 impl LocalAws {
     /// A fresh Region on a shared server.
     pub async fn start() -> LocalAws {
-        let (url, region) = {
-            let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-            if shared.0.is_empty() || shared.1 == REGIONS.len() {
-                shared.0.push(Server::spawn(0.15));
-                shared.1 = 0;
-            }
-            let region = REGIONS[shared.1];
-            shared.1 += 1;
-            (shared.0.last().unwrap().url.clone(), region)
-        };
-        Self::connect(None, url, region).await
+        Self::start_regions(1).await.pop().expect("one Region")
     }
 
     /// `n` fresh Regions on one shared server, for a test that works across Regions: each
