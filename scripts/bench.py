@@ -96,7 +96,7 @@ def timed(cmd: list[str], env: dict, cwd: str) -> dict:
 def measure_rate(aws: LocalAws, region: str) -> float:
     """Calls per second the local AWS serves for prune's calls, CONCURRENCY clients at once."""
     ec2 = client(aws.url, "ec2", region)
-    src = ec2.register_image(Name="rate-base")["ImageId"]
+    src = ec2.register_image(Name="rate-base", Architecture="x86_64", EnaSupport=True)["ImageId"]
     inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     amis = bake(ec2, inst, "rate", 200)
     snaps = [ec2.describe_images(ImageIds=[a])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] for a in amis]
@@ -173,7 +173,7 @@ def main() -> int:
         def fresh_world(n: int):
             region = fresh_region()
             ec2 = client(aws.url, "ec2", region)
-            src = ec2.register_image(Name="base")["ImageId"]
+            src = ec2.register_image(Name="base", Architecture="x86_64", EnaSupport=True)["ImageId"]
             inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
             amis = bake(ec2, inst, "main", n)
             return region, ec2, amis
@@ -214,17 +214,18 @@ def main() -> int:
         results = []
         for _ in range(args.runs):
             region, ec2, amis = fresh_world(1)
-            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
+            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0], "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
             for _ in range(9):
                 ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": amis[0]})
-            results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"], "4 (create, describe, groups, 1 delete)"))
+            results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"],
+                                    "6 (the AMI, versions, groups, the instance type it must fit, create, 1 delete)"))
         summarize("bump-launch-template (10 versions, keep 5)", results)
 
         # delete-ami: one AMI with one snapshot.
         results = []
         for _ in range(args.runs):
             region, ec2, amis = fresh_world(1)
-            results.append(run_tool("delete-ami", region, [amis[0]], "7 (describe, 3 in-use lookups, 1 SSM reference lookup, 1 launch permissions, 1 deregister with its snapshot)"))
+            results.append(run_tool("delete-ami", region, [amis[0]], "8 (describe, 4 in-use lookups, 1 SSM and recipe reference lookup, 1 launch permissions, 1 deregister with its snapshot)"))
         summarize("delete-ami (1 snapshot)", results)
 
         # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
@@ -252,7 +253,7 @@ def main() -> int:
             region, ec2, amis = fresh_world(n + 1)
             refs = -(-n // 10)
             perms = 0 if include_shared else n
-            minimum = (f"{1 + 3 + refs + perms + n} (list, 3 in-use lookups, {refs} SSM reference lookups (10 AMIs each), "
+            minimum = (f"{1 + 4 + refs + perms + n} (list, 4 in-use lookups, {refs} SSM and recipe reference lookups (10 AMIs each), "
                        + (f"{perms} launch permissions, " if perms else "")
                        + f"{n} deregisters with their snapshots)")
             argv = ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)] + (["--include-shared"] if include_shared else [])
@@ -300,7 +301,7 @@ def main() -> int:
                     total[action] = total.get(action, 0) + count
             return sum(total.values()), total
 
-        per_region = 1 + 3 + -(-n // 10) + 2 * n
+        per_region = 1 + 4 + -(-n // 10) + 2 * n
         for paced, argv in ((True, ["main", "1", "--concurrency", str(CONCURRENCY)]),
                             (False, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)])):
             how = "EC2's pace" if paced else "unpaced"

@@ -64,7 +64,7 @@ def world() -> dict:
 def world_in(region: str) -> dict:
     ec2, asg = client("ec2", region), client("autoscaling", region)
     group = os.environ.get("ASG_NAME") or "app"
-    source = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on")["ImageId"]
+    source = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on", Architecture="x86_64", EnaSupport=True)["ImageId"]
     lt = ec2.create_launch_template(
         LaunchTemplateName=f"{group}-lt",
         LaunchTemplateData={"ImageId": source, "InstanceType": "t3.micro"},

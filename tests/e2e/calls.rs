@@ -26,8 +26,8 @@ async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
     let dir = workdir();
     aws.reset_calls();
     aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
-    // 12 AMIs to delete, one snapshot each; one group using one template. SSM references
-    // are asked 10 AMIs a call; launch permissions one AMI a call, only for those deleted;
+    // 12 AMIs to delete, one snapshot each; one group using one template; the launch
+    // configurations in one listing. SSM and recipe references are asked 10 AMIs a call; launch permissions one AMI a call, only for those deleted;
     // one DeregisterImage per AMI deletes its snapshot too (no DeleteSnapshot).
     assert_eq!(
         aws.calls(),
@@ -35,6 +35,7 @@ async fn prune_makes_the_listing_the_in_use_lookups_and_one_call_per_delete() {
             ("ec2:DescribeImages", 1),
             ("ec2:DescribeInstances", 1),
             ("autoscaling:DescribeAutoScalingGroups", 1),
+            ("autoscaling:DescribeLaunchConfigurations", 1),
             ("ec2:DescribeLaunchTemplateVersions", 2),
             ("ec2:DescribeImageReferences", 2),
             ("ec2:DescribeImageAttribute", 12),
@@ -67,7 +68,7 @@ async fn prune_with_nothing_old_makes_only_the_listing() {
 }
 
 #[tokio::test]
-async fn bump_makes_a_create_a_describe_and_one_delete_per_200() {
+async fn bump_makes_a_create_the_lookups_and_one_delete_per_200() {
     let aws = LocalAws::start().await;
     let builder = aws.builder_instance().await;
     let amis = aws.bake(&builder, "main", 1).await;
@@ -77,10 +78,13 @@ async fn bump_makes_a_create_a_describe_and_one_delete_per_200() {
     let dir = workdir();
     aws.reset_calls();
     aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "3"]).expect(0);
-    // Plus the groups, and the refreshes of the one group that uses the template.
+    // The AMI, the versions and the groups (at once), the instance type the AMI must fit,
+    // then the create, the refreshes of the one group that uses the template, and the delete.
     assert_eq!(
         aws.calls(),
         counts(&[
+            ("ec2:DescribeImages", 1),
+            ("ec2:DescribeInstanceTypes", 1),
             ("ec2:CreateLaunchTemplateVersion", 1),
             ("ec2:DescribeLaunchTemplateVersions", 1),
             ("autoscaling:DescribeAutoScalingGroups", 1),
@@ -157,6 +161,7 @@ async fn across_regions_one_region_check_then_each_region_its_own_calls() {
             ("ec2:DescribeImages", 1),
             ("ec2:DescribeInstances", 1),
             ("autoscaling:DescribeAutoScalingGroups", 1),
+            ("autoscaling:DescribeLaunchConfigurations", 1),
             ("ec2:DescribeLaunchTemplateVersions", 1),
             ("ec2:DescribeImageReferences", 1),
             ("ec2:DescribeImageAttribute", 2),

@@ -164,6 +164,24 @@ async fn bad_config_files_are_refused_and_nothing_starts() {
     let cfg = refresh_config(dir.path(), "{not json");
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
     assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+
+    // Values AWS would refuse, each named.
+    for (body, says) in [
+        (r#"{"Strategy": "Blue"}"#, "Strategy must be Rolling or ReplaceRootVolume"),
+        (r#"{"Preferences": {"ScaleInProtectedInstances": "Terminate"}}"#, "Preferences.ScaleInProtectedInstances must be Refresh, Ignore or Wait"),
+        (r#"{"Preferences": {"StandbyInstances": "Refresh"}}"#, "Preferences.StandbyInstances must be Terminate, Ignore or Wait"),
+        (r#"{"Preferences": {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 250}}"#, "Preferences.MaxHealthyPercentage must be 100 to 200"),
+        (r#"{"Preferences": {"CheckpointPercentages": [60, 30, 100]}}"#, "Preferences.CheckpointPercentages must be in ascending order"),
+        (
+            r#"{"Strategy": "ReplaceRootVolume", "DesiredConfiguration": {"MixedInstancesPolicy": {"LaunchTemplate": {"Overrides": [{"InstanceType": "t3.micro"}]}}}}"#,
+            "Overrides[0] has no ImageId",
+        ),
+    ] {
+        let cfg = refresh_config(dir.path(), body);
+        let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web"]).expect(2);
+        assert!(run.error_line("instance-refresh").contains(says), "{body}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    }
     assert!(aws.calls().is_empty(), "{:?}", aws.calls());
 }
 

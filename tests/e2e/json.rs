@@ -48,7 +48,7 @@ async fn every_tool_has_its_documented_json_shape() {
     let v = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[3], "2", "-o", "json"]).expect(0).json();
     assert_eq!(
         keys(&v),
-        set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "kept", "deleted_versions", "failed_versions", "dry_run"])
+        set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "kept", "deleted_versions", "failed_versions", "not_checked", "dry_run"])
     );
 
     let cfg = refresh_config(dir.path(), "{}");

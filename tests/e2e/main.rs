@@ -5,6 +5,7 @@ mod bump_launch_template;
 mod calls;
 mod cli;
 mod delete_ami;
+mod every_use;
 mod faults;
 mod iam;
 mod instance_refresh;

@@ -196,6 +196,15 @@ impl LocalAws {
         self.control("POST", "image-state", &body.to_string());
     }
 
+    /// An EC2 Image Builder recipe (`kind` image or container) building on `ami`, as
+    /// DescribeImageReferences reports it; returns its ARN.
+    pub fn recipe(&self, kind: &str, name: &str, ami: &str) -> String {
+        let arn = format!("arn:aws:imagebuilder:{}:123456789012:{kind}-recipe/{name}/1.0.0", self.region);
+        let body = serde_json::json!({"region": self.region, "arn": arn, "kind": kind, "parent_image": ami});
+        self.control("POST", "recipe", &body.to_string());
+        arn
+    }
+
     /// Takes these actions ("ec2:DeregisterImage") away in this test's Region (an empty list
     /// gives them back).
     pub fn deny(&self, actions: &[&str]) {

@@ -11,10 +11,16 @@ use aws_sdk_ec2::types::{Filter, LaunchPermission, LaunchPermissionModifications
 use crate::LocalAws;
 
 impl LocalAws {
-    /// An instance to bake images from (the source AMI is registered, as Packer's would be).
+    /// An instance to bake images from (the source AMI is registered, as Packer's would be: an
+    /// x86_64 image with ENA, which the tools' t3 instances need).
     pub async fn builder_instance(&self) -> String {
+        self.builder_instance_of(aws_sdk_ec2::types::ArchitectureValues::X8664).await
+    }
+
+    /// An instance to bake images of `architecture` from (a source AMI with ENA support).
+    pub async fn builder_instance_of(&self, architecture: aws_sdk_ec2::types::ArchitectureValues) -> String {
         let ec2 = self.ec2();
-        let source = ec2.register_image().name("source").send().await.unwrap().image_id.unwrap();
+        let source = ec2.register_image().name(format!("source-{architecture}")).architecture(architecture).ena_support(true).send().await.unwrap().image_id.unwrap();
         let run = ec2.run_instances().image_id(source).min_count(1).max_count(1).send().await.unwrap();
         run.instances()[0].instance_id().unwrap().to_owned()
     }

@@ -35,8 +35,8 @@ EC2
     paged): instances that run an image (by default in any state but terminated; the
     `state-name` option narrows it), launch templates whose newest versions (the
     `version-depth` option, default 10) name it, and SSM parameters of data type
-    `aws:ec2:image` whose value is its ID, each with its ARN. Image Builder recipes are not
-    modelled (no Image Builder here).
+    `aws:ec2:image` whose value is its ID, each with its ARN; Image Builder image and container
+    recipes a test registered (see image_uses.py).
   * DescribeLaunchTemplateVersions with ResolveAlias=true answers a `resolve:ssm:NAME[:V]`
     ImageId with the parameter's value, as AWS does; without it, the alias as stored.
   * Permissions AWS checks on the caller's behalf inside a call (DescribeImageReferences
@@ -122,6 +122,8 @@ from moto.ec2.models import instances as ec2_instances
 from moto.ec2.models import launch_templates as lt_models
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
+
+import image_uses
 
 LOCK = threading.RLock()
 STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
@@ -394,6 +396,7 @@ _original_ami_init = ec2_amis.Ami.__init__
 
 def _ami_init(self: Any, *args: Any, **kwargs: Any) -> None:
     _original_ami_init(self, *args, **kwargs)
+    image_uses.init_traits(self, kwargs)
     # Every image moto makes has an EBS root snapshot, so it is EBS-backed ("standard" is
     # what moto says, and Packer's amazon-ebs builder refuses such a source AMI).
     self.root_device_type = "ebs"
@@ -424,6 +427,7 @@ def _create_image(self: Any, instance_id: str, name: str, description: str, tag_
         else:
             kept.append(spec)
     ami = _original_create_image(self, instance_id, name, description, tag_specifications=kept)
+    image_uses.create_traits(self, ami)
     ami.source_image_id = ami.instance.image_id
     ami.source_image_region = self.region_name
     snapshot_ids = [snap.id for snap in self.snapshots.values() if snap.from_ami == ami.id]
@@ -667,6 +671,7 @@ _original_register_image = AmisResponse.register_image
 def register_image(self: AmisResponse) -> ActionResult:
     """RegisterImage from an existing snapshot (BlockDeviceMappings' Ebs.SnapshotId)."""
     result = _original_register_image(self)
+    image_uses.register_traits(self, result.result["ImageId"])
     mappings = self._get_param("BlockDeviceMappings", [])
     snap_id = next((m.get("Ebs", {}).get("SnapshotId") for m in mappings if m.get("Ebs", {}).get("SnapshotId")), None)
     if snap_id:
@@ -721,7 +726,8 @@ def describe_image_references(self: AmisResponse) -> ActionResult:
     for r in requested:
         opts = {o.get("OptionName"): o.get("OptionValues", []) for o in r.get("ResourceTypeOptions", [])}
         options[r["ResourceType"]] = opts
-    types = set(options) | ({"ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter"} if include_all else set())
+    every = {"ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter", *image_uses.RECIPE_PERMISSIONS}
+    types = set(options) | (every if include_all else set())
     backend = self.ec2_backend
     region, account = self.region, self.current_account
     wanted = set(ids)
@@ -747,6 +753,7 @@ def describe_image_references(self: AmisResponse) -> ActionResult:
             if param.data_type == "aws:ec2:image" and param.value in wanted:
                 refs.append({"ImageId": param.value, "ResourceType": "ssm:Parameter",
                              "Arn": _parameter_arn(region, account, param.name)})
+    refs.extend(image_uses.recipe_references(account, region, types, wanted, _authorize))
     page, token = _page(refs, self._get_param("NextToken"), self._get_int_param("MaxResults"))
     out: dict[str, Any] = {"ImageReferences": page}
     if token:

@@ -31,6 +31,9 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       image is in that state until set "available" again
     POST /_local_aws/old-deregister  {"region": R, "on": true}: DeregisterImage ignores
                                       DeleteAssociatedSnapshots there, as an older endpoint
+    POST /_local_aws/recipe          {"region": R, "arn": ARN, "kind": "image" | "container",
+                                      "parent_image": AMI_ID}: an Image Builder recipe that
+                                      builds on the AMI (DescribeImageReferences reports it)
     POST /_local_aws/deny            {"region": R, "actions": ["ec2:DeregisterImage", ...]}:
                                       these answer UnauthorizedOperation (EC2) or
                                       AccessDenied (Auto Scaling) until denied again
@@ -45,6 +48,7 @@ import os
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
+import image_uses  # noqa: E402
 import local_aws  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
@@ -90,6 +94,9 @@ def control_app(moto_app):
             result = {"ok": True}
         elif what == "old-deregister" and request.method == "POST":
             local_aws.old_deregister(body["region"], bool(body.get("on", True)))
+            result = {"ok": True}
+        elif what == "recipe" and request.method == "POST":
+            image_uses.add_recipe(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["arn"], body["kind"], body["parent_image"])
             result = {"ok": True}
         elif what == "deny" and request.method == "POST":
             local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))

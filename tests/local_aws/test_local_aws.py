@@ -50,6 +50,9 @@ REGIONS = iter(
     "me-central-1 mx-central-1 ap-southeast-5 ap-southeast-6 ap-southeast-7 ap-east-2".split()
 )
 CURRENT = {}
+# Every Region of AWS's own partition is taken above; tests that need no partition of their
+# own draw from moto's other partitions' Regions.
+OTHER_PARTITIONS = iter("us-gov-east-1 us-gov-west-1 cn-north-1 cn-northwest-1".split())
 
 
 @pytest.fixture()
@@ -259,6 +262,56 @@ def test_image_references(url, amis):
     for bad in ({"ImageIds": ids}, {"ImageIds": ids * 4, "IncludeAllResourceTypes": True}):
         with pytest.raises(ClientError):
             ec2.describe_image_references(**bad)
+
+
+@pytest.fixture()
+def other_url(server):
+    CURRENT["region"] = next(OTHER_PARTITIONS)
+    return server
+
+
+def test_image_builder_recipes_are_references(other_url):
+    url = other_url
+    ec2 = client(url, "ec2")
+    source = ec2.register_image(Name="source")["ImageId"]
+    instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ids = [ec2.create_image(InstanceId=instance, Name=f"img-{i}")["ImageId"] for i in range(3)]
+    region = CURRENT["region"]
+    image_arn = f"arn:aws:imagebuilder:{region}:123456789012:image-recipe/web/1.0.0"
+    container_arn = f"arn:aws:imagebuilder:{region}:123456789012:container-recipe/web/1.0.0"
+    control(url, "recipe", {"region": region, "arn": image_arn, "kind": "image", "parent_image": ids[0]})
+    control(url, "recipe", {"region": region, "arn": container_arn, "kind": "container", "parent_image": ids[1]})
+    control(url, "calls/reset", {"region": region})
+    recipes = [{"ResourceType": "imagebuilder:ImageRecipe"}, {"ResourceType": "imagebuilder:ContainerRecipe"}]
+    refs = ec2.describe_image_references(ImageIds=ids, ResourceTypes=recipes)["ImageReferences"]
+    assert sorted(refs, key=lambda r: r["Arn"]) == [
+        {"ImageId": ids[1], "ResourceType": "imagebuilder:ContainerRecipe", "Arn": container_arn},
+        {"ImageId": ids[0], "ResourceType": "imagebuilder:ImageRecipe", "Arn": image_arn},
+    ]
+    assert control(url, f"authorized?region={region}") == {
+        "imagebuilder:ListImageRecipes": 1, "imagebuilder:ListContainerRecipes": 1, "imagebuilder:GetContainerRecipe": 1}
+    only_image = ec2.describe_image_references(ImageIds=ids, ResourceTypes=recipes[:1])["ImageReferences"]
+    assert [r["Arn"] for r in only_image] == [image_arn]
+    everything = ec2.describe_image_references(ImageIds=ids, IncludeAllResourceTypes=True)["ImageReferences"]
+    assert {"imagebuilder:ImageRecipe", "imagebuilder:ContainerRecipe"} <= {r["ResourceType"] for r in everything}
+
+
+def test_images_carry_architecture_boot_mode_and_ena(other_url):
+    ec2 = client(other_url, "ec2")
+    plain = ec2.register_image(Name="plain")["ImageId"]
+    image = ec2.describe_images(ImageIds=[plain])["Images"][0]
+    assert image["Architecture"] == "i386", "AWS's default for an EBS-backed AMI"
+    assert "BootMode" not in image and "EnaSupport" not in image
+    arm = ec2.register_image(Name="arm", Architecture="arm64", BootMode="uefi", EnaSupport=True)["ImageId"]
+    instance = ec2.run_instances(ImageId=arm, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    baked = ec2.create_image(InstanceId=instance, Name="baked")["ImageId"]
+    copy = ec2.copy_image(SourceImageId=baked, SourceRegion=CURRENT["region"], Name="copy")["ImageId"]
+    for ami in (arm, baked, copy):
+        image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        assert (image["Architecture"], image["BootMode"], image["EnaSupport"]) == ("arm64", "uefi", True), ami
+    types = ec2.describe_instance_types(InstanceTypes=["t4g.micro", "t2.micro"])["InstanceTypes"]
+    got = {t["InstanceType"]: (t["ProcessorInfo"]["SupportedArchitectures"], t["SupportedBootModes"], t["NetworkInfo"]["EnaSupport"]) for t in types}
+    assert got == {"t4g.micro": (["arm64"], ["uefi"], "required"), "t2.micro": (["i386", "x86_64"], ["legacy-bios"], "unsupported")}
 
 
 def test_resolve_alias(url, amis):

@@ -7,9 +7,13 @@
 //! ones are copied from. This keeps the newest KEEP versions, plus the default version and the
 //! source version wherever they fall, and every version something launches from by number (a
 //! pinned Auto Scaling group, an instance refresh in progress: see [`pinned`]), and deletes
-//! every other version, oldest first, in batches of 200 (AWS's limit per call).
+//! every other version, oldest first, in batches of 200 (AWS's limit per call). An AMI that
+//! cannot launch where the template and its groups would launch it is refused before any
+//! version is made ([`fit`]).
 
+pub mod fit;
 pub mod pinned;
+pub mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -19,9 +23,12 @@ use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use clap::Parser;
 use common::args::{AmiId, LaunchTemplateId, Version as VersionArg};
 use common::cli::PaceArgs;
+use common::delete::describe_one;
 use common::error::{aws_error, dry_run_ok};
+use common::launches::{list_groups, Group};
 use common::{Context, GlobalArgs, Report, Tool};
 use serde::Serialize;
+pub use versions::{plan_versions, resolve_source, Version};
 
 /// AWS deletes at most this many versions in one DeleteLaunchTemplateVersions call.
 pub const DELETE_BATCH: usize = 200;
@@ -33,6 +40,11 @@ pub const DELETE_BATCH: usize = 200;
 /// VERSIONS_TO_KEEP are deleted, except the default version, the source version, a version an
 /// Auto Scaling group is pinned to by number, and a version an instance refresh in progress is
 /// deploying (`-o json` gives each kept version its reason).
+///
+/// Before any version is made, the AMI must be able to launch where the new version would
+/// launch it: available (not pending or disabled), and fitting every instance type the
+/// template and the groups on it (their overrides too) name, in architecture, boot mode and
+/// ENA support. A mismatch exits 1 with one line naming it, and nothing is changed.
 ///
 /// Example (from buildspec.yml):
 ///   bump-launch-template "$LAUNCH_TEMPLATE_ID" "$(cat latest_ami_id)" "$VERSIONS_TO_KEEP"
@@ -84,6 +96,8 @@ pub struct Bumped {
     pub kept: Vec<Kept>,
     pub deleted_versions: Vec<i64>,
     pub failed_versions: Vec<FailedVersion>,
+    /// What the AMI's fit could not be checked against (types chosen by attributes, ...).
+    pub not_checked: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -117,51 +131,6 @@ impl Report for Bumped {
     }
 }
 
-/// A version as the plan sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Version {
-    pub number: i64,
-    pub is_default: bool,
-}
-
-/// Which versions stay, each with why (the newest `keep`, the default, `source`, and those in
-/// `pinned`), and which go, oldest first.
-pub fn plan_versions(versions: &[Version], keep: usize, source: i64, pinned: &BTreeMap<i64, Vec<String>>) -> (BTreeMap<i64, String>, Vec<i64>) {
-    let numbers: BTreeSet<i64> = versions.iter().map(|v| v.number).collect();
-    let newest: BTreeSet<i64> = numbers.iter().rev().take(keep).copied().collect();
-    let mut kept = BTreeMap::new();
-    let mut doomed = Vec::new();
-    for n in numbers {
-        let mut why: Vec<String> = Vec::new();
-        if newest.contains(&n) {
-            why.push(format!("among the newest {keep}"));
-        }
-        if versions.iter().any(|v| v.number == n && v.is_default) {
-            why.push("the default version".into());
-        }
-        if n == source {
-            why.push("the source of new versions".into());
-        }
-        why.extend(pinned.get(&n).into_iter().flatten().cloned());
-        if why.is_empty() {
-            doomed.push(n);
-        } else {
-            kept.insert(n, why.join("; "));
-        }
-    }
-    (kept, doomed)
-}
-
-/// Resolves the source version as given (number, `$Latest`, `$Default`) to a number, knowing
-/// the versions as they stood after `new` was created from it.
-pub fn resolve_source(source: VersionArg, versions: &[Version], new: i64) -> Option<i64> {
-    match source {
-        VersionArg::Latest => versions.iter().map(|v| v.number).filter(|n| *n < new).max(),
-        VersionArg::Default => versions.iter().find(|v| v.is_default).map(|v| v.number),
-        VersionArg::Number(n) => Some(n),
-    }
-}
-
 impl Tool for Args {
     const NAME: &'static str = "bump-launch-template";
     type Report = Bumped;
@@ -189,51 +158,105 @@ impl Tool for Args {
         let ami = self.ami_id.as_str();
         let keep = usize::try_from(self.versions_to_keep).unwrap_or(usize::MAX);
 
-        ctx.pacer().wait("CreateLaunchTemplateVersion").await;
-        let created = dry_run_ok(ec2
-            .create_launch_template_version()
-            .launch_template_id(lt)
-            .source_version(self.source_version.to_string())
-            .version_description(format!("{ami} via bump-launch-template"))
-            .launch_template_data(RequestLaunchTemplateData::builder().image_id(ami).build())
-            .dry_run(self.dry_run)
-            .send()
-            .await)
-        .map_err(|e| aws_error(format!("creating a version of launch template {lt}"), e))?;
-        let new_version = created.as_ref().and_then(|out| out.launch_template_version()).and_then(|v| v.version_number());
+        // What the new version would launch, and where: the AMI, the template's versions and
+        // every group, looked up at the same time.
+        let asg = ctx.autoscaling();
+        let (image, listed, groups) = futures::try_join!(describe_one(&ec2, ami), versions::list_versions(&ec2, lt), list_groups(&asg, &[]))?;
+        let Some(image) = image else { bail!("{ami} does not exist (InvalidAMIID.NotFound): no version created") };
+        let template = pinned::Template { id: lt, name: listed.name.as_deref() };
+        let notes = self.check_fit(&ec2, &image, &template, &listed, &groups).await?;
 
-        let (versions, lt_name) = list_versions(&ec2, lt).await?;
-        let new_version = match new_version {
-            Some(n) => n,
-            None if self.dry_run => versions.iter().map(|v| v.number).max().unwrap_or(0) + 1,
-            None => bail!("creating a version of launch template {lt}: AWS returned no version number"),
-        };
-        let source = resolve_source(self.source_version, &versions, new_version)
-            .unwrap_or(new_version);
-        tracing::info!("created version {new_version} of {lt} (from version {source}) with {ami}");
-
-        let mut all = versions.clone();
-        if self.dry_run {
+        let new_version = self.create(&ctx, &listed).await?;
+        let mut all = listed.versions.clone();
+        if !all.iter().any(|v| v.number == new_version) {
             all.push(Version { number: new_version, is_default: false });
         }
-        let template = pinned::Template { id: lt, name: lt_name.as_deref() };
-        let pinned = pinned::pinned_versions(&ctx.autoscaling(), &template).await?;
+        let source = resolve_source(self.source_version, &all, new_version).unwrap_or(new_version);
+        tracing::info!("created version {new_version} of {lt} (from version {source}) with {ami}");
+
+        let pinned = pinned::pinned_versions(&asg, &template, &groups).await?;
         let (mut kept, doomed) = plan_versions(&all, keep, source, &pinned);
         let old_default = all.iter().find(|v| v.is_default).map_or(1, |v| v.number);
 
         let mut default_version = old_default;
         if self.set_default {
             ctx.pacer().wait("ModifyLaunchTemplate").await;
-            dry_run_ok(ec2.modify_launch_template()
-                .launch_template_id(lt)
-                .default_version(new_version.to_string())
-                .dry_run(self.dry_run)
-                .send()
-                .await)
+            dry_run_ok(ec2.modify_launch_template().launch_template_id(lt).default_version(new_version.to_string()).dry_run(self.dry_run).send().await)
                 .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
             default_version = new_version;
         }
 
+        let (deleted, failed) = self.delete_versions(&ctx, &doomed).await?;
+        let gone: BTreeSet<i64> = deleted.iter().copied().collect();
+        let kept_versions: Vec<i64> = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
+        // A version that failed to delete stays too; say why.
+        let kept: Vec<Kept> = kept_versions
+            .iter()
+            .map(|&n| Kept { version: n, reason: kept.remove(&n).unwrap_or_else(|| "could not be deleted".into()) })
+            .collect();
+
+        Ok(Bumped {
+            launch_template_id: lt.to_owned(),
+            image_id: ami.to_owned(),
+            version: new_version,
+            source_version: source,
+            default_version,
+            kept_versions,
+            kept,
+            deleted_versions: deleted,
+            failed_versions: failed,
+            not_checked: notes,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+impl Args {
+    /// Refuses (exit 1, before any version is made) an AMI that cannot launch where the new
+    /// version would launch it ([`fit`]); returns what could not be checked.
+    async fn check_fit(&self, ec2: &aws_sdk_ec2::Client, image: &common::Ami, template: &pinned::Template<'_>, listed: &versions::Listed, groups: &[Group]) -> Result<Vec<String>> {
+        let source = resolve_source(self.source_version, &listed.versions, i64::MAX);
+        let (own, by_attributes) = source.and_then(|n| listed.instance_types.get(&n)).cloned().unwrap_or_default();
+        let targets = fit::targets(template, own.as_deref(), by_attributes, groups);
+        let names: Vec<String> = targets.types.keys().cloned().collect();
+        let types = if names.is_empty() || image.state != "available" { BTreeMap::new() } else { fit::describe_types(ec2, &names).await? };
+        let wrong = fit::mismatches(image, &targets, &types);
+        if !wrong.is_empty() {
+            bail!("{}: no version created", wrong.join("; "));
+        }
+        for note in &targets.notes {
+            tracing::warn!("{note}");
+        }
+        Ok(targets.notes)
+    }
+
+    /// Creates the new version (in a dry run, asks EC2 whether it may) and returns its number
+    /// (in a dry run, the number it would most likely get).
+    async fn create(&self, ctx: &Context, listed: &versions::Listed) -> Result<i64> {
+        let (lt, ami) = (self.launch_template_id.as_str(), self.ami_id.as_str());
+        ctx.pacer().wait("CreateLaunchTemplateVersion").await;
+        let created = dry_run_ok(
+            ctx.ec2()
+                .create_launch_template_version()
+                .launch_template_id(lt)
+                .source_version(self.source_version.to_string())
+                .version_description(format!("{ami} via bump-launch-template"))
+                .launch_template_data(RequestLaunchTemplateData::builder().image_id(ami).build())
+                .dry_run(self.dry_run)
+                .send()
+                .await,
+        )
+        .map_err(|e| aws_error(format!("creating a version of launch template {lt}"), e))?;
+        match created.as_ref().and_then(|out| out.launch_template_version()).and_then(|v| v.version_number()) {
+            Some(n) => Ok(n),
+            None if self.dry_run => Ok(listed.versions.iter().map(|v| v.number).max().unwrap_or(0) + 1),
+            None => bail!("creating a version of launch template {lt}: AWS returned no version number"),
+        }
+    }
+
+    /// Deletes `doomed`, 200 a call; returns the versions gone and those that failed.
+    async fn delete_versions(&self, ctx: &Context, doomed: &[i64]) -> Result<(Vec<i64>, Vec<FailedVersion>)> {
+        let lt = self.launch_template_id.as_str();
         let mut deleted = Vec::new();
         let mut failed = Vec::new();
         for batch in doomed.chunks(DELETE_BATCH) {
@@ -242,7 +265,8 @@ impl Tool for Args {
                 continue;
             }
             ctx.pacer().wait("DeleteLaunchTemplateVersions").await;
-            let out = ec2
+            let out = ctx
+                .ec2()
                 .delete_launch_template_versions()
                 .launch_template_id(lt)
                 .set_versions(Some(batch.iter().map(i64::to_string).collect()))
@@ -270,101 +294,6 @@ impl Tool for Args {
         } else {
             tracing::info!("deleted versions {:?} of {lt}", deleted);
         }
-        let gone: BTreeSet<i64> = deleted.iter().copied().collect();
-        let kept_versions: Vec<i64> = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
-        // A version that failed to delete stays too; say why.
-        let kept: Vec<Kept> = kept_versions
-            .iter()
-            .map(|&n| Kept { version: n, reason: kept.remove(&n).unwrap_or_else(|| "could not be deleted".into()) })
-            .collect();
-
-        Ok(Bumped {
-            launch_template_id: lt.to_owned(),
-            image_id: ami.to_owned(),
-            version: new_version,
-            source_version: source,
-            default_version,
-            kept_versions,
-            kept,
-            deleted_versions: deleted,
-            failed_versions: failed,
-            dry_run: self.dry_run,
-        })
-    }
-}
-
-/// Every version of the template, every page, oldest first, and the template's name.
-async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<(Vec<Version>, Option<String>)> {
-    let mut pages = ec2
-        .describe_launch_template_versions()
-        .launch_template_id(lt)
-        .max_results(200)
-        .into_paginator()
-        .send();
-    let mut versions = Vec::new();
-    let mut name = None;
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error(format!("listing the versions of launch template {lt}"), e))?;
-        name = name.or_else(|| page.launch_template_versions().iter().find_map(|v| v.launch_template_name().map(str::to_owned)));
-        versions.extend(page.launch_template_versions().iter().filter_map(|v| {
-            Some(Version { number: v.version_number()?, is_default: v.default_version().unwrap_or(false) })
-        }));
-    }
-    versions.sort_by_key(|v| v.number);
-    Ok((versions, name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn versions(numbers: &[i64], default: i64) -> Vec<Version> {
-        numbers.iter().map(|&number| Version { number, is_default: number == default }).collect()
-    }
-
-    fn versions_to_delete(v: &[Version], keep: usize, source: i64) -> Vec<i64> {
-        plan_versions(v, keep, source, &BTreeMap::new()).1
-    }
-
-    #[test]
-    fn keeps_newest_plus_default_and_source_after_gaps() {
-        // Versions 1..=10 with gaps, default 1, source 1, keep 3.
-        let v = versions(&[1, 2, 3, 5, 6, 9, 10, 12], 1);
-        assert_eq!(versions_to_delete(&v, 3, 1), vec![2, 3, 5, 6]);
-    }
-
-    #[test]
-    fn source_and_default_are_kept_wherever_they_fall() {
-        let v = versions(&[1, 2, 3, 4, 5, 6], 2);
-        assert_eq!(versions_to_delete(&v, 2, 3), vec![1, 4]);
-    }
-
-    #[test]
-    fn nothing_to_delete_when_few_versions() {
-        assert!(versions_to_delete(&versions(&[1, 2], 1), 2, 1).is_empty());
-    }
-
-    #[test]
-    fn pinned_versions_are_kept_with_every_reason() {
-        let v = versions(&[1, 2, 3, 4, 5, 6], 1);
-        let pinned = BTreeMap::from([
-            (2, vec!["group web launches it".to_owned()]),
-            (3, vec!["group a launches it".to_owned(), "instance refresh r of group a (InProgress) deploys it".to_owned()]),
-            (6, vec!["group b launches it".to_owned()]),
-        ]);
-        let (kept, doomed) = plan_versions(&v, 2, 1, &pinned);
-        assert_eq!(doomed, vec![4]);
-        assert_eq!(kept[&1], "the default version; the source of new versions");
-        assert_eq!(kept[&2], "group web launches it");
-        assert_eq!(kept[&3], "group a launches it; instance refresh r of group a (InProgress) deploys it");
-        assert_eq!(kept[&6], "among the newest 2; group b launches it");
-    }
-
-    #[test]
-    fn resolves_symbolic_sources() {
-        let v = versions(&[1, 4, 7, 8], 4);
-        assert_eq!(resolve_source(VersionArg::Latest, &v, 8), Some(7));
-        assert_eq!(resolve_source(VersionArg::Default, &v, 8), Some(4));
-        assert_eq!(resolve_source(VersionArg::Number(1), &v, 8), Some(1));
+        Ok((deleted, failed))
     }
 }

@@ -46,6 +46,15 @@ pub struct Ami {
     pub source_image_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_image_region: Option<String>,
+    /// What the AMI runs on, as EC2 gives them: `Architecture` (`x86_64`, `arm64`, ...),
+    /// `BootMode` (`legacy-bios`, `uefi`, `uefi-preferred`; none: the instance type's
+    /// default) and `EnaSupport`. An instance type must fit all three.
+    #[serde(skip)]
+    pub architecture: Option<String>,
+    #[serde(skip)]
+    pub boot_mode: Option<String>,
+    #[serde(skip)]
+    pub ena_support: Option<bool>,
 }
 
 impl Ami {
@@ -70,6 +79,9 @@ impl Ami {
             snapshot_sizes: ebs.iter().map(|(_, size)| *size).collect(),
             source_image_id: image.source_image_id().map(str::to_owned),
             source_image_region: image.source_image_region().map(str::to_owned),
+            architecture: image.architecture().map(|a| a.as_str().to_owned()),
+            boot_mode: image.boot_mode().map(|b| b.as_str().to_owned()),
+            ena_support: image.ena_support(),
         }
     }
 

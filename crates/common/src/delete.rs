@@ -65,7 +65,10 @@ pub struct Skipped {
 impl Report for Deletion {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         let would = if self.dry_run { "Would delete" } else { "Deleted" };
-        if self.already_deregistered {
+        let nothing_left = self.deleted_snapshots.is_empty() && self.skipped_snapshots.is_empty() && self.failed_snapshots.is_empty();
+        if self.already_deregistered && nothing_left {
+            writeln!(out, "AMI {} no longer exists, and nothing of it remains", self.image_id)?;
+        } else if self.already_deregistered {
             writeln!(out, "AMI {} was already deregistered", self.image_id)?;
         } else if self.dry_run {
             writeln!(out, "Would deregister AMI: {}", self.image_id)?;

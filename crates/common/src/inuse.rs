@@ -1,25 +1,34 @@
 //! Which AMIs something still launches from. An AMI is in use when:
 //! - an instance that is pending, running, stopping or stopped runs it;
 //! - the default or latest version of any launch template names it;
-//! - any version of a launch template that an Auto Scaling group uses names it (the group's
-//!   own version, or one kept as its way back, which `bump-launch-template`'s
-//!   VERSIONS_TO_KEEP bounds);
+//! - any version of a launch template that an Auto Scaling group launches from names it
+//!   (the group's own template, its mixed instances policy's, or an override's own: see
+//!   [`crate::launches`]; the group's version, or one kept as its way back, which
+//!   `bump-launch-template`'s VERSIONS_TO_KEEP bounds);
 //! - any of those template versions reaches it through `resolve:ssm:NAME` (the describes ask
 //!   EC2 to resolve the alias, `ResolveAlias`, so the AMI ID comes back instead of the name);
-//! - an SSM parameter names it ([`ssm_references`]).
+//! - a launch configuration names it (a group on it launches it; one no group uses yet may
+//!   be attached to one);
+//! - an SSM parameter names it, or an EC2 Image Builder image or container recipe builds on
+//!   it ([`references`]).
 //!
-//! [`find`] is a fixed number of paged describes, whatever the number of AMIs: instances,
-//! groups, every template's `$Latest` and `$Default` in one call, and the versions of each
-//! template a group uses. [`ssm_references`] costs one DescribeImageReferences per 10 AMIs
-//! asked about, and [`shared_with`] one DescribeImageAttribute per AMI: callers ask only
-//! about the AMIs they are about to delete.
+//! [`find`] is a fixed number of paged describes, whatever the number of AMIs, made at the
+//! same time: instances, groups, launch configurations, every template's `$Latest` and
+//! `$Default` in one call, and the versions of each template a group names. [`references`]
+//! costs one DescribeImageReferences per 10 AMIs asked about, and [`shared_with`] one
+//! DescribeImageAttribute per AMI: callers ask only about the AMIs they are about to delete.
+//!
+//! What no lookup here can see: other accounts' use of an AMI shared with them (so a shared
+//! AMI is kept unless `--include-shared`).
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use aws_sdk_ec2::types::{Filter, ImageReferenceResourceType, ResourceTypeRequest};
+use aws_sdk_ec2::types::{Filter, ImageReferenceResourceType, LaunchTemplateVersion, ResourceTypeRequest};
 
-use crate::error::aws_error;
+use crate::error::{aws_error, error_code};
+use crate::launches::{self, Slot, TemplateUse};
+use crate::templates::TemplateRef;
 
 /// AMI ID -> why it is in use (the first reasons found; one is enough to keep it).
 #[derive(Debug, Default, Clone)]
@@ -44,21 +53,31 @@ impl InUse {
     pub fn is_empty(&self) -> bool {
         self.reasons.is_empty()
     }
+
+    /// Adds `other`'s reasons after this one's.
+    pub fn merge(&mut self, other: InUse) {
+        for (ami, reasons) in other.reasons {
+            for reason in reasons {
+                self.add(ami.clone(), reason);
+            }
+        }
+    }
 }
 
-/// The launch template a group launches from: its own, or its mixed instances policy's.
-pub fn group_launch_template(
-    group: &aws_sdk_autoscaling::types::AutoScalingGroup,
-) -> Option<&aws_sdk_autoscaling::types::LaunchTemplateSpecification> {
-    group
-        .launch_template()
-        .or_else(|| group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|l| l.launch_template_specification()))
-}
-
-/// Looks up every use of every AMI in the account and Region.
+/// Looks up every use of every AMI in the account and Region. The lookups run at the same
+/// time: instances; every template's latest and default versions; the groups with their
+/// launch configurations, then the versions of each template a group names.
 pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) -> Result<InUse> {
-    let mut in_use = InUse::default();
+    let (instances, latest, groups) = futures::try_join!(instances(ec2), latest_and_default(ec2), from_groups(ec2, asg))?;
+    let mut in_use = instances;
+    in_use.merge(latest);
+    in_use.merge(groups);
+    Ok(in_use)
+}
 
+/// The AMIs that instances in a state that can run (pending, running, stopping, stopped) run.
+async fn instances(ec2: &aws_sdk_ec2::Client) -> Result<InUse> {
+    let mut in_use = InUse::default();
     let mut pages = ec2
         .describe_instances()
         .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build())
@@ -74,26 +93,12 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) 
             }
         }
     }
+    Ok(in_use)
+}
 
-    // Templates used by groups: template -> groups (and the version each group names).
-    let mut used: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut pages = asg.describe_auto_scaling_groups().max_records(100).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("listing Auto Scaling groups (to find AMIs in use)", e))?;
-        for group in page.auto_scaling_groups() {
-            if let Some(spec) = group_launch_template(group) {
-                let version = spec.version().unwrap_or("$Default").to_owned();
-                let name = group.auto_scaling_group_name().unwrap_or_default().to_owned();
-                if let Some(id) = spec.launch_template_id() {
-                    used.entry(id.to_owned()).or_default().push((name, version));
-                } else if let Some(lt_name) = spec.launch_template_name() {
-                    used.entry(format!("name:{lt_name}")).or_default().push((name, version));
-                }
-            }
-        }
-    }
-
-    // Every template's latest and default versions, in one paged call.
+/// Every template's latest and default versions, in one paged call.
+async fn latest_and_default(ec2: &aws_sdk_ec2::Client) -> Result<InUse> {
+    let mut in_use = InUse::default();
     let mut pages = ec2
         .describe_launch_template_versions()
         .versions("$Latest")
@@ -112,62 +117,115 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) 
             }
         }
     }
+    Ok(in_use)
+}
 
-    // Every version of each template a group uses.
-    for (template, groups) in &used {
-        let mut request = ec2.describe_launch_template_versions().resolve_alias(true).max_results(200);
-        request = match template.strip_prefix("name:") {
-            Some(name) => request.launch_template_name(name),
-            None => request.launch_template_id(template),
-        };
-        let mut pages = request.into_paginator().send();
-        let mut versions = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error(format!("listing the versions of launch template {template}"), e))?;
-            versions.extend(page.launch_template_versions().iter().cloned());
+/// What the groups launch from ([`crate::launches`]): every version of each template a group
+/// names (its own, its policy's, an override's), and every launch configuration's AMI.
+async fn from_groups(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) -> Result<InUse> {
+    let (groups, configurations) = futures::try_join!(launches::list_groups(asg, &[]), launches::list_launch_configurations(asg))?;
+    let mut in_use = InUse::default();
+    // Template -> the groups naming it, each with how it names it.
+    let mut used: BTreeMap<&TemplateRef, Vec<(&str, &TemplateUse)>> = BTreeMap::new();
+    for group in &groups {
+        for u in &group.templates {
+            used.entry(&u.template).or_default().push((group.name.as_str(), u));
         }
+    }
+    let listings = futures::future::try_join_all(used.keys().map(|t| versions_of(ec2, t))).await?;
+    for ((_, users), versions) in used.iter().zip(listings) {
         let latest = versions.iter().filter_map(|v| v.version_number()).max();
         for v in &versions {
             let (Some(n), Some(ami)) = (v.version_number(), v.launch_template_data().and_then(|d| d.image_id())) else { continue };
-            let lt = v.launch_template_id().unwrap_or(template);
-            for (group, named) in groups {
-                let own = named == &n.to_string()
-                    || (named == "$Default" && v.default_version() == Some(true))
-                    || (named == "$Latest" && Some(n) == latest);
-                if own {
-                    in_use.add(ami, format!("group {group} launches launch template {lt} version {n}"));
+            let lt = v.launch_template_id().unwrap_or("?");
+            for (group, u) in users {
+                let launches = u.version == n.to_string()
+                    || (u.version == "$Default" && v.default_version() == Some(true))
+                    || (u.version == "$Latest" && Some(n) == latest);
+                let how = match u.slot {
+                    Slot::Override { index } => format!(" (override {})", index + 1),
+                    _ => String::new(),
+                };
+                if launches {
+                    in_use.add(ami, format!("group {group} launches launch template {lt} version {n}{how}"));
                 } else {
                     in_use.add(ami, format!("launch template {lt} version {n}, kept for group {group} to roll back to"));
                 }
             }
         }
     }
+    for lc in &configurations {
+        let users: Vec<&str> = groups.iter().filter(|g| g.launch_configuration.as_ref() == Some(&lc.name)).map(|g| g.name.as_str()).collect();
+        if users.is_empty() {
+            in_use.add(&lc.image_id, format!("launch configuration {} names it", lc.name));
+        }
+        for group in users {
+            in_use.add(&lc.image_id, format!("group {group} launches launch configuration {}", lc.name));
+        }
+    }
     Ok(in_use)
+}
+
+/// Every version of one template, every page, with `resolve:ssm:` aliases resolved. A
+/// template a group names that no longer exists has no versions (the group cannot launch;
+/// that is for its owner to mend, not a reason to stop).
+async fn versions_of(ec2: &aws_sdk_ec2::Client, template: &TemplateRef) -> Result<Vec<LaunchTemplateVersion>> {
+    let request = ec2.describe_launch_template_versions().resolve_alias(true).max_results(200);
+    let request = match template {
+        TemplateRef::Id(id) => request.launch_template_id(id),
+        TemplateRef::Name(name) => request.launch_template_name(name),
+    };
+    let mut pages = request.into_paginator().send();
+    let mut versions = Vec::new();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => versions.extend(page.launch_template_versions().iter().cloned()),
+            Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId") || c.starts_with("InvalidLaunchTemplateName")) => {
+                tracing::warn!("launch template {template}, which a group names, does not exist");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(aws_error(format!("listing the versions of launch template {template}"), e)),
+        }
+    }
+    Ok(versions)
 }
 
 /// DescribeImageReferences takes at most this many image IDs a call.
 pub const REFERENCE_BATCH: usize = 10;
 
 /// Adds the AMIs among `ids` that an SSM parameter names (data type `aws:ec2:image`, the kind
-/// `resolve:ssm:` and golden-image pipelines use), one DescribeImageReferences call per 10.
-pub async fn ssm_references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut InUse) -> Result<()> {
+/// `resolve:ssm:` and golden-image pipelines use) or an EC2 Image Builder image or container
+/// recipe builds on: one DescribeImageReferences call per 10 AMIs asks for all three.
+pub async fn references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut InUse) -> Result<()> {
+    let asked = [ImageReferenceResourceType::SsmParameter, ImageReferenceResourceType::ImageBuilderImageRecipe, ImageReferenceResourceType::ImageBuilderContainerRecipe];
     for batch in ids.chunks(REFERENCE_BATCH) {
         let mut pages = ec2
             .describe_image_references()
             .set_image_ids(Some(batch.to_vec()))
-            .resource_types(ResourceTypeRequest::builder().resource_type(ImageReferenceResourceType::SsmParameter).build())
+            .set_resource_types(Some(asked.iter().map(|t| ResourceTypeRequest::builder().resource_type(t.clone()).build()).collect()))
             .max_results(1000)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("looking up SSM parameters that name the AMIs (DescribeImageReferences)", e))?;
+            let page = page.map_err(|e| aws_error("looking up SSM parameters and Image Builder recipes that name the AMIs (DescribeImageReferences)", e))?;
             for r in page.image_references() {
                 let (Some(ami), Some(arn)) = (r.image_id(), r.arn()) else { continue };
-                in_use.add(ami, format!("SSM parameter {arn} names it"));
+                in_use.add(ami, reference_reason(r.resource_type(), arn));
             }
         }
     }
     Ok(())
+}
+
+/// Why a reference DescribeImageReferences reports keeps the AMI.
+fn reference_reason(kind: Option<&ImageReferenceResourceType>, arn: &str) -> String {
+    match kind {
+        Some(ImageReferenceResourceType::SsmParameter) => format!("SSM parameter {arn} names it"),
+        Some(ImageReferenceResourceType::ImageBuilderImageRecipe) => format!("Image Builder image recipe {arn} builds on it"),
+        Some(ImageReferenceResourceType::ImageBuilderContainerRecipe) => format!("Image Builder container recipe {arn} builds on it"),
+        Some(other) => format!("{} {arn} references it", other.as_str()),
+        None => format!("{arn} references it"),
+    }
 }
 
 /// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute), or
@@ -193,8 +251,9 @@ pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Option<
     Ok((!who.is_empty()).then(|| format!("shared with {}", who.join(", "))))
 }
 
-/// What keeps an AMI that nothing in this account launches from: an SSM parameter naming it
-/// (in [`Uses::in_use`]), or other accounts' launch permissions (in [`Uses::shared`]).
+/// What keeps an AMI that nothing in this account launches from: an SSM parameter or an
+/// Image Builder recipe naming it (in [`Uses::in_use`]), or other accounts' launch
+/// permissions (in [`Uses::shared`]).
 #[derive(Debug, Default, Clone)]
 pub struct Uses {
     pub in_use: InUse,
@@ -206,7 +265,7 @@ pub struct Uses {
 /// references for all, then, unless `include_shared`, launch permissions for those still
 /// unreferenced.
 pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: bool, uses: &mut Uses) -> Result<()> {
-    ssm_references(ec2, ids, &mut uses.in_use).await?;
+    references(ec2, ids, &mut uses.in_use).await?;
     if include_shared {
         return Ok(());
     }

@@ -19,6 +19,7 @@ pub mod delete;
 pub mod error;
 mod http;
 pub mod inuse;
+pub mod launches;
 pub mod output;
 pub mod pace;
 pub mod regions;

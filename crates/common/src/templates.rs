@@ -1,6 +1,34 @@
 //! A launch template as Auto Scaling groups name it: by ID, or by name.
 
-use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use std::fmt;
+
+/// How a group (or an override, or a refresh's desired configuration) names a launch
+/// template: AWS takes either its ID or its name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TemplateRef {
+    Id(String),
+    Name(String),
+}
+
+impl TemplateRef {
+    /// From a launch template specification's ID and name (the ID wins when both are given).
+    pub fn from_parts(id: Option<&str>, name: Option<&str>) -> Option<TemplateRef> {
+        match (id, name) {
+            (Some(id), _) => Some(TemplateRef::Id(id.to_owned())),
+            (None, Some(name)) => Some(TemplateRef::Name(name.to_owned())),
+            (None, None) => None,
+        }
+    }
+}
+
+impl fmt::Display for TemplateRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateRef::Id(id) => f.write_str(id),
+            TemplateRef::Name(name) => write!(f, "{name:?}"),
+        }
+    }
+}
 
 /// A launch template, by ID and (when known) name: groups may name it either way.
 pub struct Template<'a> {
@@ -9,19 +37,30 @@ pub struct Template<'a> {
 }
 
 impl Template<'_> {
-    /// The version number `spec` names of this template, if it names this one by number.
-    pub fn version_in(&self, spec: &LaunchTemplateSpecification) -> Option<i64> {
-        let ours = spec.launch_template_id() == Some(self.id)
-            || (spec.launch_template_id().is_none() && self.name.is_some() && spec.launch_template_name() == self.name);
-        if ours {
-            spec.version().and_then(|v| v.parse().ok())
-        } else {
-            None
+    /// True when `named` is this template, by ID or by name.
+    pub fn is(&self, named: &TemplateRef) -> bool {
+        match named {
+            TemplateRef::Id(id) => id == self.id,
+            TemplateRef::Name(name) => Some(name.as_str()) == self.name,
         }
     }
+}
 
-    /// True when `spec` names this template, by ID or by name.
-    pub fn is_used_by(&self, spec: &LaunchTemplateSpecification) -> bool {
-        spec.launch_template_id() == Some(self.id) || (self.name.is_some() && spec.launch_template_name() == self.name)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_named_by_id_or_by_name() {
+        let t = Template { id: "lt-1", name: Some("web") };
+        assert!(t.is(&TemplateRef::Id("lt-1".into())));
+        assert!(t.is(&TemplateRef::Name("web".into())));
+        assert!(!t.is(&TemplateRef::Id("lt-2".into())));
+        assert!(!t.is(&TemplateRef::Name("api".into())));
+        let unnamed = Template { id: "lt-1", name: None };
+        assert!(!unnamed.is(&TemplateRef::Name("web".into())));
+        assert_eq!(TemplateRef::from_parts(Some("lt-1"), Some("web")), Some(TemplateRef::Id("lt-1".into())));
+        assert_eq!(TemplateRef::from_parts(None, Some("web")), Some(TemplateRef::Name("web".into())));
+        assert_eq!(TemplateRef::from_parts(None, None), None);
     }
 }

@@ -27,8 +27,9 @@ use serde::Serialize;
 ///
 /// Each AMI is deregistered with its snapshots in one call (DeregisterImage with
 /// DeleteAssociatedSnapshots). Running it again after a partial failure finishes the job.
-/// An AMI something still needs (an instance, a launch template, an SSM parameter, another
-/// account) is refused unless --force; one with deregistration protection always.
+/// An AMI something still needs (an instance, a launch template or configuration a group
+/// launches from, an SSM parameter, an Image Builder recipe, another account) is refused
+/// unless --force; one with deregistration protection always.
 ///
 /// Example:  delete-ami ami-0123456789abcdef0 ami-0fedcba9876543210
 ///
@@ -55,6 +56,12 @@ pub struct Args {
     /// will fail).
     #[arg(long)]
     pub include_shared: bool,
+
+    /// Count an AMI that no longer exists, with nothing of it left (no snapshot made for it),
+    /// as deleted: a re-run of a stored list after a run that was cut short then exits 0.
+    /// Without it such an AMI is a failure, as for the script this replaces.
+    #[arg(long)]
+    pub missing_ok: bool,
 
     /// How many AMIs to delete at the same time.
     #[arg(long, value_name = "N", default_value_t = 4, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -195,11 +202,12 @@ impl Tool for Args {
         // Each AMI as it stands (one DescribeImages each: a batch would fail whole on one
         // unknown ID), then what keeps any of them: the in-use lookups once, SSM references
         // 10 AMIs a call, launch permissions one AMI a call.
+        let missing_ok = self.missing_ok;
         let found: Vec<(String, Result<Target>)> = stream::iter(self.ids.clone())
             .map(|id| {
                 let ec2 = ec2.clone();
                 async move {
-                    let target = find_target(&ec2, &id).await;
+                    let target = find_target(&ec2, &id, missing_ok).await;
                     (id, target)
                 }
             })
@@ -256,8 +264,9 @@ impl Tool for Args {
     }
 }
 
-/// The AMI as EC2 knows it, or what it left behind if it is already deregistered.
-async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Target> {
+/// The AMI as EC2 knows it, or what it left behind if it is already deregistered (with
+/// `missing_ok`, nothing at all counts as an AMI already deleted).
+async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str, missing_ok: bool) -> Result<Target> {
     if let Some(ami) = describe_one(ec2, id).await? {
         return Ok(Target::Registered(ami));
     }
@@ -266,7 +275,11 @@ async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Target> {
             tracing::info!("AMI {id} is already deregistered; deleting the {} snapshot(s) left behind", left.snapshot_ids.len());
             Ok(Target::Gone(left))
         }
-        None => bail!("AMI {id} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains"),
+        None if missing_ok => {
+            tracing::info!("AMI {id} no longer exists and no snapshot made for it remains: already deleted (--missing-ok)");
+            Ok(Target::Gone(common::Ami { image_id: id.to_owned(), state: "deregistered".into(), ..common::Ami::default() }))
+        }
+        None => bail!("AMI {id} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains (--missing-ok counts that as done)"),
     }
 }
 

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::io::{self, Write};
 
 use anyhow::{bail, Result};
-use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use clap::Parser;
 use common::error::{aws_error, error_code, Usage};
+use common::launches::list_groups;
 use common::regions::check_known;
 use common::targets::{Target, Targets};
 use common::templates::Template;
@@ -93,7 +93,7 @@ impl Tool for Args {
 }
 
 /// The target's launch template exists in its Region, and its group exists there and launches
-/// from that template (its own, or its mixed instances policy's).
+/// from that template (its own, or its mixed instances policy's: `common::launches`).
 async fn check_target(ctx: Context, n: usize, t: &Target) -> Result<()> {
     let what = format!("target {n} ({})", t.region);
     let templates = ctx.ec2().describe_launch_templates().launch_template_ids(&t.launch_template_id).send().await;
@@ -106,25 +106,21 @@ async fn check_target(ctx: Context, n: usize, t: &Target) -> Result<()> {
         Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId")) => bail!(missing()),
         Err(e) => return Err(aws_error(format!("{what}: looking up launch template {}", t.launch_template_id), e)),
     };
-    let groups = ctx
-        .autoscaling()
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&t.auto_scaling_group)
-        .send()
+    let groups = list_groups(&ctx.autoscaling(), std::slice::from_ref(&t.auto_scaling_group))
         .await
-        .map_err(|e| aws_error(format!("{what}: looking up group {}", t.auto_scaling_group), e))?;
-    let Some(group) = groups.auto_scaling_groups().first() else {
+        .map_err(|e| e.context(format!("{what}: looking up group {}", t.auto_scaling_group)))?;
+    let Some(group) = groups.first() else {
         bail!(Usage(format!("{what}: Auto Scaling group {} does not exist in {}", t.auto_scaling_group, t.region)));
     };
-    let mut specs: Vec<&LaunchTemplateSpecification> = group.launch_template().into_iter().collect();
-    specs.extend(group.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|lt| lt.launch_template_specification()));
+    // A refresh moves the group's main template (its own, or its policy's): an override's
+    // template is not the one the deploy bumps.
     let template = Template { id: &t.launch_template_id, name: name.as_deref() };
-    if !specs.iter().any(|s| template.is_used_by(s)) {
-        let uses = specs.iter().filter_map(|s| s.launch_template_id().or(s.launch_template_name())).collect::<Vec<_>>();
-        let uses = if uses.is_empty() { "no launch template".to_owned() } else { format!("launch template {}", uses.join(", ")) };
+    if !group.main_template().is_some_and(|u| template.is(&u.template)) {
         bail!(Usage(format!(
-            "{what}: group {} uses {uses}, not {}: a refresh would move it to another template",
-            t.auto_scaling_group, t.launch_template_id
+            "{what}: group {} uses {}, not {}: a refresh would move it to another template",
+            t.auto_scaling_group,
+            group.launches_from(),
+            t.launch_template_id
         )));
     }
     Ok(())

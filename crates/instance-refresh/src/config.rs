@@ -5,10 +5,12 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
+mod check;
 mod convert;
+use check::check;
 pub use convert::to_sdk;
 
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
@@ -56,6 +58,9 @@ pub struct Override {
     pub weighted_capacity: Option<String>,
     pub launch_template_specification: Option<LaunchTemplateSpec>,
     pub instance_requirements: Option<InstanceRequirements>,
+    /// The AMI instances launched with this override run (the `ReplaceRootVolume` strategy
+    /// needs one in every override).
+    pub image_id: Option<String>,
 }
 
 /// A `{"Min": .., "Max": ..}` range, as AWS's instance requirements take them.
@@ -128,6 +133,13 @@ pub struct InstancesDistribution {
     pub spot_allocation_strategy: Option<String>,
     pub spot_instance_pools: Option<i32>,
     pub spot_max_price: Option<String>,
+    pub distribution_segments: Option<Vec<DistributionSegment>>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct DistributionSegment {
+    pub target_capacity_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]
@@ -163,40 +175,6 @@ pub fn parse(text: &str) -> Result<RefreshConfig> {
     let config: RefreshConfig = serde_json::from_str(text)?;
     check(&config)?;
     Ok(config)
-}
-
-fn check(config: &RefreshConfig) -> Result<()> {
-    if let Some(s) = &config.strategy {
-        if !matches!(s.as_str(), "Rolling" | "ReplaceRootVolume") {
-            bail!("Strategy must be Rolling or ReplaceRootVolume, not {s:?}");
-        }
-    }
-    let Some(p) = &config.preferences else { return Ok(()) };
-    let pct = |name: &str, v: Option<i32>, lo: i32, hi: i32| -> Result<()> {
-        match v {
-            Some(v) if v < lo || v > hi => bail!("Preferences.{name} must be {lo} to {hi}, not {v}"),
-            _ => Ok(()),
-        }
-    };
-    pct("MinHealthyPercentage", p.min_healthy_percentage, 0, 100)?;
-    pct("MaxHealthyPercentage", p.max_healthy_percentage, 100, 200)?;
-    pct("InstanceWarmup", p.instance_warmup, 0, i32::MAX)?;
-    pct("CheckpointDelay", p.checkpoint_delay, 0, 172_800)?;
-    pct("BakeTime", p.bake_time, 0, 172_800)?;
-    for c in p.checkpoint_percentages.iter().flatten() {
-        pct("CheckpointPercentages", Some(*c), 1, 100)?;
-    }
-    for (name, value) in [
-        ("ScaleInProtectedInstances", &p.scale_in_protected_instances),
-        ("StandbyInstances", &p.standby_instances),
-    ] {
-        if let Some(v) = value {
-            if !matches!(v.as_str(), "Refresh" | "Ignore" | "Wait" | "Terminate") {
-                bail!("Preferences.{name} must be Refresh, Ignore, Wait or Terminate, not {v:?}");
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -262,6 +240,19 @@ mod tests {
         let cpu = r.baseline_performance_factors().unwrap().cpu().unwrap();
         assert_eq!(cpu.references()[0].instance_family(), Some("c6i"));
         assert!(parse(r#"{"DesiredConfiguration": {"MixedInstancesPolicy": {"LaunchTemplate": {"Overrides": [{"InstanceRequirements": {"VCpus": 2}}]}}}}"#).is_err());
+    }
+
+    #[test]
+    fn overrides_image_ids_and_distribution_segments_reach_the_sdk() {
+        let c = parse(r#"{"Strategy": "ReplaceRootVolume", "DesiredConfiguration": {"MixedInstancesPolicy": {
+            "LaunchTemplate": {"Overrides": [{"InstanceType": "t3.micro", "ImageId": "ami-0123456789abcdef0"}]},
+            "InstancesDistribution": {"DistributionSegments": [{"TargetCapacityTypes": ["on-demand"]}]}}}}"#)
+        .unwrap();
+        let (desired, _) = to_sdk(&c).unwrap();
+        let mixed = desired.unwrap().mixed_instances_policy.unwrap();
+        assert_eq!(mixed.launch_template.unwrap().overrides()[0].image_id(), Some("ami-0123456789abcdef0"));
+        let segments = mixed.instances_distribution.unwrap().distribution_segments.unwrap();
+        assert_eq!(segments[0].target_capacity_types()[0].as_str(), "on-demand");
     }
 
     #[test]

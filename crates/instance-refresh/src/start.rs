@@ -8,7 +8,8 @@ use anyhow::{bail, Context as _, Result};
 use aws_sdk_autoscaling::types::{AutoScalingGroup, DesiredConfiguration, LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences};
 use common::calllog::MaybeActed;
 use common::error::{aws_error, error_code};
-use common::inuse::group_launch_template;
+use common::launches::Group;
+use common::templates::TemplateRef;
 
 use crate::follow::{Follower, Waited};
 use crate::IfRunning;
@@ -104,11 +105,11 @@ pub async fn desired(
     } else if let Some(lt) = file_lt.as_ref().filter(|lt| lt.launch_template_id().is_some() || lt.launch_template_name().is_some()) {
         spec = spec.set_launch_template_id(lt.launch_template_id().map(str::to_owned)).set_launch_template_name(lt.launch_template_name().map(str::to_owned));
     } else {
-        let g = describe_group(asg, group).await?;
-        let lt = group_launch_template(&g).with_context(|| format!("group {group} has no launch template to pin a version of"))?;
-        spec = match lt.launch_template_id() {
-            Some(id) => spec.launch_template_id(id),
-            None => spec.set_launch_template_name(lt.launch_template_name().map(str::to_owned)),
+        let g = Group::from_sdk(&describe_group(asg, group).await?);
+        let main = g.main_template().with_context(|| format!("group {group} has no launch template to pin a version of"))?;
+        spec = match &main.template {
+            TemplateRef::Id(id) => spec.launch_template_id(id),
+            TemplateRef::Name(name) => spec.launch_template_name(name),
         };
     }
     let mixed = from_file.and_then(|d| d.mixed_instances_policy);
@@ -129,8 +130,8 @@ fn pin_mixed(m: MixedInstancesPolicy, spec: LaunchTemplateSpecification) -> Mixe
 /// True when the group names its launch template version as `$Latest` or `$Default` (or not
 /// at all, which means `$Default`).
 async fn group_on_symbolic_version(asg: &aws_sdk_autoscaling::Client, group: &str) -> Result<bool> {
-    let group = describe_group(asg, group).await?;
-    Ok(group_launch_template(&group).is_some_and(|s| !s.version().is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))))
+    let group = Group::from_sdk(&describe_group(asg, group).await?);
+    Ok(group.main_template().is_some_and(|u| u.version_number().is_none()))
 }
 
 /// The group, or an error naming it if there is none.

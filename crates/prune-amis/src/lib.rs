@@ -32,8 +32,10 @@ use crate::report::Pruned;
 /// deprecated ones included, ordered by CreationDate (ties by ImageId). The newest MAX are
 /// always kept. An older AMI is kept too when: an instance runs it (pending, running,
 /// stopping, stopped); a launch template's default or latest version names it; any version of
-/// a template an Auto Scaling group uses names it (directly or through resolve:ssm:); an SSM
-/// parameter names it; it has deregistration protection; it is younger than --older-than; it
+/// a template an Auto Scaling group launches from names it (the group's own, its mixed
+/// instances policy's, or an override's; directly or through resolve:ssm:); a launch
+/// configuration names it; an SSM parameter names it or an EC2 Image Builder recipe builds on
+/// it; it has deregistration protection; it is younger than --older-than; it
 /// was launched within --unused-for; it is shared with another account or public (unless
 /// --include-shared). The rest are retired, oldest first.
 ///
@@ -205,7 +207,7 @@ impl Args {
             }
             let first = plan(amis.clone(), &rules, &uses, now);
             let candidates: Vec<String> = first.iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id.clone()).collect();
-            common::inuse::ssm_references(&ec2, &candidates, &mut uses.in_use).await?;
+            common::inuse::references(&ec2, &candidates, &mut uses.in_use).await?;
         }
         let mut plan = plan(amis, &rules, &uses, now);
         let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();

@@ -5,18 +5,20 @@ use aws_sdk_autoscaling::types as asg;
 
 use super::*;
 
+/// A list of the SDK's enum values from their names.
+fn list<T>(v: &Option<Vec<String>>) -> Option<Vec<T>>
+where
+    T: for<'a> From<&'a str>,
+{
+    v.as_ref().map(|v| v.iter().map(|s| T::from(s.as_str())).collect())
+}
+
 /// The SDK's shape of instance requirements: every field AWS takes.
 fn instance_requirements(r: &InstanceRequirements) -> asg::InstanceRequirements {
     macro_rules! range {
         ($field:expr, $ty:ident) => {
             $field.map(|v| asg::$ty::builder().set_min(v.min).set_max(v.max).build())
         };
-    }
-    fn list<T>(v: &Option<Vec<String>>) -> Option<Vec<T>>
-    where
-        T: for<'a> From<&'a str>,
-    {
-        v.as_ref().map(|v| v.iter().map(|s| T::from(s.as_str())).collect())
     }
     asg::InstanceRequirements::builder()
         .set_v_cpu_count(range!(r.v_cpu_count, VCpuCountRequest))
@@ -88,6 +90,7 @@ pub fn to_sdk(
                                         .set_weighted_capacity(o.weighted_capacity.clone())
                                         .set_launch_template_specification(o.launch_template_specification.as_ref().map(lt_spec))
                                         .set_instance_requirements(o.instance_requirements.as_ref().map(instance_requirements))
+                                        .set_image_id(o.image_id.clone())
                                         .build(),
                                 );
                             }
@@ -107,6 +110,12 @@ pub fn to_sdk(
                             .set_spot_allocation_strategy(d.spot_allocation_strategy.clone())
                             .set_spot_instance_pools(d.spot_instance_pools)
                             .set_spot_max_price(d.spot_max_price.clone())
+                            .set_distribution_segments(d.distribution_segments.as_ref().map(|segments| {
+                                segments
+                                    .iter()
+                                    .map(|s| asg::DistributionSegment::builder().set_target_capacity_types(list(&s.target_capacity_types)).build())
+                                    .collect()
+                            }))
                             .build()
                     });
                     Some(asg::MixedInstancesPolicy::builder().set_launch_template(lt).set_instances_distribution(dist).build())

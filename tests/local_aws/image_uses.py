@@ -1,0 +1,95 @@
+"""What an AMI runs on, and what builds on it: the image fields and references the deploy tools
+check before they deploy or delete an AMI, added to moto 5.2.5 as AWS documents them.
+
+Image traits (RegisterImage, CreateImage, CopyImage)
+  * RegisterImage honours Architecture (AWS's default for an EBS-backed AMI is ``i386``),
+    BootMode (none by default: an instance then boots in its type's default mode) and
+    EnaSupport; moto ignores all three and says ``uefi`` for every image.
+  * CreateImage gives the AMI its instance's architecture, and the boot mode and ENA support
+    of the AMI the instance was launched from (an instance's ``enaSupport`` comes from its
+    AMI), as AWS does.
+  * CopyImage keeps all three.
+  moto's DescribeInstanceTypes already answers with AWS's data for each type
+  (``ProcessorInfo.SupportedArchitectures``, ``SupportedBootModes``, ``NetworkInfo.EnaSupport``).
+
+Image Builder recipes (DescribeImageReferences)
+  There is no Image Builder here, so a test registers a recipe with the ``recipe`` control
+  (its ARN, kind ``image`` or ``container``, and the AMI it builds on: the recipe's
+  ``parentImage``). DescribeImageReferences then reports it for ResourceTypes
+  ``imagebuilder:ImageRecipe`` / ``imagebuilder:ContainerRecipe`` (and IncludeAllResourceTypes),
+  and records the Image Builder permissions EC2 uses on the caller's behalf to find them, as
+  AWS's managed policy for image references (AmazonEC2ImageReferencesAccessPolicy) grants
+  them: ``imagebuilder:ListImageRecipes`` for image recipes, ``imagebuilder:ListContainerRecipes``
+  and ``imagebuilder:GetContainerRecipe`` for container recipes (a container recipe's parent
+  image is only in its full description).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from moto.ec2.responses.amis import AmisResponse
+
+LOCK = threading.RLock()
+
+# Recipes a test registered, by (account, region): [{"arn", "kind", "parent_image"}].
+RECIPES: dict[tuple[str, str], list[dict[str, str]]] = {}
+
+RECIPE_TYPES = {"image": "imagebuilder:ImageRecipe", "container": "imagebuilder:ContainerRecipe"}
+RECIPE_PERMISSIONS = {
+    "imagebuilder:ImageRecipe": ("imagebuilder:ListImageRecipes",),
+    "imagebuilder:ContainerRecipe": ("imagebuilder:ListContainerRecipes", "imagebuilder:GetContainerRecipe"),
+}
+
+
+def add_recipe(account: str, region: str, arn: str, kind: str, parent_image: str) -> None:
+    """Test control: an Image Builder recipe of `kind` (image, container) building on an AMI."""
+    if kind not in RECIPE_TYPES:
+        raise ValueError(f"recipe kind must be image or container, not {kind!r}")
+    with LOCK:
+        RECIPES.setdefault((account, region), []).append({"arn": arn, "kind": kind, "parent_image": parent_image})
+
+
+def recipe_references(account: str, region: str, types: set[str], wanted: set[str], authorize: Callable[..., None]) -> list[dict[str, str]]:
+    """The references DescribeImageReferences reports for recipes among `types`."""
+    refs = []
+    for resource_type, permissions in RECIPE_PERMISSIONS.items():
+        if resource_type not in types:
+            continue
+        authorize(region, *permissions)
+        with LOCK:
+            recipes = list(RECIPES.get((account, region), []))
+        for r in recipes:
+            if RECIPE_TYPES[r["kind"]] == resource_type and r["parent_image"] in wanted:
+                refs.append({"ImageId": r["parent_image"], "ResourceType": resource_type, "Arn": r["arn"]})
+    return refs
+
+
+def init_traits(ami: Any, kwargs: dict[str, Any]) -> None:
+    """For every new image (local_aws's Ami.__init__): AWS gives an image a boot mode only
+    when one is set (moto says "uefi" for all), and a copy (`source_ami`) keeps its source's."""
+    if "boot_mode" not in kwargs:
+        ami.boot_mode = None
+    ami.ena_support = None
+    source = kwargs.get("source_ami")
+    if source is not None:
+        ami.boot_mode = source.boot_mode
+        ami.ena_support = source.ena_support
+
+
+def register_traits(resp: AmisResponse, image_id: str) -> None:
+    """RegisterImage's Architecture, BootMode and EnaSupport, with AWS's defaults."""
+    ami = resp.ec2_backend.amis[image_id]
+    ami.architecture = resp._get_param("Architecture") or "i386"
+    ami.boot_mode = resp._get_param("BootMode")
+    ena = resp._get_param("EnaSupport")
+    ami.ena_support = None if ena is None else str(ena).lower() == "true"
+
+
+def create_traits(backend: Any, ami: Any) -> None:
+    """CreateImage: the instance's AMI's boot mode and ENA support (moto copies the architecture)."""
+    source = backend.amis.get(ami.instance.image_id)
+    if source is not None:
+        ami.boot_mode = source.boot_mode
+        ami.ena_support = source.ena_support
