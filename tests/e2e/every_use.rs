@@ -167,26 +167,49 @@ async fn bump_refuses_an_ami_that_cannot_run_on_the_template() {
     assert_eq!(aws.run("bump-launch-template", dir.path(), &[&legacy, &x86[3], "2"]).expect(0).stdout.trim(), "2");
 }
 
-#[tokio::test]
-async fn types_chosen_by_attributes_are_noted_not_checked() {
-    let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 2).await;
-    let lt = aws.template_on("abis", &amis[0]).await;
-    let requirements = aws_sdk_autoscaling::types::InstanceRequirements::builder()
-        .v_cpu_count(aws_sdk_autoscaling::types::VCpuCountRequest::builder().min(2).build())
-        .memory_mib(aws_sdk_autoscaling::types::MemoryMiBRequest::builder().min(2048).build())
+/// A group "abis" choosing instance types for `lt` by attributes (2+ vCPUs, 2+ GiB, and
+/// `manufacturers` if any).
+async fn abis_group(aws: &LocalAws, lt: &str, manufacturers: &[aws_sdk_autoscaling::types::CpuManufacturer]) {
+    use aws_sdk_autoscaling::types::{InstanceRequirements, MemoryMiBRequest, VCpuCountRequest};
+    let requirements = InstanceRequirements::builder()
+        .v_cpu_count(VCpuCountRequest::builder().min(2).build())
+        .memory_mib(MemoryMiBRequest::builder().min(2048).build())
+        .set_cpu_manufacturers((!manufacturers.is_empty()).then(|| manufacturers.to_vec()))
         .build();
     let policy = LaunchTemplate::builder()
-        .launch_template_specification(LaunchTemplateSpecification::builder().launch_template_id(&lt).version("$Latest").build())
+        .launch_template_specification(LaunchTemplateSpecification::builder().launch_template_id(lt).version("$Latest").build())
         .overrides(LaunchTemplateOverrides::builder().instance_requirements(requirements).build())
         .build();
     aws.new_group("abis", 1).mixed_instances_policy(MixedInstancesPolicy::builder().launch_template(policy).build()).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn types_chosen_by_attributes_are_checked_where_ec2_answers() {
+    let aws = LocalAws::start().await;
+    let x86 = aws.bake(&aws.builder_instance().await, "main", 2).await;
+    let arm = aws.bake(&aws.builder_instance_of(ArchitectureValues::Arm64).await, "arm", 1).await;
+    let lt = aws.template_on("abis", &x86[0]).await;
+    abis_group(&aws, &lt, &[aws_sdk_autoscaling::types::CpuManufacturer::Intel]).await;
     let dir = workdir();
-    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[1], "2", "-o", "json"]).expect(0);
-    let v = run.json();
-    let notes = v["not_checked"].as_array().unwrap();
-    assert!(notes.iter().any(|n| n.as_str().unwrap().starts_with("group abis chooses instance types by attributes")), "{notes:?}");
-    assert!(run.stderr.contains("warning: group abis chooses instance types by attributes"), "{}", run.stderr);
+
+    // Intel only: no type the requirements allow runs arm64.
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &arm[0], "2"]).expect(1);
+    let line = run.error_line("bump-launch-template");
+    let says = format!("{} is arm64; no instance type that group abis (its mixed instances policy's template)'s instance requirements allow runs arm64", arm[0]);
+    assert!(line.contains(&says), "{line}");
+    assert_eq!(aws.versions(&lt).await.0, [1], "no version made");
+
+    aws.reset_calls();
+    let v = aws.run("bump-launch-template", dir.path(), &[&lt, &x86[1], "2", "-o", "json"]).expect(0).json();
+    assert_eq!(v["not_checked"], serde_json::json!([]), "EC2 answered");
+    assert_eq!(aws.calls()["ec2:GetInstanceTypesFromInstanceRequirements"], 1);
+
+    // Where EC2 gives no answer, the bump goes on and says what was not checked.
+    aws.deny(&["ec2:GetInstanceTypesFromInstanceRequirements"]);
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &x86[1], "2", "-o", "json"]).expect(0);
+    let notes = run.json()["not_checked"].as_array().unwrap().clone();
+    assert!(notes.len() == 1 && notes[0].as_str().unwrap().contains("UnauthorizedOperation"), "{notes:?}");
+    assert!(run.stderr.contains("warning: group abis (its mixed instances policy's template) chooses instance types by attributes"), "{}", run.stderr);
 }
 
 #[tokio::test]

@@ -81,6 +81,17 @@ async fn bump_calls_only_what_its_policy_allows() {
     let amis = aws.bake(&builder, "main", 1).await;
     let lt = aws.launch_template("app", &amis[0]).await;
     aws.group("web", &lt, "1", 1).await;
+    // A second group choosing its instance types by attributes: bump asks EC2 which fit.
+    let requirements = aws_sdk_autoscaling::types::InstanceRequirements::builder()
+        .v_cpu_count(aws_sdk_autoscaling::types::VCpuCountRequest::builder().min(2).build())
+        .memory_mib(aws_sdk_autoscaling::types::MemoryMiBRequest::builder().min(2048).build())
+        .build();
+    let policy = aws_sdk_autoscaling::types::LaunchTemplate::builder()
+        .launch_template_specification(aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).version("$Latest").build())
+        .overrides(aws_sdk_autoscaling::types::LaunchTemplateOverrides::builder().instance_requirements(requirements).build())
+        .build();
+    let mixed = aws_sdk_autoscaling::types::MixedInstancesPolicy::builder().launch_template(policy).build();
+    aws.new_group("abis", 1).mixed_instances_policy(mixed).send().await.unwrap();
     aws.add_versions(&lt, &amis[0], 3).await;
     let dir = workdir();
     aws.reset_calls();

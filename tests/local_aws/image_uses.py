@@ -12,6 +12,15 @@ Image traits (RegisterImage, CreateImage, CopyImage)
   moto's DescribeInstanceTypes already answers with AWS's data for each type
   (``ProcessorInfo.SupportedArchitectures``, ``SupportedBootModes``, ``NetworkInfo.EnaSupport``).
 
+Instance types by attributes (GetInstanceTypesFromInstanceRequirements), which moto lacks
+  The instance types of moto's data (AWS's own) that have one of the ArchitectureTypes and
+  VirtualizationTypes and meet the InstanceRequirements, paged: VCpuCount and MemoryMiB
+  (both required, as AWS requires them), CpuManufacturers, MemoryGiBPerVCpu,
+  AllowedInstanceTypes and ExcludedInstanceTypes (with `*` wildcards), BareMetal and
+  BurstablePerformance (`excluded` by default, as on AWS: no t-family types unless asked),
+  InstanceGenerations. Attributes that need prices or capacity (Spot and On-Demand price
+  protection, accelerators, storage, bandwidth) are not modelled: they do not narrow the list.
+
 Image Builder recipes (DescribeImageReferences)
   There is no Image Builder here, so a test registers a recipe with the ``recipe`` control
   (its ARN, kind ``image`` or ``container``, and the AMI it builds on: the recipe's
@@ -26,9 +35,12 @@ Image Builder recipes (DescribeImageReferences)
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from typing import Any, Callable
 
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.amis import AmisResponse
 
 LOCK = threading.RLock()
@@ -93,3 +105,78 @@ def create_traits(backend: Any, ami: Any) -> None:
     if source is not None:
         ami.boot_mode = source.boot_mode
         ami.ena_support = source.ena_support
+
+
+_MANUFACTURERS = {"Intel": "intel", "AMD": "amd", "AWS": "amazon-web-services", "Apple": "apple"}
+
+
+def _within(value: float | None, bounds: dict[str, Any] | None) -> bool:
+    if not bounds:
+        return True
+    if value is None:
+        return False
+    lo, hi = bounds.get("Min"), bounds.get("Max")
+    return (lo is None or value >= float(lo)) and (hi is None or value <= float(hi))
+
+
+def _allows(t: dict[str, Any], req: dict[str, Any]) -> bool:
+    name = t["InstanceType"]
+    vcpus = t.get("VCpuInfo", {}).get("DefaultVCpus")
+    mib = t.get("MemoryInfo", {}).get("SizeInMiB")
+    if not (_within(vcpus, req.get("VCpuCount")) and _within(mib, req.get("MemoryMiB"))):
+        return False
+    if vcpus and mib and not _within(mib / 1024 / vcpus, req.get("MemoryGiBPerVCpu")):
+        return False
+    makers = req.get("CpuManufacturers") or []
+    if makers and _MANUFACTURERS.get(t.get("ProcessorInfo", {}).get("Manufacturer", "")) not in makers:
+        return False
+    allowed = req.get("AllowedInstanceTypes") or []
+    if allowed and not any(fnmatch.fnmatchcase(name, p) for p in allowed):
+        return False
+    if any(fnmatch.fnmatchcase(name, p) for p in req.get("ExcludedInstanceTypes") or []):
+        return False
+    metal = t.get("BareMetal", False)
+    if (req.get("BareMetal") or "excluded") == ("excluded" if metal else "required"):
+        return False
+    burstable = t.get("BurstablePerformanceSupported", False)
+    if (req.get("BurstablePerformance") or "excluded") == ("excluded" if burstable else "required"):
+        return False
+    generations = req.get("InstanceGenerations") or []
+    current = t.get("CurrentGeneration", True)
+    if generations and ("current" if current else "previous") not in generations:
+        return False
+    return True
+
+
+def get_instance_types_from_instance_requirements(self: Any) -> ActionResult:
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    arches = self._get_param("ArchitectureTypes", [])
+    virt = self._get_param("VirtualizationTypes", [])
+    req = self._get_param("InstanceRequirements") or {}
+    if not arches or not virt or not req:
+        raise EC2ClientError("MissingParameter", "ArchitectureTypes, VirtualizationTypes and InstanceRequirements are required.")
+    if "VCpuCount" not in req or "MemoryMiB" not in req:
+        raise EC2ClientError("MissingParameter", "InstanceRequirements needs VCpuCount and MemoryMiB.")
+    self.error_on_dryrun()
+    names = sorted(
+        name
+        for name, t in INSTANCE_TYPES.items()
+        if set(arches) & set(t.get("ProcessorInfo", {}).get("SupportedArchitectures", []))
+        and set(virt) & set(t.get("SupportedVirtualizationTypes", []))
+        and _allows(t, req)
+    )
+    token = self._get_param("NextToken")
+    start = int(token) if token else 0
+    size = self._get_int_param("MaxResults") or 1000
+    page = names[start : start + size]
+    out: dict[str, Any] = {"InstanceTypes": [{"InstanceType": n} for n in page]}
+    if start + size < len(names):
+        out["NextToken"] = str(start + size)
+    return ActionResult(out)
+
+
+def install() -> None:
+    from moto.ec2.responses.instances import InstanceResponse
+
+    InstanceResponse.get_instance_types_from_instance_requirements = get_instance_types_from_instance_requirements

@@ -1250,6 +1250,7 @@ def install() -> None:
         return
     _installed = True
     core_responses.BaseResponse.call_action = _counting_call_action
+    image_uses.install()
     # AutoScalingResponse's own call_action (a CRC header) calls this one: each call counts once.
     lt_models.LaunchTemplate.create_version = _lt_create_version
     lt_models.LaunchTemplate.get_version = _lt_get_version

@@ -658,3 +658,19 @@ def test_regions_of_the_partition_with_their_opt_in_status(url):
     every = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions(AllRegions=True)["Regions"]}
     assert every["il-central-1"] == "not-opted-in"
     assert set(every) - set(listed) == {"il-central-1"}
+
+
+def test_instance_types_from_instance_requirements(other_url):
+    ec2 = client(other_url, "ec2")
+    ask = lambda arch, **req: [t["InstanceType"] for t in ec2.get_instance_types_from_instance_requirements(
+        ArchitectureTypes=[arch], VirtualizationTypes=["hvm"],
+        InstanceRequirements={"VCpuCount": {"Min": 2, "Max": 2}, "MemoryMiB": {"Min": 4096, "Max": 4096}, **req})["InstanceTypes"]]
+    x86 = ask("x86_64")
+    assert "c5.large" in x86 and "m5.large" not in x86, "2 vCPUs and 4 GiB exactly: c5.large, not m5.large (8 GiB)"
+    assert "t3.medium" not in x86 and "t2.medium" not in x86, "burstable types are excluded by default, as on AWS"
+    assert "t3.medium" in ask("x86_64", BurstablePerformance="included")
+    arm = ask("arm64", BurstablePerformance="included")
+    assert "t4g.medium" in arm and "t3.medium" not in arm
+    assert ask("arm64", CpuManufacturers=["intel"]) == []
+    assert set(ask("x86_64", AllowedInstanceTypes=["c5*"])) == {t for t in x86 if t.startswith("c5")}
+    assert ask("arm64", AllowedInstanceTypes=["c5*"]) == []

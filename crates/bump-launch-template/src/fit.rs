@@ -7,15 +7,17 @@
 //! type that a group's overrides name for this template (`common::launches`). For each type
 //! (`DescribeInstanceTypes`): the AMI's `Architecture` among its `SupportedArchitectures`, its
 //! `BootMode` among its `SupportedBootModes` (`uefi-preferred` fits either; an AMI that names
-//! none boots in the type's default), and `EnaSupport` where the type requires ENA. Types
-//! chosen by attributes (`InstanceRequirements`) are EC2's pick among those that fit the AMI,
-//! so they are not checked; a note says so.
+//! none boots in the type's default), and `EnaSupport` where the type requires ENA. Where types
+//! are chosen by attributes (`InstanceRequirements`, the template's or an override's), EC2
+//! picks among those that fit the AMI's architecture, so the question is whether any type the
+//! requirements allow does: GetInstanceTypesFromInstanceRequirements answers it (one call
+//! each). Where EC2 gives no answer (the call is refused), a note says it was not checked.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use aws_sdk_ec2::types::{InstanceType, InstanceTypeInfo};
-use common::error::aws_error;
+use aws_sdk_ec2::types::{ArchitectureType, InstanceRequirementsRequest, InstanceType, InstanceTypeInfo, VirtualizationType};
+use common::error::{aws_error, AwsError};
 use common::launches::{Group, InstanceChoice};
 use common::templates::Template;
 use common::Ami;
@@ -40,39 +42,39 @@ impl TypeInfo {
 }
 
 /// The instance types the new version's instances may run on, each with where it comes
-/// from, and notes on what cannot be checked.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// from, the instance requirements that choose types by attributes, and notes on what cannot
+/// be checked.
+#[derive(Debug, Default, PartialEq)]
 pub struct Targets {
     /// Instance type -> where it is named ("the template's instance type", "group web").
     pub types: BTreeMap<String, Vec<String>>,
+    /// Where ("the template", "group web") -> the requirements it chooses types by.
+    pub requirements: Vec<(String, InstanceRequirementsRequest)>,
     pub notes: Vec<String>,
 }
 
-/// The instance types to check: the source version's own (`template_type`, or a note when it
-/// chooses by attributes), and those the groups on `template` name for it.
-pub fn targets(template: &Template<'_>, template_type: Option<&str>, template_by_attributes: bool, groups: &[Group]) -> Targets {
+/// The instance types to check: the source version's own (`template_type`, or the
+/// requirements it chooses by), and those the groups on `template` name for it.
+pub fn targets(template: &Template<'_>, template_type: Option<&str>, template_requirements: Option<&InstanceRequirementsRequest>, groups: &[Group]) -> Targets {
     let mut t = Targets::default();
     if let Some(name) = template_type {
         t.types.entry(name.to_owned()).or_default().push("the template's instance type".into());
     }
-    if template_by_attributes {
-        t.notes.push("the template chooses instance types by attributes (InstanceRequirements): EC2 picks types that fit the AMI, so they are not checked".into());
+    if let Some(r) = template_requirements {
+        t.requirements.push(("the template".into(), r.clone()));
     }
     for group in groups {
         for u in group.uses_of(template) {
             for choice in &u.instance_types {
                 match choice {
                     InstanceChoice::Type(name) => t.types.entry(name.clone()).or_default().push(format!("group {}", group.name)),
-                    InstanceChoice::Attributes => t.notes.push(format!(
-                        "group {} chooses instance types by attributes ({}): EC2 picks types that fit the AMI, so they are not checked",
-                        group.name, u.slot
-                    )),
+                    InstanceChoice::Attributes(r) => t.requirements.push((format!("group {} ({})", group.name, u.slot), (**r).clone())),
                     InstanceChoice::FromTemplate => {}
                 }
             }
         }
     }
-    if t.types.is_empty() && t.notes.is_empty() {
+    if t.types.is_empty() && t.requirements.is_empty() {
         t.notes.push("neither the template nor a group on it names an instance type: the AMI's fit is not checked".into());
     }
     t
@@ -110,6 +112,48 @@ pub fn mismatches(ami: &Ami, targets: &Targets, types: &BTreeMap<String, TypeInf
         }
     }
     out
+}
+
+/// For each set of instance requirements, whether any type it allows runs the AMI's
+/// architecture (GetInstanceTypesFromInstanceRequirements, which stops at the first page that
+/// names one). Returns the mismatches, and notes where EC2 gave no answer.
+pub async fn attribute_mismatches(ec2: &aws_sdk_ec2::Client, ami: &Ami, requirements: &[(String, InstanceRequirementsRequest)]) -> Result<(Vec<String>, Vec<String>)> {
+    let (mut wrong, mut notes) = (Vec::new(), Vec::new());
+    let Some(arch) = ami.architecture.as_deref() else {
+        if !requirements.is_empty() {
+            notes.push(format!("{} names no architecture: the instance types chosen by attributes are not checked", ami.image_id));
+        }
+        return Ok((wrong, notes));
+    };
+    for (at, r) in requirements {
+        let mut pages = ec2
+            .get_instance_types_from_instance_requirements()
+            .architecture_types(ArchitectureType::from(arch))
+            .virtualization_types(VirtualizationType::Hvm)
+            .instance_requirements(r.clone())
+            .into_paginator()
+            .send();
+        let mut any = false;
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) if !page.instance_types().is_empty() => {
+                    any = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let why = AwsError::from_sdk("asking EC2 which instance types the requirements allow", &e);
+                    notes.push(format!("{at} chooses instance types by attributes, and EC2 did not say which run {arch} ({why}): not checked"));
+                    any = true;
+                    break;
+                }
+            }
+        }
+        if !any {
+            wrong.push(format!("{} is {arch}; no instance type that {at}'s instance requirements allow runs {arch}", ami.image_id));
+        }
+    }
+    Ok((wrong, notes))
 }
 
 /// DescribeInstanceTypes for `names`, at most 100 a call, every page.
@@ -167,7 +211,7 @@ mod tests {
     }
 
     fn on(types: &[&str]) -> Targets {
-        Targets { types: types.iter().map(|t| ((*t).to_owned(), vec!["the template's instance type".to_owned()])).collect(), notes: Vec::new() }
+        Targets { types: types.iter().map(|t| ((*t).to_owned(), vec!["the template's instance type".to_owned()])).collect(), ..Targets::default() }
     }
 
     #[test]
@@ -191,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn the_groups_overrides_are_checked_and_attributes_are_noted() {
+    fn the_groups_overrides_and_requirements_are_gathered() {
         let template = Template { id: "lt-1", name: Some("web") };
         let group = Group {
             name: "web".into(),
@@ -200,18 +244,19 @@ mod tests {
                     template: TemplateRef::Id("lt-1".into()),
                     version: "$Latest".into(),
                     slot: Slot::Policy,
-                    instance_types: vec![InstanceChoice::Type("t4g.micro".into()), InstanceChoice::Attributes],
+                    instance_types: vec![InstanceChoice::Type("t4g.micro".into()), InstanceChoice::Attributes(Box::new(InstanceRequirementsRequest::builder().build()))],
                 },
                 TemplateUse { template: TemplateRef::Id("lt-other".into()), version: "1".into(), slot: Slot::Override { index: 2 }, instance_types: vec![InstanceChoice::Type("c5.large".into())] },
             ],
             launch_configuration: None,
         };
-        let t = targets(&template, Some("t3.micro"), false, &[group]);
+        let t = targets(&template, Some("t3.micro"), None, &[group]);
         assert_eq!(t.types.keys().collect::<Vec<_>>(), ["t3.micro", "t4g.micro"]);
         assert_eq!(t.types["t4g.micro"], ["group web"]);
-        assert_eq!(t.notes.len(), 1);
-        assert!(t.notes[0].starts_with("group web chooses instance types by attributes"), "{:?}", t.notes);
-        let none = targets(&template, None, false, &[]);
+        assert_eq!(t.requirements.len(), 1);
+        assert_eq!(t.requirements[0].0, "group web (its mixed instances policy's template)");
+        assert!(t.notes.is_empty(), "{:?}", t.notes);
+        let none = targets(&template, None, None, &[]);
         assert!(none.types.is_empty() && none.notes[0].contains("not checked"));
     }
 }

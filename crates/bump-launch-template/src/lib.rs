@@ -44,7 +44,9 @@ pub const DELETE_BATCH: usize = 200;
 /// Before any version is made, the AMI must be able to launch where the new version would
 /// launch it: available (not pending or disabled), and fitting every instance type the
 /// template and the groups on it (their overrides too) name, in architecture, boot mode and
-/// ENA support. A mismatch exits 1 with one line naming it, and nothing is changed.
+/// ENA support; where types are chosen by attributes, EC2 must know one that the requirements
+/// allow and that runs the AMI's architecture. A mismatch exits 1 with one line naming it, and
+/// nothing is changed.
 ///
 /// Example (from buildspec.yml):
 ///   bump-launch-template "$LAUNCH_TEMPLATE_ID" "$(cat latest_ami_id)" "$VERSIONS_TO_KEEP"
@@ -216,11 +218,19 @@ impl Args {
     /// version would launch it ([`fit`]); returns what could not be checked.
     async fn check_fit(&self, ec2: &aws_sdk_ec2::Client, image: &common::Ami, template: &pinned::Template<'_>, listed: &versions::Listed, groups: &[Group]) -> Result<Vec<String>> {
         let source = resolve_source(self.source_version, &listed.versions, i64::MAX);
-        let (own, by_attributes) = source.and_then(|n| listed.instance_types.get(&n)).cloned().unwrap_or_default();
-        let targets = fit::targets(template, own.as_deref(), by_attributes, groups);
-        let names: Vec<String> = targets.types.keys().cloned().collect();
-        let types = if names.is_empty() || image.state != "available" { BTreeMap::new() } else { fit::describe_types(ec2, &names).await? };
-        let wrong = fit::mismatches(image, &targets, &types);
+        let (own, requirements) = source.and_then(|n| listed.instance_types.get(&n)).cloned().unwrap_or_default();
+        let mut targets = fit::targets(template, own.as_deref(), requirements.as_ref(), groups);
+        let mut wrong = fit::mismatches(image, &targets, &BTreeMap::new());
+        if wrong.is_empty() {
+            // Available: now each instance type it would run on, and the requirements that choose them.
+            let names: Vec<String> = targets.types.keys().cloned().collect();
+            let by_attributes = fit::attribute_mismatches(ec2, image, &targets.requirements);
+            let types = async { if names.is_empty() { Ok(BTreeMap::new()) } else { fit::describe_types(ec2, &names).await } };
+            let (types, (attributes, notes)) = futures::try_join!(types, by_attributes)?;
+            wrong = fit::mismatches(image, &targets, &types);
+            wrong.extend(attributes);
+            targets.notes.extend(notes);
+        }
         if !wrong.is_empty() {
             bail!("{}: no version created", wrong.join("; "));
         }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
+use aws_sdk_ec2::types::InstanceRequirementsRequest;
 use common::args::Version as VersionArg;
 use common::error::aws_error;
 
@@ -58,8 +59,8 @@ pub struct Listed {
     /// Oldest first.
     pub versions: Vec<Version>,
     pub name: Option<String>,
-    /// Version number -> its `InstanceType`, and whether it chooses types by attributes.
-    pub instance_types: BTreeMap<i64, (Option<String>, bool)>,
+    /// Version number -> its `InstanceType`, or the instance requirements it chooses types by.
+    pub instance_types: BTreeMap<i64, (Option<String>, Option<InstanceRequirementsRequest>)>,
 }
 
 /// Every version of the template, every page, oldest first.
@@ -74,7 +75,7 @@ pub async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<Listed
             listed.versions.push(Version { number, is_default: v.default_version().unwrap_or(false) });
             let data = v.launch_template_data();
             let named = data.and_then(|d| d.instance_type()).map(|t| t.as_str().to_owned());
-            let by_attributes = data.is_some_and(|d| d.instance_requirements().is_some());
+            let by_attributes = data.and_then(|d| d.instance_requirements()).map(common::requirements::from_template);
             listed.instance_types.insert(number, (named, by_attributes));
         }
     }

@@ -34,18 +34,19 @@ pub enum Slot {
 }
 
 /// How an instance launched from a template gets its instance type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InstanceChoice {
     /// The template's own `InstanceType` (or its instance requirements).
     FromTemplate,
     /// An override's `InstanceType`.
     Type(String),
-    /// An override's `InstanceRequirements`: EC2 picks the types (attribute-based selection).
-    Attributes,
+    /// An override's `InstanceRequirements`, as EC2 takes them: EC2 picks the types
+    /// (attribute-based selection).
+    Attributes(Box<aws_sdk_ec2::types::InstanceRequirementsRequest>),
 }
 
 /// One template a group launches from, with the version it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TemplateUse {
     pub template: TemplateRef,
     /// As named: a number, `$Latest` or `$Default`.
@@ -95,7 +96,7 @@ pub fn template_uses(own: Option<&LaunchTemplateSpecification>, mixed: Option<&M
     let Some(lt) = mixed.and_then(|m| m.launch_template()) else { return uses };
     let choice = |o: &aws_sdk_autoscaling::types::LaunchTemplateOverrides| match (o.instance_type(), o.instance_requirements()) {
         (Some(t), _) => InstanceChoice::Type(t.to_owned()),
-        (None, Some(_)) => InstanceChoice::Attributes,
+        (None, Some(r)) => InstanceChoice::Attributes(Box::new(crate::requirements::from_group(r))),
         (None, None) => InstanceChoice::FromTemplate,
     };
     // Overrides without a template of their own launch the policy's template.
@@ -113,7 +114,7 @@ pub fn template_uses(own: Option<&LaunchTemplateSpecification>, mixed: Option<&M
 }
 
 /// An Auto Scaling group and everything it launches from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     pub name: String,
     pub templates: Vec<TemplateUse>,
@@ -232,7 +233,9 @@ mod tests {
         assert_eq!(uses.len(), 2);
         assert_eq!(uses[0].template, TemplateRef::Id("lt-x86".into()));
         assert_eq!(uses[0].slot, Slot::Policy);
-        assert_eq!(uses[0].instance_types, [InstanceChoice::Type("t3.micro".into()), InstanceChoice::Attributes]);
+        assert_eq!(uses[0].instance_types[0], InstanceChoice::Type("t3.micro".into()));
+        let InstanceChoice::Attributes(r) = &uses[0].instance_types[1] else { panic!("{:?}", uses[0].instance_types) };
+        assert_eq!(r.v_cpu_count().unwrap().min, Some(2));
         assert_eq!(uses[1].template, TemplateRef::Name("arm".into()));
         assert_eq!(uses[1].version_number(), Some(7));
         assert_eq!(uses[1].slot, Slot::Override { index: 2 });

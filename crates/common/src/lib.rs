@@ -23,6 +23,7 @@ pub mod launches;
 pub mod output;
 pub mod pace;
 pub mod regions;
+pub mod requirements;
 pub mod scope;
 pub mod status;
 pub mod targets;
