@@ -26,6 +26,7 @@ import json
 import os
 import shlex
 import subprocess
+import uuid
 import sys
 from pathlib import Path
 
@@ -103,6 +104,12 @@ def run(phases: list[str]) -> int:
     # steps hand each other (latest_ami_id, launch_template_version) go to the work dir.
     # CodeBuild names the source directory so; the install phase runs a script from it.
     env["CODEBUILD_SRC_DIR"] = str(ROOT)
+    # CodeBuild names each build and the commit it built; Packer tags the AMI with both, and
+    # the deploy picks this build's AMI by them. A local run is a build of its own.
+    env.setdefault("CODEBUILD_BUILD_ID", f"local-run:{uuid.uuid4()}")
+    if not env.get("CODEBUILD_RESOLVED_SOURCE_VERSION"):
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        env["CODEBUILD_RESOLVED_SOURCE_VERSION"] = head.stdout.strip() if head.returncode == 0 else ""
     for key in ("PACKER_TEMPLATE", "REFRESH_CONFIG"):
         if not os.path.isabs(env[key]):
             env[key] = str(ROOT / env[key])

@@ -97,3 +97,44 @@ async fn unknown_template_fails_with_the_aws_error() {
     assert!(line.contains("InvalidLaunchTemplateId.NotFound"), "{line}");
     assert!(line.contains("request id"), "{line}");
 }
+
+/// Tags AMIs of branch main with Packer's `timestamp` (the build's start).
+async fn stamp(aws: &LocalAws, ami: &str, timestamp: &str) {
+    let tag = aws_sdk_ec2::types::Tag::builder().key("timestamp").value(timestamp).build();
+    aws.ec2().create_tags().resources(ami).tags(tag).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_older_build_over_a_newer_one_is_refused_unless_allow_older() {
+    let aws = LocalAws::start().await;
+    let builder = aws.builder_instance().await;
+    // Build 200 finished first and is deployed; build 100, which started earlier, finished
+    // after it. (Made in the other order on purpose: the timestamp, not the creation date,
+    // says which build is newer.)
+    let amis = aws.bake(&builder, "main", 3).await;
+    let (newer, older, newest) = (&amis[0], &amis[1], &amis[2]);
+    for (ami, t) in [(newer, "200"), (older, "100"), (newest, "300")] {
+        stamp(&aws, ami, t).await;
+    }
+    let lt = aws.launch_template("app", newer).await;
+    let dir = workdir();
+
+    aws.reset_calls();
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, older, "2"]).expect(1);
+    let line = run.error_line("bump-launch-template");
+    assert!(line.contains(&format!("{older} is an older build of branch main than {newer}, which version 1 (latest) runs (timestamp 100 before 200)")), "{line}");
+    assert!(line.contains("--allow-older") && run.stderr.lines().count() == 1, "{}", run.stderr);
+    assert!(!aws.calls().contains_key("ec2:CreateLaunchTemplateVersion"));
+    assert_eq!(aws.versions(&lt).await.0, [1]);
+
+    // A deliberate rollback.
+    assert_eq!(aws.run("bump-launch-template", dir.path(), &[&lt, older, "2", "--allow-older"]).expect(0).stdout.trim(), "2");
+    // The default version (1) still runs build 200: 100 is still older than the deploy.
+    aws.run("bump-launch-template", dir.path(), &[&lt, older, "2"]).expect(1);
+    // A newer build goes in.
+    assert_eq!(aws.run("bump-launch-template", dir.path(), &[&lt, newest, "2"]).expect(0).stdout.trim(), "3");
+    // An image of another branch, or an untagged one, is not compared.
+    let other = aws.bake(&builder, "feature", 1).await;
+    stamp(&aws, &other[0], "1").await;
+    aws.run("bump-launch-template", dir.path(), &[&lt, &other[0], "2"]).expect(0);
+}

@@ -219,3 +219,37 @@ fn local_run_deploys_two_regions_and_reports_one_build() {
     assert_eq!((instances, builds.len()), (4, 1), "{stdout}");
     assert!(stdout.contains(&format!("every group runs build {}", builds.first().unwrap())), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_deploy_takes_this_builds_image_even_when_another_build_made_a_newer_one() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let mut w = world(&aws, dir.path()).await;
+    for (k, v) in w.env.iter_mut() {
+        if k == "AMIS_TO_KEEP" {
+            *v = "2".into();
+        }
+    }
+    // Another build of the same branch and application, running at the same time, whose AMI
+    // is newer than the one this build bakes.
+    let builder = aws.builder_instance().await;
+    let theirs = aws.bake_tagged(&builder, "main", &[("app", "app"), ("build", "another-build")], 1).await;
+    aws.age_image(&theirs[0], -1.0);
+
+    let run = deploy(&aws, dir.path(), &w).expect(0);
+    assert!(run.stdout.contains("Instance refresh Successful"), "{}", run.stdout);
+    let ours = baked(dir.path());
+    assert_ne!(ours, theirs[0], "latest-ami took the other build's image");
+    assert_eq!(aws.group_amis(&w.group).await, vec![ours.clone(), ours.clone()]);
+
+    // Packer tagged the image and its snapshots with the build and the commit.
+    let image = aws.ec2().describe_images().image_ids(&ours).send().await.unwrap();
+    let tag = |tags: &[aws_sdk_ec2::types::Tag], key: &str| tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
+    let build = tag(image.images()[0].tags(), "build").expect("a build tag");
+    assert!(build.starts_with("local-run:"), "{build}");
+    let head = std::process::Command::new("git").args(["-C", deploy_tests::root().to_str().unwrap(), "rev-parse", "HEAD"]).output().unwrap();
+    assert_eq!(tag(image.images()[0].tags(), "commit").as_deref(), Some(String::from_utf8_lossy(&head.stdout).trim()));
+    let snap = aws.snapshots_of(&ours).await;
+    let snaps = aws.ec2().describe_snapshots().snapshot_ids(&snap[0]).send().await.unwrap();
+    assert_eq!(tag(snaps.snapshots()[0].tags(), "build"), Some(build));
+}

@@ -12,6 +12,7 @@
 //! version is made ([`fit`]).
 
 pub mod fit;
+pub mod order;
 pub mod pinned;
 pub mod versions;
 
@@ -46,7 +47,9 @@ pub const DELETE_BATCH: usize = 200;
 /// template and the groups on it (their overrides too) name, in architecture, boot mode and
 /// ENA support; where types are chosen by attributes, EC2 must know one that the requirements
 /// allow and that runs the AMI's architecture. A mismatch exits 1 with one line naming it, and
-/// nothing is changed.
+/// nothing is changed. Nor is an AMI of an older build of the branch than the one the
+/// template's latest or default version runs (by Packer's timestamp tag, else creation date)
+/// put in, unless --allow-older: two builds finishing out of order leave the newer deployed.
 ///
 /// Example (from buildspec.yml):
 ///   bump-launch-template "$LAUNCH_TEMPLATE_ID" "$(cat latest_ami_id)" "$VERSIONS_TO_KEEP"
@@ -72,6 +75,11 @@ pub struct Args {
     /// Make the new version the template's default version.
     #[arg(long)]
     pub set_default: bool,
+
+    /// Allow an AMI of an older build of the branch than the one the template's latest or
+    /// default version runs: a deliberate rollback. Without it such a bump exits 1.
+    #[arg(long)]
+    pub allow_older: bool,
 
     /// Check permissions with EC2's DryRun and print what would be deleted; change nothing.
     #[arg(long)]
@@ -167,6 +175,9 @@ impl Tool for Args {
         let Some(image) = image else { bail!("{ami} does not exist (InvalidAMIID.NotFound): no version created") };
         let template = pinned::Template { id: lt, name: listed.name.as_deref() };
         let notes = self.check_fit(&ec2, &image, &template, &listed, &groups).await?;
+        if !self.allow_older {
+            order::check(&ec2, &image, &listed).await?;
+        }
 
         let new_version = self.create(&ctx, &listed).await?;
         let mut all = listed.versions.clone();

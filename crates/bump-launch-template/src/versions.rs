@@ -59,6 +59,8 @@ pub struct Listed {
     /// Oldest first.
     pub versions: Vec<Version>,
     pub name: Option<String>,
+    /// Version number -> the AMI it launches (when its ImageId is an AMI ID).
+    pub images: BTreeMap<i64, String>,
     /// Version number -> its `InstanceType`, or the instance requirements it chooses types by.
     pub instance_types: BTreeMap<i64, (Option<String>, Option<InstanceRequirementsRequest>)>,
 }
@@ -74,6 +76,9 @@ pub async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<Listed
             let Some(number) = v.version_number() else { continue };
             listed.versions.push(Version { number, is_default: v.default_version().unwrap_or(false) });
             let data = v.launch_template_data();
+            if let Some(image) = data.and_then(|d| d.image_id()).filter(|i| i.starts_with("ami-")) {
+                listed.images.insert(number, image.to_owned());
+            }
             let named = data.and_then(|d| d.instance_type()).map(|t| t.as_str().to_owned());
             let by_attributes = data.and_then(|d| d.instance_requirements()).map(common::requirements::from_template);
             listed.instance_types.insert(number, (named, by_attributes));

@@ -55,6 +55,9 @@ pub struct Ami {
     pub boot_mode: Option<String>,
     #[serde(skip)]
     pub ena_support: Option<bool>,
+    /// The AMI's tags (only its owner sees them).
+    #[serde(skip)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Ami {
@@ -82,6 +85,7 @@ impl Ami {
             architecture: image.architecture().map(|a| a.as_str().to_owned()),
             boot_mode: image.boot_mode().map(|b| b.as_str().to_owned()),
             ena_support: image.ena_support(),
+            tags: image.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect(),
         }
     }
 
