@@ -321,3 +321,30 @@ async fn a_checkpoint_pause_is_waited_through() {
     assert!(run.stderr.contains("Instance refresh InProgress (50%)"), "{}", run.stderr);
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
 }
+
+#[tokio::test]
+async fn the_shipped_config_keeps_a_group_of_one_serving() {
+    let aws = LocalAws::start().await;
+    let amis = aws.bake(&aws.builder_instance().await, "main", 2).await;
+    let lt = aws.launch_template("one-lt", &amis[0]).await;
+    aws.group("one", &lt, "1", 1).await;
+    aws.add_versions(&lt, &amis[1], 1).await;
+    let dir = workdir();
+    let shipped = deploy_tests::root().join("scripts/refresh-config.json");
+    let args = [shipped.to_str().unwrap(), "one", "--launch-template-version", "2", "--interval", "0.1"];
+    let mut child = aws.tool("instance-refresh", dir.path()).args(args).command().stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let asg = aws.asg();
+    let mut counts = std::collections::BTreeSet::new();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let out = asg.describe_auto_scaling_groups().auto_scaling_group_names("one").send().await.unwrap();
+        counts.insert(out.auto_scaling_groups()[0].instances().len());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert_eq!(aws.group_amis("one").await, [amis[1].clone()]);
+    // New instance first, then the old one goes: never fewer than one, two for a while.
+    assert_eq!((counts.first().copied(), counts.last().copied()), (Some(1), Some(2)), "{counts:?}");
+}

@@ -77,7 +77,12 @@ Auto Scaling
     replacing the group's instances with ones launched from the launch template version in
     force (the DesiredConfiguration's, if given), honouring SkipMatching. Instances are
     replaced in batches, as AWS does: as many at once as MinHealthyPercentage (default 90)
-    lets be out of service, of the group's desired capacity, at least one. A step of the
+    lets be out of service, of the group's desired capacity, at least one, each terminated
+    before its replacement is launched (capacity dips, as on AWS); with MaxHealthyPercentage
+    above 100, up to that much more than the desired capacity (at least one instance) is
+    launched first and as many old instances go once it is in service, so capacity never
+    drops. Between the halves of a batch a describe sees the group below (or above) its
+    desired capacity. A step of the
     engine stands for a minute of AWS's time: each batch warms up for InstanceWarmup, and at
     each of CheckpointPercentages below 100 the refresh waits CheckpointDelay (batches are cut
     short to land on a checkpoint). One active refresh per group. With AutoRollback, a failing refresh goes through RollbackInProgress to
@@ -884,6 +889,13 @@ class Refresh:
         # keeps MinHealthyPercentage of its desired capacity healthy; at least one.
         min_healthy = int(prefs["MinHealthyPercentage"])
         self.batch = max(1, group.desired_capacity * (100 - min_healthy) // 100)
+        # With MaxHealthyPercentage above 100, AWS launches up to that much of the desired
+        # capacity (at least one instance more) before it terminates as many old instances:
+        # capacity never drops.
+        max_healthy = int(prefs.get("MaxHealthyPercentage") or 100)
+        self.launch_first = max_healthy > 100
+        if self.launch_first:
+            self.batch = max(1, group.desired_capacity * (max_healthy - 100) // 100)
         # Time: a step stands for a minute of AWS's time. Each batch warms up for
         # InstanceWarmup (at least a step); at each checkpoint below 100% the refresh stays
         # InProgress for CheckpointDelay (AWS's default: an hour), batches cut short to land
@@ -1030,10 +1042,24 @@ class Refresh:
                 # A fault "after N" stops the batch at N, and a checkpoint at its count.
                 marks = [math.ceil(self.total * c / 100) for c in self.checkpoints if c < 100]
                 limit = min(x for x in (fault.get("fail_after"), fault.get("cancel_after"), self.total, *marks) if x is not None and x > done)
-                for instance_id in self.to_replace[done : min(done + self.batch, limit)]:
-                    self.replaced.append(self._launch(self.new_lt, self.new_number))
-                    self._terminate(instance_id)
-                    done += 1
+                batch = self.to_replace[done : min(done + self.batch, limit)]
+                # With MaxHealthyPercentage above 100 the new instances come first and the old
+                # go once they are in service; without, the old go first (capacity dips).
+                if self.launch_first:
+                    self.replaced.extend(self._launch(self.new_lt, self.new_number) for _ in batch)
+                else:
+                    for instance_id in batch:
+                        self._terminate(instance_id)
+            # Between the two halves of a batch (the new instances starting, or the old ones
+            # draining), as on AWS: a describe now sees the group above or below its capacity.
+            time.sleep(STEP_SECONDS)
+            with LOCK:
+                if self.launch_first:
+                    for instance_id in batch:
+                        self._terminate(instance_id)
+                else:
+                    self.replaced.extend(self._launch(self.new_lt, self.new_number) for _ in batch)
+                done += len(batch)
                 self.percentage = int(100 * done / self.total)
                 wait = self.warmup_steps + (self.checkpoint_steps if done in marks and done < self.total else 0)
         if self.cancel_requested:

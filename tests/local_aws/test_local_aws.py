@@ -674,3 +674,23 @@ def test_instance_types_from_instance_requirements(other_url):
     assert ask("arm64", CpuManufacturers=["intel"]) == []
     assert set(ask("x86_64", AllowedInstanceTypes=["c5*"])) == {t for t in x86 if t.startswith("c5")}
     assert ask("arm64", AllowedInstanceTypes=["c5*"]) == []
+
+
+def test_max_healthy_percentage_launches_first_and_keeps_capacity(url):
+    """A group of one: with MaxHealthyPercentage 200 the new instance is in service before the
+    old one goes (never fewer than one); without it the old one goes first (none for a while)."""
+    ec2, asg = client(url, "ec2"), client(url, "autoscaling")
+    lt = ec2.create_launch_template(LaunchTemplateName="one", LaunchTemplateData={"ImageId": "ami-0000000000000000a"})["LaunchTemplate"]["LaunchTemplateId"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="one", MinSize=1, MaxSize=2, DesiredCapacity=1,
+                                  AvailabilityZones=[CURRENT["region"] + "a"], LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"})
+    for prefs, lowest, highest in (({"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200}, 1, 2), ({"MinHealthyPercentage": 0}, 0, 1)):
+        rid = asg.start_instance_refresh(AutoScalingGroupName="one", Preferences=prefs)["InstanceRefreshId"]
+        counts = set()
+
+        def ended() -> bool:
+            counts.add(len(asg.describe_auto_scaling_groups(AutoScalingGroupNames=["one"])["AutoScalingGroups"][0]["Instances"]))
+            status = asg.describe_instance_refreshes(AutoScalingGroupName="one", InstanceRefreshIds=[rid])["InstanceRefreshes"][0]["Status"]
+            return status == "Successful"
+
+        wait_for(ended, "the refresh")
+        assert (min(counts), max(counts)) == (lowest, highest), (prefs, counts)
