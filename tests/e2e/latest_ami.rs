@@ -93,3 +93,28 @@ async fn never_picks_a_disabled_or_deprecated_image() {
     let run = aws.run("latest-ami", dir.path(), &["main"]).expect(1);
     assert!(run.error_line("latest-ami").contains("undeprecated"), "{}", run.stderr);
 }
+
+/// Tags `ami` with verify-ami's verdict.
+async fn verdict(aws: &LocalAws, ami: &str, verdict: &str) {
+    let tags = [("verification", verdict), ("verification-time", "2026-12-01T00:00:00Z"), ("verification-reason", "instance status impaired")];
+    let tags: Vec<aws_sdk_ec2::types::Tag> = tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build()).collect();
+    aws.ec2().create_tags().resources(ami).set_tags(Some(tags)).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_ami_is_passed_over_and_verified_picks_only_passed_ones() {
+    let aws = LocalAws::start().await;
+    let amis = aws.bake(&aws.builder_instance().await, "main", 3).await;
+    let dir = workdir();
+    verdict(&aws, &amis[2], "failed").await;
+    let run = aws.run("latest-ami", dir.path(), &["main"]).expect(0);
+    assert_eq!(run.stdout.trim(), amis[1], "the newest that did not fail");
+    assert!(run.stderr.contains(&format!("passing over {}: its verification failed (instance status impaired)", amis[2])), "{}", run.stderr);
+
+    let run = aws.run("latest-ami", dir.path(), &["main", "--verified"]).expect(1);
+    assert!(run.error_line("latest-ami").contains("no available, undeprecated, verified AMI"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap().trim(), amis[1], "left as it was");
+
+    verdict(&aws, &amis[0], "passed").await;
+    assert_eq!(aws.run("latest-ami", dir.path(), &["main", "--verified"]).expect(0).stdout.trim(), amis[0]);
+}

@@ -83,3 +83,21 @@ async fn dry_run_prints_the_plan_and_json_has_reasons() {
     amis.sort();
     assert_eq!(aws.branch_amis("main").await, amis, "a dry run deletes nothing");
 }
+
+#[tokio::test]
+async fn failed_newer_images_do_not_push_the_good_ones_out() {
+    let aws = LocalAws::start().await;
+    let amis = aws.bake(&aws.builder_instance().await, "main", 5).await;
+    // The three newest builds failed verification.
+    for ami in &amis[2..] {
+        let tag = aws_sdk_ec2::types::Tag::builder().key("verification").value("failed").build();
+        aws.ec2().create_tags().resources(ami).tags(tag).send().await.unwrap();
+    }
+    let dir = workdir();
+    let plan = aws.run("prune-amis", dir.path(), &["main", "2", "--dry-run", "-o", "json"]).expect(0).json();
+    let actions: Vec<(&str, &str)> = plan["plan"].as_array().unwrap().iter().map(|d| (d["image_id"].as_str().unwrap(), d["action"].as_str().unwrap())).collect();
+    let expected: Vec<(&str, &str)> = amis.iter().zip(["keep", "keep", "delete", "delete", "delete"]).map(|(a, b)| (a.as_str(), b)).collect();
+    assert_eq!(actions, expected);
+    aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
+    assert_eq!(aws.branch_amis("main").await, { let mut v = amis[..2].to_vec(); v.sort(); v });
+}

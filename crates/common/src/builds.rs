@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::ami::Ami;
+use crate::verdict::Verdict;
 use serde::Serialize;
 
 /// A build as found: its copies by Region.
@@ -40,9 +41,10 @@ pub enum Picked {
     None { newest: Vec<PassedOver> },
 }
 
-/// Picks the newest build whose copies are all `available` and undeprecated, one in each of
-/// `regions`. `listed` holds each Region's AMIs in scope (any state).
-pub fn pick(regions: &[String], listed: &[(String, Vec<Ami>)], now: SystemTime) -> Picked {
+/// Picks the newest build whose copies are all `available`, undeprecated and not failed by
+/// verify-ami (with `verified_only`, passed by it), one in each of `regions`. `listed` holds
+/// each Region's AMIs in scope (any state).
+pub fn pick(regions: &[String], listed: &[(String, Vec<Ami>)], now: SystemTime, verified_only: bool) -> Picked {
     let mut builds: BTreeMap<&str, Candidate> = BTreeMap::new();
     for (region, amis) in listed {
         for ami in amis {
@@ -69,6 +71,8 @@ pub fn pick(regions: &[String], listed: &[(String, Vec<Ami>)], now: SystemTime) 
                 None => Some("missing".to_owned()),
                 Some(ami) if ami.state != "available" => Some(ami.state.clone()),
                 Some(ami) if ami.is_deprecated_at(now) => Some("deprecated".to_owned()),
+                Some(ami) if Verdict::of(ami).failed() => Some("failed verification".to_owned()),
+                Some(ami) if verified_only && !Verdict::of(ami).passed() => Some("not verified".to_owned()),
                 Some(_) => None,
             };
             if let Some(why) = why {
@@ -150,7 +154,7 @@ mod tests {
 
     #[test]
     fn the_newest_build_ready_everywhere() {
-        let Picked::Build { name, images: got, passed_over, created } = pick(&regions(), &two_builds(), now()) else { panic!() };
+        let Picked::Build { name, images: got, passed_over, created } = pick(&regions(), &two_builds(), now(), false) else { panic!() };
         assert_eq!(name, "b2");
         assert_eq!(created, "2026-02-01T00:00:00.000Z", "the original's date, not a copy's");
         assert_eq!(got, images(&[("us-east-1", "ami-21"), ("eu-west-1", "ami-22"), ("ap-south-1", "ami-23")]));
@@ -162,7 +166,7 @@ mod tests {
         for (state, why) in [("pending", "pending"), ("failed", "failed"), ("disabled", "disabled")] {
             let mut listed = two_builds();
             listed[1].1[1].state = state.into();
-            let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now()) else { panic!() };
+            let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now(), false) else { panic!() };
             assert_eq!(name, "b1", "{state}");
             assert_eq!(passed_over, vec![PassedOver { name: "b2".into(), not_ready: [("eu-west-1".to_owned(), why.to_owned())].into() }]);
         }
@@ -173,7 +177,7 @@ mod tests {
         let mut listed = two_builds();
         listed[2].1.pop();
         listed[0].1[1].deprecation_time = Some("2020-01-01T00:00:00.000Z".into());
-        let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now()) else { panic!() };
+        let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now(), false) else { panic!() };
         assert_eq!(name, "b1");
         assert_eq!(describe(&passed_over[0].not_ready), "missing in ap-south-1, deprecated in us-east-1");
     }
@@ -182,10 +186,10 @@ mod tests {
     fn nothing_ready_everywhere() {
         let mut listed = two_builds();
         listed[1].1.clear();
-        let Picked::None { newest } = pick(&regions(), &listed, now()) else { panic!() };
+        let Picked::None { newest } = pick(&regions(), &listed, now(), false) else { panic!() };
         let names: Vec<&str> = newest.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["b2", "b1"]);
-        assert!(matches!(pick(&regions(), &[], now()), Picked::None { newest } if newest.is_empty()));
+        assert!(matches!(pick(&regions(), &[], now(), false), Picked::None { newest } if newest.is_empty()));
     }
 
     #[test]
@@ -194,7 +198,7 @@ mod tests {
         let mut listed = two_builds();
         listed[2].1.pop();
         let two: Vec<String> = regions()[..2].to_vec();
-        let Picked::Build { name, images: got, .. } = pick(&two, &listed[..2], now()) else { panic!() };
+        let Picked::Build { name, images: got, .. } = pick(&two, &listed[..2], now(), false) else { panic!() };
         assert_eq!(name, "b2");
         assert_eq!(got, images(&[("us-east-1", "ami-21"), ("eu-west-1", "ami-22")]));
     }
@@ -204,14 +208,14 @@ mod tests {
         let mut listed = two_builds();
         listed[1].1[1].source_image_id = Some("ami-99".into());
         listed[1].1[1].source_image_region = Some("us-east-1".into());
-        let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now()) else { panic!() };
+        let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now(), false) else { panic!() };
         assert_eq!(name, "b1");
         assert!(passed_over[0].not_ready["eu-west-1"].contains("is a copy of ami-99 in us-east-1, not of ami-21"));
         // A copy whose source is the build's AMI agrees.
         let mut listed = two_builds();
         listed[1].1[1].source_image_id = Some("ami-21".into());
         listed[1].1[1].source_image_region = Some("us-east-1".into());
-        assert!(matches!(pick(&regions(), &listed, now()), Picked::Build { name, .. } if name == "b2"));
+        assert!(matches!(pick(&regions(), &listed, now(), false), Picked::Build { name, .. } if name == "b2"));
     }
 
     #[test]
@@ -220,6 +224,20 @@ mod tests {
         for (_, amis) in &mut listed {
             amis[1].name = None;
         }
-        assert!(matches!(pick(&regions(), &listed, now()), Picked::Build { name, .. } if name == "b1"));
+        assert!(matches!(pick(&regions(), &listed, now(), false), Picked::Build { name, .. } if name == "b1"));
+    }
+
+    #[test]
+    fn a_build_failed_in_one_region_is_passed_over_and_verified_only_needs_every_copy_passed() {
+        let mut listed = two_builds();
+        listed[1].1[1].tags.insert(crate::verdict::TAG.into(), "failed".into());
+        let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now(), false) else { panic!() };
+        assert_eq!(name, "b1");
+        assert_eq!(passed_over[0].not_ready["eu-west-1"], "failed verification");
+        assert!(matches!(pick(&regions(), &listed, now(), true), Picked::None { .. }), "nothing passed");
+        for (_, amis) in &mut listed {
+            amis[0].tags.insert(crate::verdict::TAG.into(), "passed".into());
+        }
+        assert!(matches!(pick(&regions(), &listed, now(), true), Picked::Build { name, .. } if name == "b1"));
     }
 }

@@ -28,6 +28,7 @@ pub mod scope;
 pub mod status;
 pub mod targets;
 pub mod templates;
+pub mod verdict;
 
 pub use ami::{list_amis, sort_oldest_first, Ami};
 pub use aws::Context;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use common::regions::{check_known, list_in_each, RegionList};
+use common::verdict::Verdict;
 use common::{list_amis, Context, GlobalArgs, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
@@ -25,7 +26,9 @@ use crate::build::Build;
 ///
 /// Lists this account's AMIs tagged branch=BRANCH and every --tag (every page), keeps those in
 /// state available (so never a disabled one) and not deprecated, and picks the one with the
-/// latest CreationDate (ties broken by ImageId).
+/// latest CreationDate (ties broken by ImageId). An AMI that verify-ami failed (its tag
+/// verification=failed) is never picked, and passed over with a warning; with --verified only
+/// an AMI it passed is.
 ///
 /// Example (from buildspec.yml):  latest-ami "$BRANCH"   then   "$(cat latest_ami_id)"
 ///
@@ -44,6 +47,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub tags: TagArgs,
+
+    /// Pick only an AMI that verify-ami passed (an AMI it failed is never picked).
+    #[arg(long)]
+    pub verified: bool,
 
     /// Where to write the ID (the file is replaced; it holds the ID and a newline; with
     /// --regions, a line `REGION AMI_ID` for each Region).
@@ -117,15 +124,27 @@ impl Args {
         let scope = Scope::new(&self.branch, &self.tags.tags)?;
         let amis = list_amis(&ctx.ec2(), &scope, true).await?;
         let now = std::time::SystemTime::now();
+        let verified_only = self.verified;
         let Some(newest) = amis.into_iter().rev().find(|a| {
-            let deprecated = a.is_deprecated_at(now);
-            if deprecated {
+            if a.is_deprecated_at(now) {
                 tracing::info!("skipping {}: deprecated since {}", a.image_id, a.deprecation_time.as_deref().unwrap_or("?"));
+                return false;
             }
-            !deprecated
+            match Verdict::of(a) {
+                Verdict::Failed { reason } => {
+                    tracing::warn!("passing over {}: its verification failed ({reason})", a.image_id);
+                    false
+                }
+                Verdict::Unverified if verified_only => {
+                    tracing::info!("skipping {}: not verified (--verified)", a.image_id);
+                    false
+                }
+                _ => true,
+            }
         }) else {
             let with = scope.tags.iter().map(|(k, v)| format!(" {k}={v:?}")).collect::<String>();
-            bail!("no available, undeprecated AMI is tagged branch={:?}{with}", scope.branch);
+            let verified = if verified_only { ", verified" } else { "" };
+            bail!("no available, undeprecated{verified} AMI is tagged branch={:?}{with}", scope.branch);
         };
         write_id_file(&self.output_file, &newest.image_id)?;
         tracing::info!("newest AMI of {scope}: {} ({})", newest.image_id, newest.creation_date);
@@ -147,7 +166,7 @@ impl Args {
             let amis = listing.with_context(|| format!("in {region}"))?;
             listed.push((region, amis));
         }
-        match pick(regions.names(), &listed, std::time::SystemTime::now()) {
+        match pick(regions.names(), &listed, std::time::SystemTime::now(), self.verified) {
             Picked::Build { name, created, images, passed_over } => {
                 for newer in &passed_over {
                     tracing::warn!("passing over build {}, which is not ready everywhere ({}); deploying {name}, the newest build available in every Region", newer.name, describe(&newer.not_ready));

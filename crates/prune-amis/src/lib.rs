@@ -157,7 +157,7 @@ impl Tool for Args {
             }
         }
         let listed_regions: Vec<String> = listed.iter().map(|(r, _)| r.clone()).collect();
-        let deployable = match pick(&listed_regions, &listed, SystemTime::now()) {
+        let deployable = match pick(&listed_regions, &listed, SystemTime::now(), false) {
             Picked::Build { name, images, .. } => {
                 let why = format!("build {name} is the newest available in every Region, the one a deploy to them picks");
                 images.into_iter().map(|(region, id)| (region, (id, why.clone()))).collect()

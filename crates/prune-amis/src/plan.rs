@@ -1,7 +1,7 @@
 //! The rules: which AMIs of the branch a run retires, and why every other one stays.
 //!
 //! In order, an AMI is kept when it is among the newest MAX (the floor: never retired, however
-//! old); has deregistration protection; something still needs it (an instance, a template, a
+//! old; an AMI still pending, or one verify-ami failed, does not count among them); has deregistration protection; something still needs it (an instance, a template, a
 //! group, an SSM parameter); is younger than `--older-than`; was launched within
 //! `--unused-for`; or is shared or public (unless `--include-shared`). Every other AMI is
 //! retired, as `--retire` says; one already in that state is left alone and said so.
@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::ValueEnum;
 use common::ami::parse_time;
+use common::verdict::Verdict;
 use common::{Ami, Uses};
 use serde::Serialize;
 
@@ -105,7 +106,9 @@ pub fn human(d: Duration) -> String {
 pub fn plan(amis: Vec<Ami>, rules: &Rules, uses: &Uses, now: SystemTime) -> Vec<Decision> {
     let max = rules.max;
     let mut newest = vec![false; amis.len()];
-    let ready = amis.iter().enumerate().rev().filter(|(_, a)| a.state != "pending");
+    // Nor does one that verify-ami failed: a run of bad builds must not push the last good
+    // images out.
+    let ready = amis.iter().enumerate().rev().filter(|(_, a)| a.state != "pending" && !Verdict::of(a).failed());
     for (i, _) in ready.take(max as usize) {
         newest[i] = true;
     }
@@ -162,7 +165,10 @@ fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemT
 
 /// What retiring this AMI means: the action asked for, or keep when it is already so.
 fn retire(ami: &Ami, rules: &Rules, now: SystemTime, max: u32) -> (Action, String) {
-    let mut why = format!("older than the newest {max}");
+    let mut why = match Verdict::of(ami) {
+        Verdict::Failed { reason } => format!("its verification failed ({reason}), so it does not count among the newest {max}"),
+        _ => format!("older than the newest {max}"),
+    };
     if let Some(age) = rules.older_than {
         why.push_str(&format!(" and than {}", human(age)));
     }
@@ -283,5 +289,23 @@ mod tests {
         let p = plan(list, &Rules { older_than: Some(Duration::from_secs(DAY)), unused_for: Some(Duration::from_secs(DAY)), ..rules(1) }, &Uses::default(), now());
         assert_eq!(actions(&p), [K, K, D, K]);
         assert!(p[0].reason.contains("does not read"), "{}", p[0].reason);
+    }
+
+    #[test]
+    fn failed_amis_do_not_count_among_the_newest() {
+        // The two newest failed verification: the two before them stay the newest 2, and the
+        // failed ones are retired by the usual rules (unless something uses them).
+        let mut list = amis();
+        for ami in &mut list[2..] {
+            ami.tags.insert(common::verdict::TAG.into(), "failed".into());
+            ami.tags.insert(common::verdict::REASON_TAG.into(), "impaired".into());
+        }
+        let p = plan(list.clone(), &rules(2), &Uses::default(), now());
+        assert_eq!(actions(&p), [K, K, D, D]);
+        assert_eq!(p[0].reason, "among the newest 2");
+        assert!(p[3].reason.starts_with("its verification failed (impaired), so it does not count among the newest 2"), "{}", p[3].reason);
+        let mut uses = Uses::default();
+        uses.in_use.add(&list[3].image_id, "instance i-1 (running) runs it");
+        assert_eq!(actions(&plan(list, &rules(2), &uses, now())), [K, K, D, K], "one in use is still kept");
     }
 }
