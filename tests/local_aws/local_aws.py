@@ -129,6 +129,7 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 
 import image_uses
+import verification
 
 LOCK = threading.RLock()
 STEP_SECONDS = float(os.environ.get("LOCAL_AWS_REFRESH_STEP", "0.3"))
@@ -694,6 +695,7 @@ _original_instance_init = ec2_instances.Instance.__init__
 
 def _instance_init(self: Any, ec2_backend: Any, image_id: str, *args: Any, **kwargs: Any) -> None:
     _original_instance_init(self, ec2_backend, image_id, *args, **kwargs)
+    verification.on_launch(self)
     ami = ec2_backend.amis.get(self.image_id)
     if ami is not None:
         stamp = _iso(_now())
@@ -1277,6 +1279,7 @@ def install() -> None:
     _installed = True
     core_responses.BaseResponse.call_action = _counting_call_action
     image_uses.install()
+    verification.install()
     # AutoScalingResponse's own call_action (a CRC header) calls this one: each call counts once.
     lt_models.LaunchTemplate.create_version = _lt_create_version
     lt_models.LaunchTemplate.get_version = _lt_get_version

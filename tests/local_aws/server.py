@@ -31,6 +31,12 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       image is in that state until set "available" again
     POST /_local_aws/old-deregister  {"region": R, "on": true}: DeregisterImage ignores
                                       DeleteAssociatedSnapshots there, as an older endpoint
+    POST /_local_aws/image-health    {"region": R, "image_id": ID, "status": "impaired" | "ok"}:
+                                      instances of the image fail (or pass) their status
+                                      checks once past initializing
+    POST /_local_aws/command-outcome {"region": R, "contains": TEXT, "exit_code": N,
+                                      "stdout": TEXT, "stderr": TEXT, "seconds": S}: how a
+                                      Run Command whose commands contain TEXT ends
     POST /_local_aws/recipe          {"region": R, "arn": ARN, "kind": "image" | "container",
                                       "parent_image": AMI_ID}: an Image Builder recipe that
                                       builds on the AMI (DescribeImageReferences reports it)
@@ -50,6 +56,7 @@ os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import image_uses  # noqa: E402
 import local_aws  # noqa: E402
+import verification  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -94,6 +101,13 @@ def control_app(moto_app):
             result = {"ok": True}
         elif what == "old-deregister" and request.method == "POST":
             local_aws.old_deregister(body["region"], bool(body.get("on", True)))
+            result = {"ok": True}
+        elif what == "image-health" and request.method == "POST":
+            verification.set_image_health(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["image_id"], body["status"])
+            result = {"ok": True}
+        elif what == "command-outcome" and request.method == "POST":
+            outcome = {k: body[k] for k in ("contains", "exit_code", "stdout", "stderr", "seconds") if k in body}
+            verification.add_command_outcome(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], outcome)
             result = {"ok": True}
         elif what == "recipe" and request.method == "POST":
             image_uses.add_recipe(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["arn"], body["kind"], body["parent_image"])

@@ -52,6 +52,7 @@ REGIONS = iter(
 CURRENT = {}
 # Every Region of AWS's own partition is taken above; tests that need no partition of their
 # own draw from moto's other partitions' Regions.
+# (Only these have default subnets in moto, so instances launch there.)
 OTHER_PARTITIONS = iter("us-gov-east-1 us-gov-west-1 cn-north-1 cn-northwest-1".split())
 
 
@@ -694,3 +695,49 @@ def test_max_healthy_percentage_launches_first_and_keeps_capacity(url):
 
         wait_for(ended, "the refresh")
         assert (min(counts), max(counts)) == (lowest, highest), (prefs, counts)
+
+
+def test_status_checks_start_initializing_then_ok_or_impaired(other_url):
+    ec2 = client(other_url, "ec2")
+    good = ec2.register_image(Name="good", Architecture="x86_64")["ImageId"]
+    bad = ec2.register_image(Name="bad", Architecture="x86_64")["ImageId"]
+    control(other_url, "image-health", {"region": CURRENT["region"], "image_id": bad, "status": "impaired"})
+    ids = [ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"] for ami in (good, bad)]
+    statuses = lambda: {s["InstanceId"]: (s["InstanceStatus"]["Status"], s["SystemStatus"]["Status"]) for s in ec2.describe_instance_status(InstanceIds=ids)["InstanceStatuses"]}
+    assert statuses() == {ids[0]: ("initializing", "initializing"), ids[1]: ("initializing", "initializing")}
+    wait_for(lambda: statuses()[ids[0]] == ("ok", "ok"), "the good instance's checks")
+    assert statuses()[ids[1]] == ("impaired", "ok")
+    detail = ec2.describe_instance_status(InstanceIds=[ids[1]])["InstanceStatuses"][0]["InstanceStatus"]["Details"][0]
+    assert detail["Status"] == "failed" and "ImpairedSince" in detail
+    ec2.stop_instances(InstanceIds=[ids[0]])
+    stopped = ec2.describe_instance_status(InstanceIds=[ids[0]], IncludeAllInstances=True)["InstanceStatuses"][0]
+    assert stopped["InstanceStatus"]["Status"] == "not-applicable"
+
+
+def test_the_ssm_agent_comes_online_and_run_command_runs_to_an_outcome(server):
+    # A Region another test used for images only: this test looks only at its own instance.
+    CURRENT["region"] = "us-gov-west-1"
+    other_url = server
+    ec2, ssm = client(other_url, "ec2"), client(other_url, "ssm")
+    ami = ec2.register_image(Name="app", Architecture="x86_64")["ImageId"]
+    instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    info = lambda: ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance]}])["InstanceInformationList"]
+    assert info() == [], "the agent takes a while to register"
+    with pytest.raises(ClientError) as e:
+        ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]})
+    assert e.value.response["Error"]["Code"] == "InvalidInstanceId"
+    wait_for(lambda: [i["PingStatus"] for i in info()] == ["Online"], "the agent")
+
+    control(other_url, "command-outcome", {"region": CURRENT["region"], "contains": "curl", "exit_code": 7, "stdout": "x" * 30000, "seconds": 0.5})
+    failing = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={"commands": ["curl -fsS localhost:8080/health"]})["Command"]["CommandId"]
+    passing = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]})["Command"]["CommandId"]
+    with pytest.raises(ClientError) as e:
+        ssm.get_command_invocation(CommandId=failing, InstanceId=instance)
+    assert e.value.response["Error"]["Code"] == "InvocationDoesNotExist", "normal right after the send"
+    invocation = lambda cid: ssm.get_command_invocation(CommandId=cid, InstanceId=instance)
+    time.sleep(0.3)  # ask again, as AWS says to (the invocation's delay is 0.2 s here)
+    assert invocation(failing)["Status"] == "InProgress"
+    wait_for(lambda: invocation(failing)["Status"] == "Failed", "the command to fail")
+    out = invocation(failing)
+    assert out["ResponseCode"] == 7 and len(out["StandardOutputContent"]) == 24000
+    assert (invocation(passing)["Status"], invocation(passing)["ResponseCode"]) == ("Success", 0)
