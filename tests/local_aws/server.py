@@ -31,9 +31,11 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       image is in that state until set "available" again
     POST /_local_aws/old-deregister  {"region": R, "on": true}: DeregisterImage ignores
                                       DeleteAssociatedSnapshots there, as an older endpoint
-    POST /_local_aws/image-health    {"region": R, "image_id": ID, "status": "impaired" | "ok"}:
-                                      instances of the image fail (or pass) their status
-                                      checks once past initializing
+    POST /_local_aws/image-health    {"region": R, "image_id": ID, "status": "impaired" |
+                                      "unhealthy" | "ok"}: instances of the image fail their
+                                      status checks once past initializing (impaired), or
+                                      pass them but fail a target group's health check
+                                      (unhealthy), or pass both (ok)
     POST /_local_aws/command-outcome {"region": R, "contains": TEXT, "exit_code": N,
                                       "stdout": TEXT, "stderr": TEXT, "seconds": S}: how a
                                       Run Command whose commands contain TEXT ends

@@ -741,3 +741,24 @@ def test_the_ssm_agent_comes_online_and_run_command_runs_to_an_outcome(server):
     out = invocation(failing)
     assert out["ResponseCode"] == 7 and len(out["StandardOutputContent"]) == 24000
     assert (invocation(passing)["Status"], invocation(passing)["ResponseCode"]) == ("Success", 0)
+
+
+def test_a_registered_target_is_initial_then_healthy_or_unhealthy(server):
+    # A Region another test used for images only: this test looks only at its own target group.
+    CURRENT["region"] = "cn-north-1"
+    ec2, elb = client(server, "ec2"), client(server, "elbv2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    arn = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    good = ec2.register_image(Name="good", Architecture="x86_64")["ImageId"]
+    bad = ec2.register_image(Name="bad", Architecture="x86_64")["ImageId"]
+    control(server, "image-health", {"region": CURRENT["region"], "image_id": bad, "status": "unhealthy"})
+    ids = [ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"] for ami in (good, bad)]
+    elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
+    health = lambda: {h["Target"]["Id"]: h["TargetHealth"]["State"] for h in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+    assert health() == {ids[0]: "initial", ids[1]: "initial"}
+    wait_for(lambda: health()[ids[0]] == "healthy", "the good target")
+    assert health()[ids[1]] == "unhealthy"
+    # Still passes EC2's status checks: only the application fails.
+    wait_for(lambda: ec2.describe_instance_status(InstanceIds=[ids[1]])["InstanceStatuses"][0]["InstanceStatus"]["Status"] == "ok", "status")
+    elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": ids[0]}])
+    assert ids[0] not in health()

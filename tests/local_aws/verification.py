@@ -17,6 +17,14 @@ The SSM agent (DescribeInstanceInformation, which moto lacks)
   moto does not carry a template's instance profile to its instances, so that is not checked
   here (the one way this is kinder than AWS).
 
+Target health (elbv2 RegisterTargets, DescribeTargetHealth)
+  moto calls a registered target ``healthy`` at once. On AWS a new target is ``initial``
+  (Elb.RegistrationInProgress) until it has passed the health checks its threshold asks for;
+  here for LOCAL_AWS_TARGET_SECONDS (default 2) after it was registered. Then ``healthy``, or
+  ``unhealthy`` (Target.FailedHealthChecks) when its image was marked ``impaired`` or
+  ``unhealthy`` (the ``image-health`` control: ``unhealthy`` boots and passes the status
+  checks, but its application fails the load balancer's health check).
+
 Run Command (SendCommand, GetCommandInvocation)
   SendCommand to an instance whose agent is not online is refused with InvalidInstanceId, as
   on AWS. Right after the send, GetCommandInvocation answers InvocationDoesNotExist (AWS says
@@ -40,12 +48,15 @@ from moto.core.responses import ActionResult
 LOCK = threading.RLock()
 STATUS_SECONDS = float(os.environ.get("LOCAL_AWS_STATUS_SECONDS", "2"))
 AGENT_SECONDS = float(os.environ.get("LOCAL_AWS_SSM_AGENT_SECONDS", "3"))
+TARGET_SECONDS = float(os.environ.get("LOCAL_AWS_TARGET_SECONDS", "2"))
 # Before this long after a send, GetCommandInvocation does not know the invocation yet.
 INVOCATION_DELAY = 0.2
 OUTPUT_LIMIT = 24_000
 
 # Images whose instances fail their status checks, by (account, region).
 IMPAIRED: dict[tuple[str, str], set[str]] = {}
+# Images whose instances pass the status checks but fail a load balancer's health check.
+UNHEALTHY: dict[tuple[str, str], set[str]] = {}
 # Command outcomes tests set, by (account, region): [{"contains", "exit_code", "stdout", "stderr", "seconds"}].
 OUTCOMES: dict[tuple[str, str], list[dict[str, Any]]] = {}
 # When each command was sent and what its outcome is, by command ID.
@@ -54,9 +65,12 @@ SENT: dict[str, dict[str, Any]] = {}
 
 def set_image_health(account: str, region: str, image_id: str, status: str) -> None:
     """Test control: instances of `image_id` fail (status "impaired") or pass ("ok") their checks."""
+    if status not in ("impaired", "unhealthy", "ok"):
+        raise ValueError(f"image health must be impaired, unhealthy or ok, not {status!r}")
     with LOCK:
-        marked = IMPAIRED.setdefault((account, region), set())
-        (marked.add if status == "impaired" else marked.discard)(image_id)
+        for kind, marks in (("impaired", IMPAIRED), ("unhealthy", UNHEALTHY)):
+            marked = marks.setdefault((account, region), set())
+            (marked.add if status == kind else marked.discard)(image_id)
 
 
 def add_command_outcome(account: str, region: str, outcome: dict[str, Any]) -> None:
@@ -188,8 +202,44 @@ def get_command_invocation(self: Any) -> ActionResult:
     return ActionResult(reply)
 
 
+_original_register: Any = None
+_original_health_for: Any = None
+
+
+def _register(self: Any, targets: list[dict[str, Any]]) -> None:
+    _original_register(self, targets)
+    stamps = self.__dict__.setdefault("_local_aws_registered", {})
+    for t in targets:
+        stamps[t["Id"]] = time.time()
+
+
+def _health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+    from moto.elbv2.models import FakeHealthStatus
+
+    health = _original_health_for(self, target, ec2_backend)
+    if health.status != "healthy":
+        return health
+    registered = self.__dict__.get("_local_aws_registered", {}).get(target["Id"])
+    if registered is not None and time.time() - registered < TARGET_SECONDS:
+        return FakeHealthStatus(health.instance_id, health.port, health.health_check_port, "initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+    instance = ec2_backend.get_instance_by_id(target["Id"]) if target["Id"].startswith("i-") else None
+    if instance is not None:
+        key = (ec2_backend.account_id, ec2_backend.region_name)
+        with LOCK:
+            bad = instance.image_id in IMPAIRED.get(key, set()) | UNHEALTHY.get(key, set())
+        if bad:
+            return FakeHealthStatus(health.instance_id, health.port, health.health_check_port, "unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+    return health
+
+
 def install() -> None:
-    global _original_send_command, _original_get_command_invocation
+    global _original_send_command, _original_get_command_invocation, _original_register, _original_health_for
+    from moto.elbv2.models import FakeTargetGroup
+
+    _original_register = FakeTargetGroup.register
+    _original_health_for = FakeTargetGroup.health_for
+    FakeTargetGroup.register = _register
+    FakeTargetGroup.health_for = _health_for
     from moto.ec2.models import instances as ec2_instances
     from moto.ssm.responses import SimpleSystemManagerResponse
 
