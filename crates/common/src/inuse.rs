@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use futures::{StreamExt, TryStreamExt};
 use aws_sdk_ec2::types::{Filter, ImageReferenceResourceType, LaunchTemplateVersion, ResourceTypeRequest};
 
 use crate::error::{aws_error, error_code};
@@ -120,6 +121,9 @@ async fn latest_and_default(ec2: &aws_sdk_ec2::Client) -> Result<InUse> {
     Ok(in_use)
 }
 
+/// How many templates' versions are listed at the same time.
+const LISTINGS_AT_ONCE: usize = 8;
+
 /// What the groups launch from ([`crate::launches`]): every version of each template a group
 /// names (its own, its policy's, an override's), and every launch configuration's AMI.
 async fn from_groups(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) -> Result<InUse> {
@@ -132,7 +136,9 @@ async fn from_groups(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Clien
             used.entry(&u.template).or_default().push((group.name.as_str(), u));
         }
     }
-    let listings = futures::future::try_join_all(used.keys().map(|t| versions_of(ec2, t))).await?;
+    // A few at a time: an account may have many templates, and describes share one bucket.
+    let listings: Vec<Vec<LaunchTemplateVersion>> =
+        futures::stream::iter(used.keys().map(|t| versions_of(ec2, t))).buffered(LISTINGS_AT_ONCE).try_collect().await?;
     for ((_, users), versions) in used.iter().zip(listings) {
         let latest = versions.iter().filter_map(|v| v.version_number()).max();
         for v in &versions {
