@@ -705,7 +705,9 @@ def test_status_checks_start_initializing_then_ok_or_impaired(other_url):
     ids = [ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"] for ami in (good, bad)]
     statuses = lambda: {s["InstanceId"]: (s["InstanceStatus"]["Status"], s["SystemStatus"]["Status"]) for s in ec2.describe_instance_status(InstanceIds=ids)["InstanceStatuses"]}
     assert statuses() == {ids[0]: ("initializing", "initializing"), ids[1]: ("initializing", "initializing")}
+    # Each instance's checks end their first minutes on its own clock (it launched a little later).
     wait_for(lambda: statuses()[ids[0]] == ("ok", "ok"), "the good instance's checks")
+    wait_for(lambda: statuses()[ids[1]] != ("initializing", "initializing"), "the bad instance's checks")
     assert statuses()[ids[1]] == ("impaired", "ok")
     detail = ec2.describe_instance_status(InstanceIds=[ids[1]])["InstanceStatuses"][0]["InstanceStatus"]["Details"][0]
     assert detail["Status"] == "failed" and "ImpairedSince" in detail
