@@ -324,7 +324,9 @@ async fn a_checkpoint_pause_is_waited_through() {
 
 #[tokio::test]
 async fn the_shipped_config_keeps_a_group_of_one_serving() {
-    let aws = LocalAws::start().await;
+    // Slow steps, so that the half batch with two instances lasts long enough to be seen
+    // however loaded the machine is.
+    let aws = LocalAws::start_with_step(0.5).await;
     let amis = aws.bake(&aws.builder_instance().await, "main", 2).await;
     let lt = aws.launch_template("one-lt", &amis[0]).await;
     aws.group("one", &lt, "1", 1).await;
