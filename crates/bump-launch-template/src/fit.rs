@@ -80,15 +80,20 @@ pub fn targets(template: &Template<'_>, template_type: Option<&str>, template_re
     t
 }
 
-/// Every way `ami` cannot launch on the `types` (named by `targets`), one clause each:
+/// Why `ami` cannot launch anywhere (not `available`, or disabled), or `None`.
+pub fn unlaunchable(ami: &Ami) -> Option<String> {
+    let id = &ami.image_id;
+    match ami.state.as_str() {
+        "available" => None,
+        "disabled" => Some(format!("{id} is disabled: it cannot launch (EnableImage brings it back)")),
+        other => Some(format!("{id} is {other}, not available: it cannot launch")),
+    }
+}
+
+/// Every way an available `ami` cannot launch on the `types` (named by `targets`), one clause each:
 /// `ami-1 is arm64; t3.micro runs x86_64 (the template's instance type)`.
 pub fn mismatches(ami: &Ami, targets: &Targets, types: &BTreeMap<String, TypeInfo>) -> Vec<String> {
     let id = &ami.image_id;
-    match ami.state.as_str() {
-        "available" => {}
-        "disabled" => return vec![format!("{id} is disabled: it cannot launch (EnableImage brings it back)")],
-        other => return vec![format!("{id} is {other}, not available: it cannot launch")],
-    }
     let mut out = Vec::new();
     for (name, wheres) in &targets.types {
         let Some(info) = types.get(name) else { continue };
@@ -229,9 +234,11 @@ mod tests {
     fn an_ami_that_cannot_launch_is_refused_whatever_the_type() {
         let mut a = ami("x86_64", None, Some(true));
         a.state = "disabled".into();
-        assert_eq!(mismatches(&a, &on(&[]), &known()), ["ami-1 is disabled: it cannot launch (EnableImage brings it back)"]);
+        assert_eq!(unlaunchable(&a).unwrap(), "ami-1 is disabled: it cannot launch (EnableImage brings it back)");
         a.state = "pending".into();
-        assert_eq!(mismatches(&a, &on(&[]), &known()), ["ami-1 is pending, not available: it cannot launch"]);
+        assert_eq!(unlaunchable(&a).unwrap(), "ami-1 is pending, not available: it cannot launch");
+        a.state = "available".into();
+        assert_eq!(unlaunchable(&a), None);
     }
 
     #[test]

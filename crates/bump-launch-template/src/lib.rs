@@ -231,17 +231,17 @@ impl Args {
         let source = resolve_source(self.source_version, &listed.versions, i64::MAX);
         let (own, requirements) = source.and_then(|n| listed.instance_types.get(&n)).cloned().unwrap_or_default();
         let mut targets = fit::targets(template, own.as_deref(), requirements.as_ref(), groups);
-        let mut wrong = fit::mismatches(image, &targets, &BTreeMap::new());
-        if wrong.is_empty() {
-            // Available: now each instance type it would run on, and the requirements that choose them.
-            let names: Vec<String> = targets.types.keys().cloned().collect();
-            let by_attributes = fit::attribute_mismatches(ec2, image, &targets.requirements);
-            let types = async { if names.is_empty() { Ok(BTreeMap::new()) } else { fit::describe_types(ec2, &names).await } };
-            let (types, (attributes, notes)) = futures::try_join!(types, by_attributes)?;
-            wrong = fit::mismatches(image, &targets, &types);
-            wrong.extend(attributes);
-            targets.notes.extend(notes);
+        if let Some(why) = fit::unlaunchable(image) {
+            bail!("{why}: no version created");
         }
+        // Each instance type it would run on, and the requirements that choose them.
+        let names: Vec<String> = targets.types.keys().cloned().collect();
+        let by_attributes = fit::attribute_mismatches(ec2, image, &targets.requirements);
+        let types = async { if names.is_empty() { Ok(BTreeMap::new()) } else { fit::describe_types(ec2, &names).await } };
+        let (types, (attributes, notes)) = futures::try_join!(types, by_attributes)?;
+        let mut wrong = fit::mismatches(image, &targets, &types);
+        wrong.extend(attributes);
+        targets.notes.extend(notes);
         if !wrong.is_empty() {
             bail!("{}: no version created", wrong.join("; "));
         }
