@@ -198,20 +198,7 @@ async fn an_unknown_group_fails() {
 // The child is handed to the caller, which waits for it.
 #[allow(clippy::zombie_processes)]
 fn spawn_until_started(aws: &LocalAws, dir: &Path, args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
-    use std::io::BufRead;
-    let mut child = aws.tool("instance-refresh", dir).args(args).command().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            let status = child.wait().unwrap();
-            panic!("instance-refresh ended ({status}) before starting a refresh");
-        }
-        if line.contains("started instance refresh") {
-            return (child, stderr);
-        }
-    }
+    aws.tool("instance-refresh", dir).args(args).spawn_until("started instance refresh")
 }
 
 fn terminate(child: &std::process::Child) {

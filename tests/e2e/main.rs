@@ -19,3 +19,4 @@ mod real_account;
 mod regions;
 mod safety;
 mod usage;
+mod verify_ami;

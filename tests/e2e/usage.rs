@@ -56,6 +56,21 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
         ("instance-refresh", vec![&cfg, "web", "--rate", "5"], "--rate"),
         ("instance-refresh", vec![&missing, "web"], "missing.json"),
         ("instance-refresh", vec![&bad_json, "web"], "MinHealthyPercent"),
+        ("verify-ami", vec![LT], "<AMI_ID>"),
+        ("verify-ami", vec!["lt-zz", AMI], "malformed launch template ID"),
+        ("verify-ami", vec![LT, "ami-bad"], "malformed AMI ID"),
+        ("verify-ami", vec![LT, AMI, "--count", "0"], "--count"),
+        ("verify-ami", vec![LT, AMI, "--count", "21"], "--count"),
+        ("verify-ami", vec![LT, AMI, "--timeout", "0"], "--timeout"),
+        ("verify-ami", vec![LT, AMI, "--interval", "-1"], "--interval"),
+        ("verify-ami", vec![LT, AMI, "--interval", "60", "--timeout", "30"], "longer than --timeout"),
+        ("verify-ami", vec![LT, AMI, "--source-version", "0"], "--source-version"),
+        ("verify-ami", vec![LT, AMI, "--instance-type", "micro"], "malformed instance type"),
+        ("verify-ami", vec![LT, AMI, "--subnet-id", "sub-123"], "malformed subnet ID"),
+        ("verify-ami", vec![LT, AMI, "--asg", ""], "--asg"),
+        ("verify-ami", vec![LT, AMI, "--ssm-command", " "], "the command is empty"),
+        ("verify-ami", vec![LT, AMI, "--target-group-arn", "web"], "malformed target group ARN"),
+        ("verify-ami", vec![LT, AMI, "--on-failure", "delete"], "delete"),
     ];
     aws.reset_calls();
     for (tool, args, says) in &cases {

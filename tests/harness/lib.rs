@@ -10,12 +10,14 @@
 //! - `server`: the local AWS, its test controls, the fault proxy;
 //! - `world`: world builders (AMIs, templates, groups, a real account's world);
 //! - `regions`: worlds across Regions (builds copied as Packer copies them);
+//! - `verify`: what verify-ami needs and leaves (a profiled template, a target group, its instances);
 //! - `run`: running a tool, a builder in the spirit of just's `Test`.
 
 pub mod regions;
 pub mod run;
 pub mod server;
 pub mod tools;
+pub mod verify;
 pub mod world;
 
 use std::path::Path;

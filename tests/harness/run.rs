@@ -81,6 +81,24 @@ impl Run {
     pub fn command(self) -> Command {
         self.cmd
     }
+
+    /// Spawns it and returns once a line of its stderr contains `marker` (it has got that far),
+    /// with the rest of its stderr to read.
+    pub fn spawn_until(mut self, marker: &str) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
+        use std::io::BufRead;
+        let mut child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("running {}: {e}", self.what));
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                panic!("{} ended ({}) before saying {marker:?}", self.what, child.wait().unwrap());
+            }
+            if line.contains(marker) {
+                return (child, stderr);
+            }
+        }
+    }
 }
 
 impl LocalAws {

@@ -139,6 +139,10 @@ impl LocalAws {
         aws_sdk_autoscaling::Client::new(&self.config)
     }
 
+    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        aws_sdk_elasticloadbalancingv2::Client::new(&self.config)
+    }
+
     /// Calls one of the local AWS's test controls (`/_local_aws/...`, see server.py).
     fn control(&self, method: &str, what: &str, body: &str) -> serde_json::Value {
         let out = Command::new(venv_python())
@@ -203,6 +207,20 @@ impl LocalAws {
         let body = serde_json::json!({"region": self.region, "arn": arn, "kind": kind, "parent_image": ami});
         self.control("POST", "recipe", &body.to_string());
         arn
+    }
+
+    /// How instances of `image_id` fare: "impaired" (fail the status checks), "unhealthy" (pass
+    /// them, fail a load balancer's health check) or "ok".
+    pub fn image_health(&self, image_id: &str, status: &str) {
+        let body = serde_json::json!({"region": self.region, "image_id": image_id, "status": status});
+        self.control("POST", "image-health", &body.to_string());
+    }
+
+    /// How an SSM command whose text contains `contains` ends: its exit code, output, and how
+    /// long it runs.
+    pub fn command_outcome(&self, contains: &str, exit_code: i32, stdout: &str, seconds: f64) {
+        let body = serde_json::json!({"region": self.region, "contains": contains, "exit_code": exit_code, "stdout": stdout, "stderr": "", "seconds": seconds});
+        self.control("POST", "command-outcome", &body.to_string());
     }
 
     /// Takes these actions ("ec2:DeregisterImage") away in this test's Region (an empty list

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub const TOOLS: [&str; 5] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh"];
+pub const TOOLS: [&str; 6] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh", "verify-ami"];
 
 /// The repository's root.
 pub fn root() -> PathBuf {

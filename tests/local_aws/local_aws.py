@@ -167,7 +167,9 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
         region = self.region
     except Exception:  # noqa: BLE001
         region = "?"
-    name = f"{self.service_name}:{action}"
+    # IAM names Elastic Load Balancing's actions alike for both API versions.
+    service = "elasticloadbalancing" if self.service_name == "elbv2" else self.service_name
+    name = f"{service}:{action}"
     with LOCK:
         CALLS[(region, name)] += 1
         FIRST_CALL.setdefault(region, time.time())

@@ -752,6 +752,16 @@ def test_a_registered_target_is_initial_then_healthy_or_unhealthy(server):
     vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     arn = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
     good = ec2.register_image(Name="good", Architecture="x86_64")["ImageId"]
+    # No load balancer forwards to the group yet: its targets are unused, as on AWS.
+    lonely = ec2.run_instances(ImageId=good, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": lonely}])
+    wait_for(lambda: elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"][0]["TargetHealth"]["State"] != "initial", "registration")
+    unused = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"][0]["TargetHealth"]
+    assert (unused["State"], unused["Reason"]) == ("unused", "Target.NotInUse")
+    elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": lonely}])
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]][:2]
+    lb = elb.create_load_balancer(Name="web", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
     bad = ec2.register_image(Name="bad", Architecture="x86_64")["ImageId"]
     control(server, "image-health", {"region": CURRENT["region"], "image_id": bad, "status": "unhealthy"})
     ids = [ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"] for ami in (good, bad)]
@@ -764,3 +774,26 @@ def test_a_registered_target_is_initial_then_healthy_or_unhealthy(server):
     wait_for(lambda: ec2.describe_instance_status(InstanceIds=[ids[1]])["InstanceStatuses"][0]["InstanceStatus"]["Status"] == "ok", "status")
     elb.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": ids[0]}])
     assert ids[0] not in health()
+
+
+def test_run_instances_refuses_what_cannot_launch_and_uses_the_callers_pass_role(server):
+    # A Region another test used: this test looks only at its own images and calls.
+    CURRENT["region"] = "us-gov-east-1"
+    ec2 = client(server, "ec2")
+    control(server, "calls/reset", {"region": CURRENT["region"]})
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1)
+    assert e.value.response["Error"]["Code"] == "InvalidAMIID.NotFound"
+    off = ec2.register_image(Name="off", Architecture="x86_64")["ImageId"]
+    ec2.disable_image(ImageId=off)
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=off, MinCount=1, MaxCount=1)
+    assert e.value.response["Error"]["Code"] == "InvalidAMIID.Unavailable"
+    assert "iam:PassRole" not in control(server, f"authorized?region={CURRENT['region']}")
+
+    good = ec2.register_image(Name="good", Architecture="x86_64")["ImageId"]
+    lt = ec2.create_launch_template(LaunchTemplateName="profiled", LaunchTemplateData={"ImageId": good, "IamInstanceProfile": {"Name": "app"}})["LaunchTemplate"]["LaunchTemplateId"]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "created-by", "Value": "test"}]}]
+    ec2.run_instances(LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"}, ImageId=good, MinCount=1, MaxCount=1, TagSpecifications=tags)
+    authorized = control(server, f"authorized?region={CURRENT['region']}")
+    assert authorized.get("iam:PassRole") == 1 and authorized.get("ec2:CreateTags") == 1, authorized

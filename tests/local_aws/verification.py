@@ -23,7 +23,16 @@ Target health (elbv2 RegisterTargets, DescribeTargetHealth)
   here for LOCAL_AWS_TARGET_SECONDS (default 2) after it was registered. Then ``healthy``, or
   ``unhealthy`` (Target.FailedHealthChecks) when its image was marked ``impaired`` or
   ``unhealthy`` (the ``image-health`` control: ``unhealthy`` boots and passes the status
-  checks, but its application fails the load balancer's health check).
+  checks, but its application fails the load balancer's health check). A target group no load
+  balancer forwards to reports its targets ``unused`` (Target.NotInUse), as on AWS.
+
+Launching (RunInstances)
+  moto launches any image ID, even one that does not exist. AWS refuses an image it does not
+  know (InvalidAMIID.NotFound) and one that cannot launch: pending, failed or disabled
+  (InvalidAMIID.Unavailable). Launching with an instance profile, given in the request or by
+  the launch template, uses the caller's ``iam:PassRole``; tagging at launch
+  (TagSpecifications) its ``ec2:CreateTags``: both are counted as authorized on the caller's
+  behalf, for the IAM policy tests.
 
 Run Command (SendCommand, GetCommandInvocation)
   SendCommand to an instance whose agent is not online is refused with InvalidInstanceId, as
@@ -202,6 +211,35 @@ def get_command_invocation(self: Any) -> ActionResult:
     return ActionResult(reply)
 
 
+_original_run_instances: Any = None
+
+
+def run_instances(self: Any) -> ActionResult:
+    from moto.ec2.exceptions import InvalidAMIIdError, UnvailableAMIIdError
+
+    import local_aws
+
+    backend = self.ec2_backend
+    image_id = self._get_param("ImageId")
+    template_arg = self._get_param("LaunchTemplate", {}) or {}
+    template_data: dict[str, Any] = {}
+    if template_arg:
+        template_data = backend._get_template_from_args(template_arg).data
+        image_id = image_id or template_data.get("ImageId")
+    if image_id:
+        ami = backend.amis.get(image_id)
+        if ami is None:
+            raise InvalidAMIIdError(image_id)
+        local_aws._settle(ami)
+        if ami.state != "available":
+            raise UnvailableAMIIdError(image_id)
+    if self._get_param("IamInstanceProfile") or template_data.get("IamInstanceProfile"):
+        local_aws._authorize(self.region, "iam:PassRole")
+    if self._get_param("TagSpecifications"):
+        local_aws._authorize(self.region, "ec2:CreateTags")
+    return _original_run_instances(self)
+
+
 _original_register: Any = None
 _original_health_for: Any = None
 
@@ -219,6 +257,8 @@ def _health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
     health = _original_health_for(self, target, ec2_backend)
     if health.status != "healthy":
         return health
+    if not self.load_balancer_arns:
+        return FakeHealthStatus(health.instance_id, health.port, health.health_check_port, "unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
     registered = self.__dict__.get("_local_aws_registered", {}).get(target["Id"])
     if registered is not None and time.time() - registered < TARGET_SECONDS:
         return FakeHealthStatus(health.instance_id, health.port, health.health_check_port, "initial", "Elb.RegistrationInProgress", "Target registration is in progress")
@@ -233,7 +273,11 @@ def _health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
 
 
 def install() -> None:
-    global _original_send_command, _original_get_command_invocation, _original_register, _original_health_for
+    global _original_send_command, _original_get_command_invocation, _original_register, _original_health_for, _original_run_instances
+    from moto.ec2.responses.instances import InstanceResponse
+
+    _original_run_instances = InstanceResponse.run_instances
+    InstanceResponse.run_instances = run_instances
     from moto.elbv2.models import FakeTargetGroup
 
     _original_register = FakeTargetGroup.register

@@ -256,6 +256,7 @@ mod tests {
                 TemplateUse { template: TemplateRef::Id("lt-other".into()), version: "1".into(), slot: Slot::Override { index: 2 }, instance_types: vec![InstanceChoice::Type("c5.large".into())] },
             ],
             launch_configuration: None,
+            subnets: Vec::new(),
         };
         let t = targets(&template, Some("t3.micro"), None, &[group]);
         assert_eq!(t.types.keys().collect::<Vec<_>>(), ["t3.micro", "t4g.micro"]);

@@ -40,6 +40,69 @@ impl FromStr for LaunchTemplateId {
     }
 }
 
+/// A subnet ID: `subnet-` and 8 or 17 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetId(String);
+
+impl FromStr for SubnetId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = s.strip_prefix("subnet-").is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        if ok {
+            Ok(SubnetId(s.to_owned()))
+        } else {
+            Err("malformed subnet ID: expected subnet- followed by 8 or 17 lowercase hex digits".into())
+        }
+    }
+}
+
+/// An EC2 instance type as AWS spells it: a family and a size, `t3.micro`, `m7i-flex.large`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceType(String);
+
+impl FromStr for InstanceType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let part = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        match s.split_once('.') {
+            Some((family, size)) if s.len() <= 64 && part(family) && part(size) => Ok(InstanceType(s.to_owned())),
+            _ => Err("malformed instance type: expected a family and a size, such as t3.micro".into()),
+        }
+    }
+}
+
+/// An Elastic Load Balancing target group's ARN:
+/// `arn:PARTITION:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupArn(String);
+
+impl FromStr for TargetGroupArn {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let ok = match parts.as_slice() {
+            ["arn", partition, "elasticloadbalancing", region, account, resource] => {
+                partition.starts_with("aws")
+                    && !region.is_empty()
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.strip_prefix("targetgroup/").and_then(|r| r.split_once('/')).is_some_and(|(name, id)| {
+                        (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(TargetGroupArn(s.to_owned()))
+        } else {
+            Err("malformed target group ARN: expected arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID".into())
+        }
+    }
+}
+
 /// A launch template version as AWS takes it: a number (1 or more), `$Latest` or `$Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -85,7 +148,7 @@ macro_rules! text_newtype {
     )*};
 }
 
-text_newtype!(AmiId, LaunchTemplateId);
+text_newtype!(AmiId, LaunchTemplateId, SubnetId, InstanceType, TargetGroupArn);
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -121,6 +184,27 @@ mod tests {
         assert_eq!(Version::Number(3).to_string(), "3");
         for bad in ["0", "-1", "latest", "1.5", ""] {
             assert!(bad.parse::<Version>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subnets_instance_types_and_target_groups() {
+        assert!("subnet-0123abcd".parse::<SubnetId>().is_ok());
+        assert!("subnet-0123456789abcdef0".parse::<SubnetId>().is_ok());
+        for bad in ["subnet-", "subnet-xyz", "sg-0123abcd", "subnet-0123ABCD"] {
+            assert!(bad.parse::<SubnetId>().is_err(), "{bad}");
+        }
+        for good in ["t3.micro", "m7i-flex.large", "u-6tb1.metal", "c5.24xlarge"] {
+            assert!(good.parse::<InstanceType>().is_ok(), "{good}");
+        }
+        for bad in ["t3", ".micro", "t3.", "T3.micro", "t3 .micro", "t3.micro.x"] {
+            assert!(bad.parse::<InstanceType>().is_err(), "{bad}");
+        }
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
+        assert!(arn.parse::<TargetGroupArn>().is_ok());
+        assert!("arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/a-b/50dc6c495c0c9188".parse::<TargetGroupArn>().is_ok());
+        for bad in ["web", "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0123", "arn:aws:elasticloadbalancing:us-east-1:1234:targetgroup/web/01", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/"] {
+            assert!(bad.parse::<TargetGroupArn>().is_err(), "{bad}");
         }
     }
 }

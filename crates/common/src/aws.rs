@@ -107,6 +107,8 @@ impl Context {
             env("AWS_ENDPOINT_URL"),
             env("AWS_ENDPOINT_URL_EC2"),
             env("AWS_ENDPOINT_URL_AUTO_SCALING"),
+            env("AWS_ENDPOINT_URL_SSM"),
+            env("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"),
         ]
         .into_iter()
         .flatten()
@@ -181,6 +183,16 @@ impl Context {
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
         let config = aws_sdk_autoscaling::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
         aws_sdk_autoscaling::Client::from_conf(config)
+    }
+
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        aws_sdk_elasticloadbalancingv2::Client::from_conf(config)
     }
 }
 

@@ -117,6 +117,8 @@ impl Intercept for MaybeActed {
 /// the one spelling the logs, the call-count tests and the IAM policies share.
 pub fn action_name(service: &str, operation: &str) -> String {
     let prefix: String = service.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    // IAM names Elastic Load Balancing's actions alike for both API versions.
+    let prefix = if prefix == "elasticloadbalancingv2" { "elasticloadbalancing" } else { &prefix };
     format!("{prefix}:{operation}")
 }
 
@@ -128,5 +130,7 @@ mod tests {
     fn calls_are_named_as_iam_names_them() {
         assert_eq!(action_name("EC2", "DescribeImages"), "ec2:DescribeImages");
         assert_eq!(action_name("Auto Scaling", "StartInstanceRefresh"), "autoscaling:StartInstanceRefresh");
+        assert_eq!(action_name("SSM", "SendCommand"), "ssm:SendCommand");
+        assert_eq!(action_name("Elastic Load Balancing v2", "RegisterTargets"), "elasticloadbalancing:RegisterTargets");
     }
 }

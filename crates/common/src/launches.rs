@@ -119,6 +119,8 @@ pub struct Group {
     pub name: String,
     pub templates: Vec<TemplateUse>,
     pub launch_configuration: Option<String>,
+    /// The subnets it launches into (its VPCZoneIdentifier), in the order given.
+    pub subnets: Vec<String>,
 }
 
 impl Group {
@@ -127,6 +129,7 @@ impl Group {
             name: group.auto_scaling_group_name().unwrap_or_default().to_owned(),
             templates: template_uses(group.launch_template(), group.mixed_instances_policy()),
             launch_configuration: group.launch_configuration_name().map(str::to_owned),
+            subnets: group.vpc_zone_identifier().unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         }
     }
 
@@ -242,7 +245,7 @@ mod tests {
         assert!(!uses[1].is_main());
         assert_eq!(uses[1].instance_types, [InstanceChoice::Type("m6g.large".into())]);
 
-        let group = Group { name: "g".into(), templates: uses, launch_configuration: None };
+        let group = Group { name: "g".into(), templates: uses, launch_configuration: None, subnets: Vec::new() };
         assert_eq!(group.main_template().unwrap().template, TemplateRef::Id("lt-x86".into()));
         let arm = Template { id: "lt-arm", name: Some("arm") };
         assert_eq!(group.uses_of(&arm).count(), 1);
@@ -251,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_group_on_a_launch_configuration() {
-        let group = Group { name: "old".into(), templates: Vec::new(), launch_configuration: Some("old-lc".into()) };
+        let group = Group { name: "old".into(), templates: Vec::new(), launch_configuration: Some("old-lc".into()), subnets: Vec::new() };
         assert!(group.main_template().is_none());
         assert_eq!(group.launches_from(), "launch configuration old-lc");
     }

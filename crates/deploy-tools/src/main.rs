@@ -1,5 +1,5 @@
-//! The five tools in one binary, for the release package: one program to build, link and ship
-//! instead of five that are each mostly the same AWS SDK. Installed under the tools' names
+//! The six tools in one binary, for the release package: one program to build, link and ship
+//! instead of six that are each mostly the same AWS SDK. Installed under the tools' names
 //! (links to it), it runs the tool it is called as; `deploy-tools TOOL ARGS...` works too.
 //! Each tool keeps its own arguments, help, completions and man page.
 //!
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
 }
 
-const TOOLS: [&str; 5] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh"];
+const TOOLS: [&str; 6] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh", "verify-ami"];
 
 type Main = fn(Vec<OsString>) -> ExitCode;
 
@@ -43,6 +43,7 @@ fn run(tool: &str) -> Option<Main> {
         "delete-ami" => main_with::<delete_ami::Args>,
         "bump-launch-template" => main_with::<bump_launch_template::Args>,
         "instance-refresh" => main_with::<instance_refresh::Args>,
+        "verify-ami" => main_with::<verify_ami::Args>,
         "targets" => main_with::<targets::Args>,
         _ => return None,
     })

@@ -11,7 +11,6 @@ pub mod config;
 pub mod follow;
 pub mod progress;
 pub mod report;
-pub mod signal;
 pub mod start;
 
 use std::path::PathBuf;
@@ -121,7 +120,7 @@ impl Tool for Args {
 
     async fn run(self, ctx: Context) -> Result<Refreshed> {
         let started_at = Instant::now();
-        let signal = signal::shutdown_signal();
+        let signal = common::signal::shutdown_signal();
         let asg = ctx.autoscaling();
         let (desired, preferences) = config::to_sdk(&self.config).map_err(|e| Usage(common::error::render(&e)))?;
         let template = self.launch_template_id.as_ref().map(LaunchTemplateId::as_str);

@@ -9,7 +9,6 @@
 
 pub mod plan;
 pub mod report;
-pub mod retire;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -232,8 +231,8 @@ impl Args {
                     }
                     let outcome = match action {
                         Action::Delete => delete(&ec2, &pacer, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
-                        Action::Disable => retire::disable(&ec2, &pacer, &id, dry_run).await.map(|()| Outcome::Retired),
-                        Action::Deprecate => retire::deprecate(&ec2, &pacer, &id, dry_run, now).await.map(|()| Outcome::Retired),
+                        Action::Disable => common::retire::disable(&ec2, &pacer, &id, dry_run).await.map(|()| Outcome::Retired),
+                        Action::Deprecate => common::retire::deprecate(&ec2, &pacer, &id, dry_run, now).await.map(|()| Outcome::Retired),
                         Action::Keep => Ok(Outcome::Retired),
                     };
                     (id, outcome.unwrap_or_else(Outcome::Failed))

@@ -1,5 +1,5 @@
-//! Ctrl-C and SIGTERM, for the wait: the refresh goes on in AWS (or is cancelled, with
-//! --cancel-on-exit) and the tool exits 130.
+//! Ctrl-C and SIGTERM, for the tools that wait: instance-refresh stops following (the refresh
+//! goes on in AWS, or is cancelled) and verify-ami terminates what it launched; both exit 130.
 
 use std::future::Future;
 use std::pin::Pin;

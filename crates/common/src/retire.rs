@@ -1,12 +1,13 @@
-//! Retiring one AMI short of deleting it: disabling it, or deprecating it now. Each is one
+//! Retiring one AMI short of deleting it (prune-amis --retire, verify-ami --on-failure):
+//! disabling it, or deprecating it now. Each is one
 //! paced call that EC2's DryRun can check.
 
 use std::time::SystemTime;
 
 use anyhow::Result;
 use aws_smithy_types::DateTime;
-use common::error::{aws_error, dry_run_ok};
-use common::Pacer;
+use crate::error::{aws_error, dry_run_ok};
+use crate::Pacer;
 
 /// DisableImage: the AMI can no longer launch; EnableImage brings it back in seconds.
 pub async fn disable(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, id: &str, dry_run: bool) -> Result<()> {

@@ -1,0 +1,224 @@
+//! `verify-ami LAUNCH_TEMPLATE_ID AMI_ID`: boot the AMI as the launch template would launch it,
+//! check the instance, terminate it, and record the verdict on the AMI.
+//!
+//! The deploy loop's "test the AMI" step (the README's table of tools). The instance comes from
+//! the template at the version `bump-launch-template` would copy, with only its image replaced,
+//! so what is checked is what would be deployed. It must pass EC2's two status checks, then
+//! each check asked for: an SSM Run Command that must exit 0, a target group's health check.
+//! Whatever happens (a pass, a failure, a timeout, an AWS error, Ctrl-C or SIGTERM) the
+//! instances it launched are terminated; those a killed run left are found by their tags and
+//! terminated by the next run for the same AMI. The verdict goes on the AMI as tags
+//! ([`common::verdict`]), which `latest-ami` and `prune-amis` heed.
+
+pub mod checks;
+pub mod launch;
+pub mod plan;
+pub mod record;
+pub mod report;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+use common::args::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
+use common::cli::{positive_secs, PaceArgs};
+use common::error::Usage;
+use common::{Context, GlobalArgs, Tool};
+use futures::FutureExt;
+
+use crate::checks::{Checker, Ended};
+use crate::launch::Launcher;
+use crate::report::{Verdict, Verified};
+
+/// Boot AMI_ID from the launch template, check the instance, record the verdict on the AMI.
+///
+/// Launches --count instances from LAUNCH_TEMPLATE_ID at the version bump-launch-template would
+/// copy (--source-version, default 1) with AMI_ID as their image, and waits until they run
+/// and both EC2 status checks are ok; then, if asked, until an SSM command exits 0 on each
+/// (--ssm-command) and each is healthy in a target group (--target-group-arn). Impaired
+/// status checks, an instance that stops or terminates, a failed command or an unhealthy
+/// target fail at once; a check that does not pass within --timeout fails too.
+///
+/// The instances are always terminated, also on Ctrl-C or SIGTERM (exit 130); instances a
+/// killed run left behind are found by their tags and terminated first. The verdict is
+/// recorded on the AMI as tags (verification=passed|failed, verification-time,
+/// verification-reason): latest-ami never picks a failed AMI, latest-ami --verified only a
+/// passed one. An AWS error or an interruption records no verdict.
+///
+/// Exit status: 0 passed; 1 failed, or could not be verified; 2 usage; 130 interrupted.
+///
+/// Example (from buildspec.yml):
+///   verify-ami --asg "$ASG_NAME" --ssm-command "$VERIFY_COMMAND" "$LAUNCH_TEMPLATE_ID" "$(cat latest_ami_id)"
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+pub struct Args {
+    /// The launch template whose instances the AMI is for (lt- followed by hex digits).
+    #[arg(value_name = "LAUNCH_TEMPLATE_ID")]
+    pub launch_template_id: LaunchTemplateId,
+
+    /// The AMI to verify.
+    #[arg(value_name = "AMI_ID")]
+    pub ami_id: AmiId,
+
+    /// The template version to launch (with its image replaced): a number, $Latest or
+    /// $Default; as bump-launch-template's --source-version, the version it would copy.
+    #[arg(long, value_name = "VERSION", default_value = "1")]
+    pub source_version: VersionArg,
+
+    /// How many instances to launch and check (1 to 20).
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub count: u32,
+
+    /// Launch this instance type instead of the template's.
+    #[arg(long, value_name = "TYPE")]
+    pub instance_type: Option<InstanceType>,
+
+    /// Launch into this subnet instead of the template's.
+    #[arg(long, value_name = "ID")]
+    pub subnet_id: Option<SubnetId>,
+
+    /// The Auto Scaling group the template is for: its subnets are used when the template
+    /// names none (tried in turn when one lacks capacity), and its instance type when the
+    /// template names none.
+    #[arg(long, value_name = "NAME", value_parser = group_name)]
+    pub asg: Option<String>,
+
+    /// A shell command to run on each instance through SSM Run Command (AWS-RunShellScript),
+    /// once its SSM agent is online; it must exit 0. The template's instance profile must let
+    /// the agent register (AmazonSSMManagedInstanceCore).
+    #[arg(long, value_name = "CMD", value_parser = command)]
+    pub ssm_command: Option<String>,
+
+    /// Register each instance in this target group and wait until it is healthy; it is
+    /// deregistered afterwards.
+    #[arg(long, value_name = "ARN")]
+    pub target_group_arn: Option<TargetGroupArn>,
+
+    /// Give up after this many seconds (the verdict is then failed).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = 900.0, value_parser = positive_secs)]
+    pub timeout: f64,
+
+    /// Seconds between two looks at the instances.
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, default_value_t = 10.0, value_parser = positive_secs)]
+    pub interval: f64,
+
+    /// When the AMI fails, also deprecate it (now) or disable it.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_failure: Option<OnFailure>,
+
+    /// Ask EC2 whether the launch would be allowed (DryRun); launch nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten, next_help_heading = "Pacing")]
+    pub pace: PaceArgs,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// What else happens to an AMI that fails.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Deprecate it now (EnableImageDeprecation): it drops out of default listings.
+    Deprecate,
+    /// Disable it (DisableImage): nothing new can launch it until it is enabled again.
+    Disable,
+}
+
+fn group_name(s: &str) -> Result<String, String> {
+    if (1..=255).contains(&s.chars().count()) {
+        Ok(s.to_owned())
+    } else {
+        Err("an Auto Scaling group name is 1 to 255 characters".into())
+    }
+}
+
+fn command(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the command is empty".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// A run's own ID, on its instances' tags and as their launch's client token: when it began
+/// and which process it is.
+fn run_id() -> String {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    format!("{millis:x}-{:x}", std::process::id())
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "verify-ami";
+    type Report = Verified;
+
+    fn global(&self) -> &GlobalArgs {
+        &self.global
+    }
+
+    fn rate(&self) -> Option<f64> {
+        self.pace.rate
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        if self.interval > self.timeout {
+            bail!(Usage(format!("--interval ({} s) is longer than --timeout ({} s)", self.interval, self.timeout)));
+        }
+        Ok(())
+    }
+
+    async fn run(self, ctx: Context) -> Result<Verified> {
+        let started = Instant::now();
+        // Installed now, so a signal at any point from here on is seen, not fatal.
+        let mut signal = common::signal::shutdown_signal();
+        let run = run_id();
+        let launcher = Launcher::new(&ctx, &self, &run);
+        let prepared = launcher.prepare().await?;
+        let mut report = Verified::new(&self, &run, &prepared);
+        if self.dry_run {
+            launcher.dry_run(&prepared).await?;
+            report.verdict = Verdict::DryRun;
+            return Ok(report.finish(started));
+        }
+        if (&mut signal).now_or_never().is_some() {
+            report.interrupted();
+            return Ok(report.finish(started));
+        }
+        report.left_over = launcher.clean_up_earlier().await?;
+        // The launch runs to its end even when a signal comes meanwhile: what it made is then
+        // known, and terminated.
+        let instances = launcher.launch(&prepared).await?;
+        report.instances = instances.clone();
+        let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+        let mut checker = Checker::new(&ctx, &self, &ids, started + Duration::from_secs_f64(self.timeout));
+        let ended = if (&mut signal).now_or_never().is_some() {
+            Ok(Ended::Interrupted)
+        } else {
+            tokio::select! {
+                ended = checker.run(&mut report.checks) => ended,
+                _ = &mut signal => Ok(Ended::Interrupted),
+            }
+        };
+        // Whatever ended the checks, what was launched goes.
+        let cleaned = launcher.terminate(&ids, checker.registered()).await;
+        report.looks = checker.looks;
+        match &cleaned {
+            Ok(()) => report.instances.iter_mut().for_each(|i| i.terminated = true),
+            Err(e) => tracing::error!("{}", common::error::render(e)),
+        }
+        match ended? {
+            Ended::Passed => report.verdict = Verdict::Passed,
+            Ended::Failed(reason) => report.failed(reason),
+            Ended::Interrupted => report.interrupted(),
+        }
+        if matches!(report.verdict, Verdict::Passed | Verdict::Failed) {
+            let recorded = record::record(&ctx, &self, &prepared.image, &report).await?;
+            report.recorded = true;
+            report.retired = recorded;
+        }
+        cleaned?;
+        Ok(report.finish(started))
+    }
+}
