@@ -176,3 +176,41 @@ async fn across_regions_one_region_check_then_each_region_its_own_calls() {
     }
     assert_eq!(builds.len(), 4);
 }
+
+#[tokio::test]
+async fn verify_makes_its_fixed_calls_and_one_call_per_look() {
+    let aws = LocalAws::start().await;
+    let amis = aws.bake(&aws.builder_instance().await, "main", 1).await;
+    let lt = aws.profiled_template("app", &amis[0]).await;
+    let tg = aws.target_group("web").await;
+    let dir = workdir();
+
+    // Three instances, the status checks only: one DescribeInstanceStatus a look for all three.
+    aws.reset_calls();
+    let report = aws.run("verify-ami", dir.path(), &[&lt, &amis[0], "--count", "3", "--interval", "0.3", "-o", "json"]).expect(0).json();
+    let looks = report["looks"].as_u64().unwrap();
+    assert!(looks >= 2, "the checks start initializing, so more than one look: {report}");
+    let once = [
+        ("ec2:DescribeImages", 1),
+        ("ec2:DescribeLaunchTemplateVersions", 1),
+        ("ec2:DescribeInstances", 1),
+        ("ec2:RunInstances", 1),
+        ("ec2:TerminateInstances", 1),
+        ("ec2:CreateTags", 1),
+    ];
+    let mut expected = counts(&once);
+    expected.insert("ec2:DescribeInstanceStatus".into(), looks);
+    assert_eq!(aws.calls(), expected);
+
+    // One instance, every check: each look is one call (status, agent, invocation or health).
+    aws.reset_calls();
+    let args = [&lt, &amis[0], "--interval", "0.3", "--ssm-command", "true", "--target-group-arn", &tg, "-o", "json"];
+    let report = aws.run("verify-ami", dir.path(), &args).expect(0).json();
+    let calls = aws.calls();
+    let per_look = ["ec2:DescribeInstanceStatus", "ssm:DescribeInstanceInformation", "ssm:GetCommandInvocation", "elasticloadbalancing:DescribeTargetHealth"];
+    assert_eq!(per_look.iter().map(|c| calls[*c]).sum::<u64>(), report["looks"].as_u64().unwrap(), "{calls:?}");
+    for (call, n) in once.iter().chain(&[("ssm:SendCommand", 1), ("elasticloadbalancing:RegisterTargets", 1), ("elasticloadbalancing:DeregisterTargets", 1)]) {
+        assert_eq!(calls.get(*call), Some(n), "{call}: {calls:?}");
+    }
+    assert_eq!(calls.len(), once.len() + 3 + per_look.len(), "nothing else: {calls:?}");
+}

@@ -114,3 +114,29 @@ async fn instance_refresh_calls_only_what_its_policy_allows() {
     aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "cancel", "--launch-template-version", "2", "--interval", "0.1"]).expect(1);
     check("instance-refresh", called(&aws));
 }
+
+#[tokio::test]
+async fn verify_ami_calls_only_what_its_policy_allows() {
+    let aws = LocalAws::start().await;
+    let amis = aws.bake(&aws.builder_instance().await, "main", 2).await;
+    // An instance profile on the template: the launch passes its role (iam:PassRole).
+    let lt = aws.profiled_template("app", &amis[0]).await;
+    aws.group("web", &lt, "1", 0).await;
+    let tg = aws.target_group("web").await;
+    let dir = workdir();
+    let fast = ["--interval", "0.2"];
+    aws.reset_calls();
+    // Fails (deprecated, then disabled on a second failure), then passes once it boots,
+    // which clears the failure's reason; every check is asked for.
+    aws.image_health(&amis[1], "impaired");
+    aws.run("verify-ami", dir.path(), &[&lt, &amis[1], "--on-failure", "deprecate", fast[0], fast[1]]).expect(1);
+    aws.run("verify-ami", dir.path(), &[&lt, &amis[1], "--on-failure", "disable", fast[0], fast[1]]).expect(1);
+    let mut seen = called(&aws);
+    aws.ec2().enable_image().image_id(&amis[1]).send().await.unwrap();
+    aws.image_health(&amis[1], "ok");
+    aws.reset_calls();
+    aws.run("verify-ami", dir.path(), &[&lt, &amis[1], "--asg", "web", "--ssm-command", "true", "--target-group-arn", &tg, fast[0], fast[1]]).expect(0);
+    aws.run("verify-ami", dir.path(), &[&lt, &amis[1], "--dry-run"]).expect(0);
+    seen.extend(called(&aws));
+    check("verify-ami", seen);
+}
