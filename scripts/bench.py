@@ -133,7 +133,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
 
     bins = ROOT / "target" / ("debug" if args.profile == "dev" else args.profile)
-    missing = [t for t in ("latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh") if not (bins / t).exists()]
+    missing = [t for t in ("latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh", "verify-ami") if not (bins / t).exists()]
     if missing:
         raise SystemExit(f"bench: build first: cargo build {'--release ' if args.profile == 'release' else ''}--workspace --bins (missing {missing})")
     if not args.no_peer and not (PEER_VENV / "bin/amicleaner").exists():
@@ -149,6 +149,7 @@ def main() -> int:
     regions = iter([r for r in all_regions if r != "us-east-1"])
     rows = []
     lags: list[float] = []
+    verdicts: list[float] = []
     rates: list[float] = []
     try:
         def fresh_region() -> str:
@@ -244,6 +245,21 @@ def main() -> int:
             lags.append(r["started"] + r["wall"] - ended)
             results.append(r)
         summarize("instance-refresh (2 instances, 0.2 s polls)", results)
+
+        # verify-ami: one instance, status checks only, looking every second; how long after the
+        # status checks turned ok (at the local AWS) the tool had exited with its verdict.
+        results, verdicts = [], []
+        for _ in range(args.runs):
+            region, ec2, amis = fresh_world(1)
+            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0], "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+            before = set(aws.control(f"status-ok-at?region={region}"))
+            r = run_tool("verify-ami", region, [lt, amis[0], "--interval", "1"],
+                         "6 (the AMI, the template version, leftovers, launch, terminate, the verdict's tags) + 1 DescribeInstanceStatus a look")
+            ok_at = [t for i, t in aws.control(f"status-ok-at?region={region}").items() if i not in before]
+            assert len(ok_at) == 1, ok_at
+            verdicts.append(r["started"] + r["wall"] - ok_at[0])
+            results.append(r)
+        summarize("verify-ami (1 instance, status checks, 1 s looks)", results)
 
         # prune at each size; at the largest, aws-amicleaner too, run for run beside it.
         def branch_left(ec2) -> int:
@@ -346,6 +362,7 @@ def main() -> int:
             print(f"\nprune-amis --regions over 3 Regions, {how}: {one['wall_s']:.2f} s; three single-Region prunes one after another: "
                   f"{seq['wall_s']:.2f} s ({seq['wall_s'] / one['wall_s']:.1f}x as long); {one['calls']} calls against {seq['calls']}")
     print(f"\ninstance-refresh exited {statistics.median(lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
+    print(f"\nverify-ami exited {statistics.median(verdicts):.2f} s (median; at most {max(verdicts):.2f} s) after the status checks turned ok, looking every 1 s")
     prunes = [r for r in rows if r["what"].startswith("prune-amis") and str(max(sizes)) in r["what"]]
     peers = [r for r in rows if r["what"].startswith("aws-amicleaner")]
     if prunes and peers:

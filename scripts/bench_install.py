@@ -1,4 +1,4 @@
-"""How fast a fresh machine gets the tools: from an empty folder to the five tools answering
+"""How fast a fresh machine gets the tools: from an empty folder to the six tools answering
 --version through the buildspec's install phase (scripts/install-tools) with the release
 package from the local AWS's S3, beside a build from source (with --from-source: a clean
 release build of the multi-call binary into an empty target directory, its wall time and peak
@@ -56,7 +56,7 @@ def main() -> int:
             started = time.monotonic()
             subprocess.run([str(ROOT / "scripts/install-tools")], env=run_env, check=True, capture_output=True)
             walls.append(time.monotonic() - started)
-            assert len(list(tools_dir.iterdir())) == 6, "the binary and five names"
+            assert len(list(tools_dir.iterdir())) == 7, "the binary and six names"
         rows = [("install the package (S3, checksum, unpack, install, 5x --version)", f"{statistics.median(walls):.2f}", "-")]
         if args.from_source:
             target = work / "target"

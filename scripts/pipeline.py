@@ -13,6 +13,10 @@ commands, and a report of what happened. scripts/local-run and the pipeline test
                                       changed: the AMI baked, the AMIs pruned, the new
                                       launch template version, the refresh's outcome, and
                                       the AMI each instance of the group now runs
+                                      and how the baked AMI's verification went. With
+                                      VERIFY=fail the check command fails on the new image
+                                      (a local AWS control), to show it stopped before the
+                                      launch template changes
 
 The local AWS is the one AWS_ENDPOINT_URL names; the world's names come from environment
 variables (ASG_NAME, LAUNCH_TEMPLATE_ID, BRANCH), as the buildspec's do. The steps run in
@@ -28,6 +32,7 @@ import shlex
 import subprocess
 import uuid
 import sys
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -68,7 +73,8 @@ def world_in(region: str) -> dict:
     source = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on", Architecture="x86_64", EnaSupport=True)["ImageId"]
     lt = ec2.create_launch_template(
         LaunchTemplateName=f"{group}-lt",
-        LaunchTemplateData={"ImageId": source, "InstanceType": "t3.micro"},
+        # The instance profile lets the SSM agent register, for verify-ami's VERIFY_COMMAND.
+        LaunchTemplateData={"ImageId": source, "InstanceType": "t3.micro", "IamInstanceProfile": {"Name": f"{group}-ssm"}},
     )["LaunchTemplate"]["LaunchTemplateId"]
     asg.create_auto_scaling_group(
         AutoScalingGroupName=group,
@@ -168,7 +174,46 @@ def report_in(region: str | None, group: str) -> dict:
     }
 
 
+def verification(ami: str, region: str | None = None) -> str:
+    """What verify-ami recorded on the AMI, in words."""
+    if not ami:
+        return "none (no AMI picked)"
+    images = client("ec2", region).describe_images(ImageIds=[ami], IncludeDisabled=True, IncludeDeprecated=True)["Images"]
+    tags = {t["Key"]: t["Value"] for t in (images[0].get("Tags", []) if images else [])}
+    verdict = tags.get("verification")
+    if verdict == "failed":
+        return f"FAILED: {tags.get('verification-reason', '')} ({ami})"
+    return f"{verdict} ({ami})" if verdict else f"not verified ({ami})"
+
+
+def failing_verification() -> None:
+    """VERIFY=fail: the new image's check command fails (the local AWS's command-outcome control)."""
+    if os.environ.get("VERIFY") != "fail":
+        return
+    command = os.environ.get("VERIFY_COMMAND") or ""
+    if not command:
+        raise SystemExit("VERIFY=fail needs VERIFY_COMMAND")
+    body = {"region": os.environ.get("AWS_REGION", "us-east-1"), "contains": command, "exit_code": 1,
+            "stdout": "app.service: inactive (dead)\ncurl: (7) Failed to connect to localhost port 8080: Connection refused\n", "seconds": 0.5}
+    for region in [t["region"] for t in targets()] or [body["region"]]:
+        request = urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL']}/_local_aws/command-outcome",
+                                         data=json.dumps({**body, "region": region}).encode(), method="POST")
+        urllib.request.urlopen(request).read()
+
+
+def picked(region: str | None = None) -> str:
+    path = workdir() / "latest_ami_id"
+    if not path.exists():
+        return ""
+    lines = path.read_text().split()
+    if region is None:
+        return lines[0] if lines else ""
+    pairs = dict(zip(lines[0::2], lines[1::2]))
+    return pairs.get(region, "")
+
+
 def deploy() -> int:
+    failing_verification()
     if targets():
         return deploy_regions()
     before = report()
@@ -189,6 +234,7 @@ def deploy() -> int:
         + ("succeeded" if rc == 0 else f"FAILED (exit status {rc})"),
         f"  AMI baked:               {', '.join(baked) or 'none'}",
         f"  AMIs pruned:             {', '.join(pruned) or 'none'}",
+        f"  verification:            {verification(picked())}",
         f"  launch template version: {version} (versions kept: {after['launch_template_versions']}, default {after['default_version']})",
         f"  instance refresh:        {after['last_refresh'] or 'none'}",
         "  instances:",
@@ -222,6 +268,7 @@ def deploy_regions() -> int:
             f"  {a['region']}: group {a['group']}",
             f"    new AMI:                 {', '.join(sorted(new - old)) or 'none'}",
             f"    AMIs pruned:             {', '.join(sorted(old - new)) or 'none'}",
+            f"    verification:            {verification(picked(a['region']), a['region'])}",
             f"    launch template version: {version} (versions kept: {a['launch_template_versions']}, default {a['default_version']})",
             f"    instance refresh:        {a['last_refresh'] or 'none'}",
             "    instances:",

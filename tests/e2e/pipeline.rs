@@ -197,6 +197,18 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
     let refreshes = regions[2].asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
     assert_eq!(refreshes.instance_refreshes().len(), 1, "only the first deploy's refresh");
     assert!(run.stderr.contains(&format!("not deployed: {}", regions[2].region)), "{}", run.stderr);
+
+    // The next build fails its check in the second Region: its template is not bumped there,
+    // and the third is not touched; the first Region verified and deployed it.
+    let second_versions = regions[1].versions(&lt(1)).await;
+    regions[1].command_outcome("systemctl is-active app", 1, "inactive\n", 0.1);
+    let env: Vec<(&str, &str)> = env.iter().copied().chain([("VERIFY_COMMAND", "systemctl is-active app")]).collect();
+    let run = home.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &env);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_ne!(builds_of(home, "app").await, second, "the first Region got the third build\n{}", run.stderr);
+    assert_eq!(regions[1].versions(&lt(1)).await, second_versions, "no version for the image that failed there");
+    assert!(run.stderr.contains(&format!("did not pass verification in {} (exit status 1): stopping; not deployed: {} {}", regions[1].region, regions[1].region, regions[2].region)), "{}", run.stderr);
+    assert_eq!(builds_of(&regions[2], "app").await, first, "the third Region keeps the first build");
 }
 
 /// The README's command for two Regions: `REGIONS=us-east-1,eu-west-1 scripts/local-run`.
@@ -252,4 +264,95 @@ async fn the_deploy_takes_this_builds_image_even_when_another_build_made_a_newer
     let snap = aws.snapshots_of(&ours).await;
     let snaps = aws.ec2().describe_snapshots().snapshot_ids(&snap[0]).send().await.unwrap();
     assert_eq!(tag(snaps.snapshots()[0].tags(), "build"), Some(build));
+}
+
+fn image_tag(image: &aws_sdk_ec2::operation::describe_images::DescribeImagesOutput, key: &str) -> Option<String> {
+    image.images()[0].tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
+}
+
+#[tokio::test]
+async fn an_image_that_fails_verification_stops_the_pipeline_before_the_template_changes() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let mut w = world(&aws, dir.path()).await;
+    w.env.push(("VERIFY_COMMAND".into(), "systemctl is-active app".into()));
+    deploy(&aws, dir.path(), &w).expect(0);
+    let good = baked(dir.path());
+    let versions = aws.versions(&w.lt).await;
+
+    aws.command_outcome("systemctl is-active app", 3, "inactive\n", 0.2);
+    let run = deploy(&aws, dir.path(), &w);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let bad = baked(dir.path());
+    assert_ne!(bad, good, "a new AMI was baked and picked");
+    assert!(run.stderr.contains(&format!("verify-ami: {bad} failed verification")), "{}", run.stderr);
+    assert!(run.stdout.contains("inactive"), "the command's output is in the build log\n{}", run.stdout);
+    assert_eq!(aws.versions(&w.lt).await, versions, "the launch template did not change");
+    assert_eq!(aws.group_amis(&w.group).await, vec![good.clone(), good.clone()], "the group runs the tested image");
+    let image = aws.ec2().describe_images().image_ids(&bad).send().await.unwrap();
+    assert_eq!(image_tag(&image, "verification").as_deref(), Some("failed"));
+    assert!(aws.live_verify_instances(&bad).await.is_empty());
+    // Without the build tag, latest-ami passes over it for the last good image.
+    assert_eq!(aws.run("latest-ami", dir.path(), &["main"]).expect(0).stdout.trim(), good);
+}
+
+#[tokio::test]
+async fn two_pipelines_of_one_branch_at_once_each_deploy_their_own_build_and_the_newer_stays() {
+    let aws = LocalAws::start().await;
+    let root = workdir();
+    let mut w = world(&aws, root.path()).await;
+    for (k, v) in w.env.iter_mut() {
+        if k == "AMIS_TO_KEEP" {
+            *v = "2".into();
+        }
+    }
+    let dirs = [root.path().join("a"), root.path().join("b")];
+    let runs: Vec<Ran> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                let (aws, w) = (&aws, &w);
+                s.spawn(move || {
+                    std::fs::create_dir_all(dir).unwrap();
+                    // The second build starts a second later: its Packer timestamp (the build's
+                    // start, by which builds are ordered) is the newer one.
+                    if i == 1 {
+                        std::thread::sleep(std::time::Duration::from_millis(1100));
+                    }
+                    let id = format!("codebuild:build-{i}");
+                    let mut env: Vec<(&str, &str)> = w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    env.push(("CODEBUILD_BUILD_ID", &id));
+                    aws.pipeline(dir, &["run", "pre_build", "build", "post_build"], &env)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mine: Vec<String> = dirs.iter().map(|d| baked(d)).collect();
+    for (i, ami) in mine.iter().enumerate() {
+        let image = aws.ec2().describe_images().image_ids(ami).send().await.unwrap();
+        assert_eq!(image_tag(&image, "build"), Some(format!("codebuild:build-{i}")), "pipeline {i} picked its own build's image");
+        assert_eq!(image_tag(&image, "verification").as_deref(), Some("passed"), "and verified it");
+    }
+    // The newer build deployed; the older either deployed first or was refused as older.
+    assert_eq!(runs[1].code, 0, "{}", runs[1].stderr);
+    assert!(runs[0].code == 0 || runs[0].stderr.contains("older build"), "{}", runs[0].stderr);
+    assert_eq!(aws.group_amis(&w.group).await, vec![mine[1].clone(), mine[1].clone()]);
+}
+
+/// The README's command for a bad image: `VERIFY=fail scripts/local-run`.
+#[test]
+fn local_run_with_a_failing_check_stops_before_the_template_changes() {
+    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
+    deploy_tests::bin_dir();
+    let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
+    let out = cmd.env("VERIFY", "fail").env("REFRESH_INTERVAL", "0.2").env("VERIFY_INTERVAL", "0.2").stdin(std::process::Stdio::null()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Deploy of branch main to group app: FAILED (exit status 1)"), "{stdout}");
+    assert!(stdout.contains("  verification:            FAILED: i-") && stdout.contains("the SSM command failed with exit code 1"), "{stdout}");
+    assert!(stdout.contains("  launch template version: none (versions kept: [1], default 1)"), "{stdout}");
+    assert!(stdout.contains("  instance refresh:        none"), "{stdout}");
+    assert_eq!(stdout.matches("(previous AMI)").count(), 2, "{stdout}");
 }

@@ -92,12 +92,18 @@ async fn a_failing_ssm_command_exits_1_and_shows_its_output() {
     let (amis, lt) = world(&aws).await;
     let dir = workdir();
     aws.command_outcome("curl", 22, "starting app\ncurl: (22) The requested URL returned error: 503\n", 0.3);
-    let args = verify(&lt, &amis[2], &["--ssm-command", "curl -fsS localhost:8080/health", "--on-failure", "disable"]);
+    let args = verify(&lt, &amis[2], &["--ssm-command", "curl -fsS localhost:8080/health"]);
     let run = aws.run("verify-ami", dir.path(), &args).expect(1);
     assert!(run.error_line("verify-ami").contains("the SSM command failed with exit code 22"), "{}", run.stderr);
     assert!(run.stdout.starts_with(&format!("failed {}", amis[2])), "{}", run.stdout);
     assert!(run.stdout.contains("curl: (22) The requested URL returned error: 503"), "the command's output is shown:\n{}", run.stdout);
     assert!(aws.live_verify_instances(&amis[2]).await.is_empty());
+
+    // In JSON too; and --on-failure disable disables the AMI.
+    let report = aws.run("verify-ami", dir.path(), &[&args[..], &["-o", "json", "--on-failure", "disable"]].concat()).expect(1).json();
+    let output = &report["checks"][1]["output"];
+    assert_eq!(output["exit_code"].as_i64(), Some(22), "{report}");
+    assert!(output["stdout"].as_str().unwrap().ends_with("error: 503\n"), "{report}");
     let described = aws.ec2().describe_images().image_ids(&amis[2]).include_disabled(true).send().await.unwrap();
     assert_eq!(described.images()[0].state().map(|s| s.as_str()), Some("disabled"), "--on-failure disable");
 }
@@ -228,4 +234,34 @@ async fn the_groups_subnets_and_instance_type_are_used_when_the_template_names_n
     assert_eq!(report["instances"][0]["instance_type"], "c5.large");
     let report = aws.run("verify-ami", dir.path(), &verify(&lt, &amis[0], &["--asg", "web", "--instance-type", "m5.large", "-o", "json"])).expect(0).json();
     assert_eq!(report["instances"][0]["instance_type"], "m5.large");
+}
+
+#[tokio::test]
+async fn an_instance_that_stops_fails_at_once_with_awss_reason() {
+    let aws = LocalAws::start().await;
+    let (amis, lt) = world(&aws).await;
+    let dir = workdir();
+    let (child, _stderr) = spawn_until_launched(&aws, dir.path(), &verify(&lt, &amis[2], &["-o", "json"]));
+    let id = aws.live_verify_instances(&amis[2]).await.remove(0);
+    aws.ec2().stop_instances().instance_ids(&id).send().await.unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.starts_with(&format!("{id}: the instance is stopped (Client.UserInitiatedShutdown")), "{reason}");
+    assert!(report["checks"][0]["seconds"].as_f64().unwrap() < 2.0, "at once, not at the status checks' end: {report}");
+    assert!(aws.live_verify_instances(&amis[2]).await.is_empty(), "the stopped instance was terminated too");
+}
+
+#[tokio::test]
+async fn an_aws_error_mid_check_terminates_the_instance_and_records_no_verdict() {
+    let aws = LocalAws::start().await;
+    let (amis, lt) = world(&aws).await;
+    let dir = workdir();
+    aws.deny(&["ssm:SendCommand"]);
+    let run = aws.run("verify-ami", dir.path(), &verify(&lt, &amis[2], &["--ssm-command", "true"])).expect(1);
+    let line = run.error_line("verify-ami");
+    assert!(line.contains("sending the SSM command: AccessDenied") && line.contains("request id"), "{}", run.stderr);
+    assert!(aws.live_verify_instances(&amis[2]).await.is_empty(), "terminated");
+    assert!(!aws.image_tags(&amis[2]).await.contains_key("verification"), "the AMI is not to blame");
 }

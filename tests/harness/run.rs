@@ -146,7 +146,7 @@ impl LocalAws {
         self.aws_env(&mut cmd);
         let first: Vec<String> = path_first.iter().map(|p| p.display().to_string()).collect();
         let path = format!("{}:{}", first.join(":"), std::env::var("PATH").unwrap_or_default());
-        cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1");
+        cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1").env("VERIFY_INTERVAL", "0.2");
         cmd.envs(env.iter().copied());
         Run { cmd, what: "scripts/pipeline.py".into(), stdin: None }.output()
     }

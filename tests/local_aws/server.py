@@ -31,6 +31,8 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       image is in that state until set "available" again
     POST /_local_aws/old-deregister  {"region": R, "on": true}: DeregisterImage ignores
                                       DeleteAssociatedSnapshots there, as an older endpoint
+    GET  /_local_aws/status-ok-at?region=R  {INSTANCE_ID: UNIX_TIME}: when each instance's
+                                      status checks end initializing (turn ok or impaired)
     POST /_local_aws/image-health    {"region": R, "image_id": ID, "status": "impaired" |
                                       "unhealthy" | "ok"}: instances of the image fail their
                                       status checks once past initializing (impaired), or
@@ -104,6 +106,8 @@ def control_app(moto_app):
         elif what == "old-deregister" and request.method == "POST":
             local_aws.old_deregister(body["region"], bool(body.get("on", True)))
             result = {"ok": True}
+        elif what == "status-ok-at" and request.method == "GET":
+            result = verification.status_ok_times(request.args.get("account", DEFAULT_ACCOUNT_ID), request.args["region"])
         elif what == "image-health" and request.method == "POST":
             verification.set_image_health(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["image_id"], body["status"])
             result = {"ok": True}

@@ -88,6 +88,12 @@ def add_command_outcome(account: str, region: str, outcome: dict[str, Any]) -> N
         OUTCOMES.setdefault((account, region), []).insert(0, outcome)
 
 
+def status_ok_times(account: str, region: str) -> dict[str, float]:
+    """Test control: when each instance's status checks turn ok (or impaired), as a Unix time:
+    what a benchmark measures a verdict's delay from."""
+    return {i.id: getattr(i, "_local_aws_started", 0.0) + STATUS_SECONDS for i in _instances(account, region)}
+
+
 def on_launch(instance: Any) -> None:
     instance._local_aws_started = time.time()
 
