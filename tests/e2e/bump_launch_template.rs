@@ -24,7 +24,7 @@ async fn keeps_the_newest_plus_default_and_source_after_gaps() {
     let amis = aws.bake(&builder, "main", 1).await;
     let lt = aws.launch_template("app", &amis[0]).await;
     aws.add_versions(&lt, &amis[0], 9).await; // versions 1..=10
-    // Gaps, as someone deleting by hand leaves them; and a default in the middle.
+                                              // Gaps, as someone deleting by hand leaves them; and a default in the middle.
     aws.ec2().delete_launch_template_versions().launch_template_id(&lt).versions("3").versions("8").send().await.unwrap();
     aws.ec2().modify_launch_template().launch_template_id(&lt).default_version("5").send().await.unwrap();
     let dir = workdir();
@@ -122,7 +122,12 @@ async fn an_older_build_over_a_newer_one_is_refused_unless_allow_older() {
     aws.reset_calls();
     let run = aws.run("bump-launch-template", dir.path(), &[&lt, older, "2"]).expect(1);
     let line = run.error_line("bump-launch-template");
-    assert!(line.contains(&format!("{older} is an older build of branch main than {newer}, which version 1 (latest) runs (timestamp 100 before 200)")), "{line}");
+    assert!(
+        line.contains(&format!(
+            "{older} is an older build of branch main than {newer}, which version 1 (latest) runs (timestamp 100 before 200)"
+        )),
+        "{line}"
+    );
     assert!(line.contains("--allow-older") && run.stderr.lines().count() == 1, "{}", run.stderr);
     assert!(!aws.calls().contains_key("ec2:CreateLaunchTemplateVersion"));
     assert_eq!(aws.versions(&lt).await.0, [1]);

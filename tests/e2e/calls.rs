@@ -207,9 +207,18 @@ async fn verify_makes_its_fixed_calls_and_one_call_per_look() {
     let args = [&lt, &amis[0], "--interval", "0.3", "--ssm-command", "true", "--target-group-arn", &tg, "-o", "json"];
     let report = aws.run("verify-ami", dir.path(), &args).expect(0).json();
     let calls = aws.calls();
-    let per_look = ["ec2:DescribeInstanceStatus", "ssm:DescribeInstanceInformation", "ssm:GetCommandInvocation", "elasticloadbalancing:DescribeTargetHealth"];
+    let per_look = [
+        "ec2:DescribeInstanceStatus",
+        "ssm:DescribeInstanceInformation",
+        "ssm:GetCommandInvocation",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ];
     assert_eq!(per_look.iter().map(|c| calls[*c]).sum::<u64>(), report["looks"].as_u64().unwrap(), "{calls:?}");
-    for (call, n) in once.iter().chain(&[("ssm:SendCommand", 1), ("elasticloadbalancing:RegisterTargets", 1), ("elasticloadbalancing:DeregisterTargets", 1)]) {
+    for (call, n) in once.iter().chain(&[
+        ("ssm:SendCommand", 1),
+        ("elasticloadbalancing:RegisterTargets", 1),
+        ("elasticloadbalancing:DeregisterTargets", 1),
+    ]) {
         assert_eq!(calls.get(*call), Some(n), "{call}: {calls:?}");
     }
     assert_eq!(calls.len(), once.len() + 3 + per_look.len(), "nothing else: {calls:?}");

@@ -11,7 +11,11 @@ fn run(tool: &str, args: &[&str]) -> Ran {
 /// The long flags a bash completion script offers for the tool.
 fn flags_from_completions(tool: &str) -> Vec<String> {
     let script = run(tool, &["--completions", "bash"]).expect(0).stdout;
-    let mut flags: Vec<String> = script.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2).map(|w| w.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).to_owned()).collect();
+    let mut flags: Vec<String> = script
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).to_owned())
+        .collect();
     flags.sort();
     flags.dedup();
     flags

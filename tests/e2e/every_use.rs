@@ -56,7 +56,17 @@ async fn world(aws: &LocalAws) -> World {
 
 /// The dry run's plan, image ID -> (action, reason).
 fn plan(v: &serde_json::Value) -> BTreeMap<String, (String, String)> {
-    v["plan"].as_array().unwrap().iter().map(|d| (d["image_id"].as_str().unwrap().to_owned(), (d["action"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap().to_owned()))).collect()
+    v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["image_id"].as_str().unwrap().to_owned(),
+                (d["action"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap().to_owned()),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -116,7 +126,8 @@ async fn bump_keeps_an_overrides_pinned_version_and_checks_its_instance_type() {
     let v = aws.run("bump-launch-template", dir.path(), &[&w.arm_lt, &arm[0], "2", "-o", "json"]).expect(0).json();
     assert_eq!(v["version"], 4);
     assert_eq!(v["deleted_versions"], serde_json::json!([]));
-    let kept: BTreeMap<i64, String> = v["kept"].as_array().unwrap().iter().map(|k| (k["version"].as_i64().unwrap(), k["reason"].as_str().unwrap().to_owned())).collect();
+    let kept: BTreeMap<i64, String> =
+        v["kept"].as_array().unwrap().iter().map(|k| (k["version"].as_i64().unwrap(), k["reason"].as_str().unwrap().to_owned())).collect();
     assert!(kept[&2].contains("group mixed launches it"), "{kept:?}");
     assert_eq!(aws.versions(&w.arm_lt).await.0, [1, 2, 3, 4]);
 }
@@ -137,8 +148,17 @@ async fn bump_refuses_an_ami_that_cannot_run_on_the_template() {
     let lt = aws.launch_template("web", &x86[0]).await;
     let arm = aws.bake(&aws.builder_instance_of(ArchitectureValues::Arm64).await, "main", 1).await;
     let no_ena = ec2.register_image().name("no-ena").architecture(ArchitectureValues::X8664).send().await.unwrap().image_id.unwrap();
-    let uefi =
-        ec2.register_image().name("uefi").architecture(ArchitectureValues::X8664).boot_mode(BootModeValues::Uefi).ena_support(true).send().await.unwrap().image_id.unwrap();
+    let uefi = ec2
+        .register_image()
+        .name("uefi")
+        .architecture(ArchitectureValues::X8664)
+        .boot_mode(BootModeValues::Uefi)
+        .ena_support(true)
+        .send()
+        .await
+        .unwrap()
+        .image_id
+        .unwrap();
     let legacy = template_of(&aws, "legacy", &x86[0], InstanceType::T2Micro).await;
     ec2.disable_image().image_id(&x86[1]).send().await.unwrap();
     aws.image_state(&x86[2], "pending");
@@ -195,7 +215,10 @@ async fn types_chosen_by_attributes_are_checked_where_ec2_answers() {
     // Intel only: no type the requirements allow runs arm64.
     let run = aws.run("bump-launch-template", dir.path(), &[&lt, &arm[0], "2"]).expect(1);
     let line = run.error_line("bump-launch-template");
-    let says = format!("{} is arm64; no instance type that group abis (its mixed instances policy's template)'s instance requirements allow runs arm64", arm[0]);
+    let says = format!(
+        "{} is arm64; no instance type that group abis (its mixed instances policy's template)'s instance requirements allow runs arm64",
+        arm[0]
+    );
     assert!(line.contains(&says), "{line}");
     assert_eq!(aws.versions(&lt).await.0, [1], "no version made");
 
@@ -209,7 +232,11 @@ async fn types_chosen_by_attributes_are_checked_where_ec2_answers() {
     let run = aws.run("bump-launch-template", dir.path(), &[&lt, &x86[1], "2", "-o", "json"]).expect(0);
     let notes = run.json()["not_checked"].as_array().unwrap().clone();
     assert!(notes.len() == 1 && notes[0].as_str().unwrap().contains("UnauthorizedOperation"), "{notes:?}");
-    assert!(run.stderr.contains("warning: group abis (its mixed instances policy's template) chooses instance types by attributes"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: group abis (its mixed instances policy's template) chooses instance types by attributes"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -227,8 +254,12 @@ async fn delete_ami_missing_ok_finishes_a_stored_list_after_a_crash() {
     let again = [amis[0].as_str(), amis[1].as_str(), amis[2].as_str(), "--missing-ok", "-o", "json"];
     let v = aws.run("delete-ami", dir.path(), &again).expect(0).json();
     assert_eq!(v["failed"], serde_json::json!([]));
-    let done: Vec<(&str, bool)> =
-        v["deleted"].as_array().unwrap().iter().map(|d| (d["image_id"].as_str().unwrap(), d["already_deregistered"].as_bool().unwrap())).collect();
+    let done: Vec<(&str, bool)> = v["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["image_id"].as_str().unwrap(), d["already_deregistered"].as_bool().unwrap()))
+        .collect();
     assert_eq!(done, [(amis[0].as_str(), true), (amis[1].as_str(), true), (amis[2].as_str(), true)]);
 
     let text = aws.run("delete-ami", dir.path(), &[&amis[0], "--missing-ok"]).expect(0);

@@ -48,7 +48,7 @@ async fn a_lost_create_reply_does_not_make_two_versions() {
     let amis = aws.bake(&builder, "main", 2).await;
     let lt = aws.launch_template("app", &amis[0]).await;
     aws.add_versions(&lt, &amis[0], 3).await; // 1..=4
-    // Every request's first try: AWS acts, the reply is lost (or too slow).
+                                              // Every request's first try: AWS acts, the reply is lost (or too slow).
     let proxy = FaultProxy::start(&aws.url, 1, "lost,slow");
     let dir = workdir();
     let run = through(&aws, &proxy, "bump-launch-template", dir.path(), &[&lt, &amis[1], "2"]).expect(0);

@@ -49,7 +49,8 @@ async fn ami_tools_call_only_what_their_policies_allow() {
     aws.group("web", &lt, "1", 0).await;
     aws.reset_calls();
     let targets = dir.path().join("targets.json");
-    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region)).unwrap();
+    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region))
+        .unwrap();
     aws.tool("deploy-tools", dir.path()).args(["targets", targets.to_str().unwrap()]).expect(0);
     check("deploy-tools-targets", called(&aws));
 
@@ -87,7 +88,9 @@ async fn bump_calls_only_what_its_policy_allows() {
         .memory_mib(aws_sdk_autoscaling::types::MemoryMiBRequest::builder().min(2048).build())
         .build();
     let policy = aws_sdk_autoscaling::types::LaunchTemplate::builder()
-        .launch_template_specification(aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).version("$Latest").build())
+        .launch_template_specification(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).version("$Latest").build(),
+        )
         .overrides(aws_sdk_autoscaling::types::LaunchTemplateOverrides::builder().instance_requirements(requirements).build())
         .build();
     let mixed = aws_sdk_autoscaling::types::MixedInstancesPolicy::builder().launch_template(policy).build();
@@ -111,7 +114,12 @@ async fn instance_refresh_calls_only_what_its_policy_allows() {
     aws.reset_calls();
     // Cancels the running one, pins version 2 (looking the group's template up), then fails.
     aws.refresh_fault("web", "fail_after", 1, "unhealthy");
-    aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--if-running", "cancel", "--launch-template-version", "2", "--interval", "0.1"]).expect(1);
+    aws.run(
+        "instance-refresh",
+        dir.path(),
+        &[&cfg, "web", "--if-running", "cancel", "--launch-template-version", "2", "--interval", "0.1"],
+    )
+    .expect(1);
     check("instance-refresh", called(&aws));
 }
 
@@ -135,7 +143,12 @@ async fn verify_ami_calls_only_what_its_policy_allows() {
     aws.ec2().enable_image().image_id(&amis[1]).send().await.unwrap();
     aws.image_health(&amis[1], "ok");
     aws.reset_calls();
-    aws.run("verify-ami", dir.path(), &[&lt, &amis[1], "--asg", "web", "--ssm-command", "true", "--target-group-arn", &tg, fast[0], fast[1]]).expect(0);
+    aws.run(
+        "verify-ami",
+        dir.path(),
+        &[&lt, &amis[1], "--asg", "web", "--ssm-command", "true", "--target-group-arn", &tg, fast[0], fast[1]],
+    )
+    .expect(0);
     aws.run("verify-ami", dir.path(), &[&lt, &amis[1], "--dry-run"]).expect(0);
     seen.extend(called(&aws));
     check("verify-ami", seen);

@@ -15,7 +15,8 @@ async fn a_successful_refresh_exits_0_with_every_instance_on_the_new_ami() {
     let (_, old, new) = world(&aws, "web").await;
     assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
     let dir = workdir();
-    let cfg = refresh_config(dir.path(), r#"{"AutoScalingGroupName": "web", "Preferences": {"InstanceWarmup": 5, "MinHealthyPercentage": 50}}"#);
+    let cfg =
+        refresh_config(dir.path(), r#"{"AutoScalingGroupName": "web", "Preferences": {"InstanceWarmup": 5, "MinHealthyPercentage": 50}}"#);
 
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
     assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
@@ -30,7 +31,13 @@ async fn pinned_to_a_version_the_group_takes_that_version() {
     aws.add_versions(&lt, &aws.bake(&aws.builder_instance().await, "other", 1).await[0], 1).await; // version 3: $Latest, not ours
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
-    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1], "-o", "json"]).expect(0);
+    let run = aws
+        .run(
+            "instance-refresh",
+            dir.path(),
+            &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1], "-o", "json"],
+        )
+        .expect(0);
     let json = run.json();
     assert_eq!(json["status"], "Successful");
     assert_eq!(json["percentage_complete"], 100);
@@ -46,7 +53,13 @@ async fn auto_rollback_from_latest_runs_without_it_and_says_so() {
     let (lt, _, new) = world(&aws, "web").await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
-    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]]).expect(0);
+    let run = aws
+        .run(
+            "instance-refresh",
+            dir.path(),
+            &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]],
+        )
+        .expect(0);
     assert!(run.stderr.contains("without AutoRollback"), "{}", run.stderr);
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
     // The group is now on version 2, so the next refresh can roll back.
@@ -91,7 +104,13 @@ async fn auto_rollback_puts_the_group_back_and_exits_1() {
     aws.refresh_fault("web", "fail_after", 1, "health checks failed");
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
-    let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]]).expect(1);
+    let run = aws
+        .run(
+            "instance-refresh",
+            dir.path(),
+            &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]],
+        )
+        .expect(1);
     assert!(run.stdout.starts_with("Instance refresh RollbackSuccessful"), "{}", run.stdout);
     assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
 }
@@ -105,7 +124,13 @@ async fn another_groups_refresh_does_not_confuse_it() {
     aws.refresh_fault("api", "fail_after", 0, "api broke");
     let dir = workdir();
     let api_cfg = refresh_config(dir.path(), "{}");
-    let other = aws.tool("instance-refresh", dir.path()).args([&api_cfg, "api", "--interval", "0.1"]).command().stderr(std::process::Stdio::null()).spawn().unwrap();
+    let other = aws
+        .tool("instance-refresh", dir.path())
+        .args([&api_cfg, "api", "--interval", "0.1"])
+        .command()
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let web_dir = workdir();
     let cfg = refresh_config(web_dir.path(), r#"{"AutoScalingGroupName": "web"}"#);
     let run = aws.run("instance-refresh", web_dir.path(), &[&cfg, "web", FAST[0], FAST[1]]).expect(0);
@@ -168,9 +193,15 @@ async fn bad_config_files_are_refused_and_nothing_starts() {
     // Values AWS would refuse, each named.
     for (body, says) in [
         (r#"{"Strategy": "Blue"}"#, "Strategy must be Rolling or ReplaceRootVolume"),
-        (r#"{"Preferences": {"ScaleInProtectedInstances": "Terminate"}}"#, "Preferences.ScaleInProtectedInstances must be Refresh, Ignore or Wait"),
+        (
+            r#"{"Preferences": {"ScaleInProtectedInstances": "Terminate"}}"#,
+            "Preferences.ScaleInProtectedInstances must be Refresh, Ignore or Wait",
+        ),
         (r#"{"Preferences": {"StandbyInstances": "Refresh"}}"#, "Preferences.StandbyInstances must be Terminate, Ignore or Wait"),
-        (r#"{"Preferences": {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 250}}"#, "Preferences.MaxHealthyPercentage must be 100 to 200"),
+        (
+            r#"{"Preferences": {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 250}}"#,
+            "Preferences.MaxHealthyPercentage must be 100 to 200",
+        ),
         (r#"{"Preferences": {"CheckpointPercentages": [60, 30, 100]}}"#, "Preferences.CheckpointPercentages must be in ascending order"),
         (
             r#"{"Strategy": "ReplaceRootVolume", "DesiredConfiguration": {"MixedInstancesPolicy": {"LaunchTemplate": {"Overrides": [{"InstanceType": "t3.micro"}]}}}}"#,
@@ -302,7 +333,10 @@ async fn a_checkpoint_pause_is_waited_through() {
     let aws = LocalAws::start().await;
     let (_, _, new) = world(&aws, "web").await;
     let dir = workdir();
-    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 0, "CheckpointPercentages": [50, 100], "CheckpointDelay": 120}}"#);
+    let cfg = refresh_config(
+        dir.path(),
+        r#"{"Preferences": {"MinHealthyPercentage": 0, "CheckpointPercentages": [50, 100], "CheckpointDelay": 120}}"#,
+    );
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.05"]).expect(0);
     assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
     assert!(run.stderr.contains("Instance refresh InProgress (50%)"), "{}", run.stderr);
@@ -321,7 +355,14 @@ async fn the_shipped_config_keeps_a_group_of_one_serving() {
     let dir = workdir();
     let shipped = deploy_tests::root().join("scripts/refresh-config.json");
     let args = [shipped.to_str().unwrap(), "one", "--launch-template-version", "2", "--interval", "0.1"];
-    let mut child = aws.tool("instance-refresh", dir.path()).args(args).command().stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = aws
+        .tool("instance-refresh", dir.path())
+        .args(args)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let asg = aws.asg();
     let mut counts = std::collections::BTreeSet::new();
     let status = loop {

@@ -12,7 +12,16 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
-const DELETION: &[&str] = &["image_id", "deregistered", "already_deregistered", "deleted_snapshots", "skipped_snapshots", "failed_snapshots", "deleted_gib", "dry_run"];
+const DELETION: &[&str] = &[
+    "image_id",
+    "deregistered",
+    "already_deregistered",
+    "deleted_snapshots",
+    "skipped_snapshots",
+    "failed_snapshots",
+    "deleted_gib",
+    "dry_run",
+];
 
 #[tokio::test]
 async fn every_tool_has_its_documented_json_shape() {
@@ -24,8 +33,43 @@ async fn every_tool_has_its_documented_json_shape() {
     assert_eq!(keys(&v), set(&["image_id", "name", "creation_date", "branch", "tags"]));
 
     let v = aws.run("prune-amis", dir.path(), &["main", "2", "-o", "json"]).expect(0).json();
-    assert_eq!(keys(&v), set(&["branch", "tags", "max", "retire", "older_than", "unused_for", "dry_run", "plan", "deleted", "disabled", "deprecated", "failed", "deleted_gib"]));
-    assert_eq!(keys(&v["plan"][0]), set(&["image_id", "name", "creation_date", "state", "snapshot_ids", "public", "deregistration_protection", "deprecation_time", "last_launched_time", "size_gib", "source_image_id", "source_image_region", "action", "reason"]));
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "branch",
+            "tags",
+            "max",
+            "retire",
+            "older_than",
+            "unused_for",
+            "dry_run",
+            "plan",
+            "deleted",
+            "disabled",
+            "deprecated",
+            "failed",
+            "deleted_gib"
+        ])
+    );
+    assert_eq!(
+        keys(&v["plan"][0]),
+        set(&[
+            "image_id",
+            "name",
+            "creation_date",
+            "state",
+            "snapshot_ids",
+            "public",
+            "deregistration_protection",
+            "deprecation_time",
+            "last_launched_time",
+            "size_gib",
+            "source_image_id",
+            "source_image_region",
+            "action",
+            "reason"
+        ])
+    );
     assert_eq!(keys(&v["deleted"][0]), set(DELETION));
 
     // Across Regions (here the one Region, as a list): a report per Region, or one build.
@@ -37,7 +81,8 @@ async fn every_tool_has_its_documented_json_shape() {
     assert_eq!(keys(&v), set(&["name", "creation_date", "branch", "tags", "images", "passed_over"]));
     assert_eq!(v["images"][aws.region], amis[3].as_str());
     let targets = dir.path().join("targets.json");
-    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region)).unwrap();
+    std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region))
+        .unwrap();
     let v = aws.tool("deploy-tools", dir.path()).args(["targets", targets.to_str().unwrap(), "-o", "json"]).expect(0).json();
     assert_eq!(keys(&v), set(&["targets"]));
     assert_eq!(keys(&v["targets"][0]), set(&["region", "launch_template_id", "auto_scaling_group"]));
@@ -48,14 +93,37 @@ async fn every_tool_has_its_documented_json_shape() {
     let v = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[3], "2", "-o", "json"]).expect(0).json();
     assert_eq!(
         keys(&v),
-        set(&["launch_template_id", "image_id", "version", "source_version", "default_version", "kept_versions", "kept", "deleted_versions", "failed_versions", "not_checked", "dry_run"])
+        set(&[
+            "launch_template_id",
+            "image_id",
+            "version",
+            "source_version",
+            "default_version",
+            "kept_versions",
+            "kept",
+            "deleted_versions",
+            "failed_versions",
+            "not_checked",
+            "dry_run"
+        ])
     );
 
     let cfg = refresh_config(dir.path(), "{}");
     let v = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.1", "-o", "json"]).expect(0).json();
     assert_eq!(
         keys(&v),
-        set(&["instance_refresh_id", "auto_scaling_group_name", "status", "percentage_complete", "instances_to_update", "status_reason", "duration_seconds", "stopped", "activities", "polls"])
+        set(&[
+            "instance_refresh_id",
+            "auto_scaling_group_name",
+            "status",
+            "percentage_complete",
+            "instances_to_update",
+            "status_reason",
+            "duration_seconds",
+            "stopped",
+            "activities",
+            "polls"
+        ])
     );
     assert_eq!(v["stopped"], "finished");
 }

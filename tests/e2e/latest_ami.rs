@@ -75,7 +75,8 @@ async fn never_picks_a_disabled_or_deprecated_image() {
     let amis = aws.bake(&builder, "main", 3).await;
     let ec2 = aws.ec2();
     ec2.disable_image().image_id(&amis[2]).send().await.unwrap();
-    let an_hour_ago = aws_sdk_ec2::primitives::DateTime::from_secs(aws_sdk_ec2::primitives::DateTime::from(std::time::SystemTime::now()).secs() - 3600);
+    let an_hour_ago =
+        aws_sdk_ec2::primitives::DateTime::from_secs(aws_sdk_ec2::primitives::DateTime::from(std::time::SystemTime::now()).secs() - 3600);
     ec2.enable_image_deprecation().image_id(&amis[1]).deprecate_at(an_hour_ago).send().await.unwrap();
     let dir = workdir();
     let run = aws.run("latest-ami", dir.path(), &["main", "-v"]).expect(0);
@@ -96,8 +97,10 @@ async fn never_picks_a_disabled_or_deprecated_image() {
 
 /// Tags `ami` with verify-ami's verdict.
 async fn verdict(aws: &LocalAws, ami: &str, verdict: &str) {
-    let tags = [("verification", verdict), ("verification-time", "2026-12-01T00:00:00Z"), ("verification-reason", "instance status impaired")];
-    let tags: Vec<aws_sdk_ec2::types::Tag> = tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build()).collect();
+    let tags =
+        [("verification", verdict), ("verification-time", "2026-12-01T00:00:00Z"), ("verification-reason", "instance status impaired")];
+    let tags: Vec<aws_sdk_ec2::types::Tag> =
+        tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build()).collect();
     aws.ec2().create_tags().resources(ami).set_tags(Some(tags)).send().await.unwrap();
 }
 
@@ -109,7 +112,11 @@ async fn a_failed_ami_is_passed_over_and_verified_picks_only_passed_ones() {
     verdict(&aws, &amis[2], "failed").await;
     let run = aws.run("latest-ami", dir.path(), &["main"]).expect(0);
     assert_eq!(run.stdout.trim(), amis[1], "the newest that did not fail");
-    assert!(run.stderr.contains(&format!("passing over {}: its verification failed (instance status impaired)", amis[2])), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("passing over {}: its verification failed (instance status impaired)", amis[2])),
+        "{}",
+        run.stderr
+    );
 
     let run = aws.run("latest-ami", dir.path(), &["main", "--verified"]).expect(1);
     assert!(run.error_line("latest-ami").contains("no available, undeprecated, verified AMI"), "{}", run.stderr);

@@ -19,7 +19,17 @@ async fn aged_amis(aws: &LocalAws, n: usize, aged: usize, days: f64) -> Vec<Stri
 
 /// Image ID -> (action, reason) from a run's JSON plan.
 fn plan(v: &serde_json::Value) -> BTreeMap<String, (String, String)> {
-    v["plan"].as_array().unwrap().iter().map(|d| (d["image_id"].as_str().unwrap().to_owned(), (d["action"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap().to_owned()))).collect()
+    v["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["image_id"].as_str().unwrap().to_owned(),
+                (d["action"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap().to_owned()),
+            )
+        })
+        .collect()
 }
 
 async fn state(aws: &LocalAws, ami: &str) -> serde_json::Value {
@@ -130,7 +140,9 @@ async fn a_snapshot_another_ami_uses_is_skipped_and_kept() {
         .register_image()
         .name("from-snapshot")
         .root_device_name("/dev/sda1")
-        .block_device_mappings(BlockDeviceMapping::builder().device_name("/dev/sda1").ebs(EbsBlockDevice::builder().snapshot_id(&snap).build()).build())
+        .block_device_mappings(
+            BlockDeviceMapping::builder().device_name("/dev/sda1").ebs(EbsBlockDevice::builder().snapshot_id(&snap).build()).build(),
+        )
         .send()
         .await
         .unwrap()
@@ -193,7 +205,8 @@ async fn delete_ami_takes_several_ids_or_stdin_and_checks_them_all_first() {
 
     // A pipeline: prune's dry-run plan, the deletes picked out, fed to delete-ami -.
     let plan = aws.run("prune-amis", dir.path(), &["main", "2", "--dry-run", "-o", "json"]).expect(0).json();
-    let doomed: Vec<&str> = plan["plan"].as_array().unwrap().iter().filter(|d| d["action"] == "delete").map(|d| d["image_id"].as_str().unwrap()).collect();
+    let doomed: Vec<&str> =
+        plan["plan"].as_array().unwrap().iter().filter(|d| d["action"] == "delete").map(|d| d["image_id"].as_str().unwrap()).collect();
     assert_eq!(doomed, [amis[2].as_str(), amis[3].as_str()]);
     let input = format!("# from prune-amis --dry-run\n{}\n\n", doomed.join("\n"));
     let run = aws.tool("delete-ami", dir.path()).arg("-").stdin(&input).expect(0);

@@ -29,7 +29,14 @@ fn the_package_holds_everything_listed_and_its_checksums_verify() {
     assert_eq!(name, format!("deploy-tools-{version}-x86_64-linux.tar.gz"));
     let dir = workdir();
     let pkg = unpack(archive, dir.path());
-    let mut expected = vec!["bin/deploy-tools".to_owned(), "README.md".into(), "CHANGELOG.md".into(), "LICENSE-MIT".into(), "LICENSE-APACHE".into(), "SHA256SUMS".into()];
+    let mut expected = vec![
+        "bin/deploy-tools".to_owned(),
+        "README.md".into(),
+        "CHANGELOG.md".into(),
+        "LICENSE-MIT".into(),
+        "LICENSE-APACHE".into(),
+        "SHA256SUMS".into(),
+    ];
     for tool in TOOLS {
         expected.push(format!("bin/{tool}"));
         expected.push(format!("completions/bash/{tool}"));
@@ -81,7 +88,10 @@ fn upload(aws: &LocalAws, archive: &Path) -> String {
     let aws_cli = awscli_dir().join("aws");
     let bucket = format!("tools-{}", aws.region);
     let key = archive.file_name().unwrap().to_string_lossy().into_owned();
-    for args in [vec!["s3".to_owned(), "mb".into(), format!("s3://{bucket}")], vec!["s3".into(), "cp".into(), archive.display().to_string(), format!("s3://{bucket}/{key}")]] {
+    for args in [
+        vec!["s3".to_owned(), "mb".into(), format!("s3://{bucket}")],
+        vec!["s3".into(), "cp".into(), archive.display().to_string(), format!("s3://{bucket}/{key}")],
+    ] {
         let mut cmd = Command::new(&aws_cli);
         aws.aws_env(&mut cmd);
         let out = cmd.args(&args).output().unwrap();
@@ -138,7 +148,12 @@ async fn a_package_whose_checksum_differs_is_refused_and_nothing_installed() {
     assert!(refusal[0].contains("refusing") && refusal[0].contains(&wrong), "{}", refusal[0]);
     assert_eq!(std::fs::read_dir(tools_dir.path()).unwrap().count(), 0, "nothing installed");
     // No TOOLS_SHA256 at all: refused too.
-    let run = aws.pipeline_with(dir.path(), &["run", "install"], &[("TOOLS_URL", url.as_str()), ("TOOLS_DIR", tools.as_str())], &[tools_dir.path(), awscli_dir()]);
+    let run = aws.pipeline_with(
+        dir.path(),
+        &["run", "install"],
+        &[("TOOLS_URL", url.as_str()), ("TOOLS_DIR", tools.as_str())],
+        &[tools_dir.path(), awscli_dir()],
+    );
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("TOOLS_SHA256 is not"), "{}", run.stderr);
 }
@@ -158,7 +173,12 @@ async fn package_upload_puts_it_in_s3_and_prints_the_two_variables() {
     let mut cmd = as_from_a_shell(Command::new(deploy_tests::root().join("scripts/package")));
     aws.aws_env(&mut cmd);
     let dist = workdir();
-    let out = cmd.args(["--upload", &format!("s3://{bucket}/tools/")]).env("AWS_CLI", awscli_dir().join("aws")).env("DIST_DIR", dist.path()).output().unwrap();
+    let out = cmd
+        .args(["--upload", &format!("s3://{bucket}/tools/")])
+        .env("AWS_CLI", awscli_dir().join("aws"))
+        .env("DIST_DIR", dist.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let name = archive.file_name().unwrap().to_string_lossy();

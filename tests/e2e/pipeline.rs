@@ -34,7 +34,9 @@ fn deploy(aws: &LocalAws, dir: &std::path::Path, w: &World) -> Ran {
 async fn in_use(aws: &LocalAws, w: &World) -> BTreeSet<String> {
     let mut amis: BTreeSet<String> = aws.group_amis(&w.group).await.into_iter().collect();
     let out = aws.ec2().describe_launch_template_versions().launch_template_id(&w.lt).send().await.unwrap();
-    amis.extend(out.launch_template_versions().iter().filter_map(|v| v.launch_template_data().and_then(|d| d.image_id()).map(str::to_owned)));
+    amis.extend(
+        out.launch_template_versions().iter().filter_map(|v| v.launch_template_data().and_then(|d| d.image_id()).map(str::to_owned)),
+    );
     amis
 }
 
@@ -128,7 +130,11 @@ async fn the_packer_template_validates() {
     let run = aws.pipeline(dir.path(), &["run", "pre_build"], &broken_env);
     assert_ne!(run.code, 0, "{run:?}");
     // And a required variable left empty stops it.
-    let run = aws.pipeline(dir.path(), &["run", "pre_build"], &[("LAUNCH_TEMPLATE_ID", ""), ("ASG_NAME", "app"), ("SOURCE_AMI", "ami-0123456789abcdef0")]);
+    let run = aws.pipeline(
+        dir.path(),
+        &["run", "pre_build"],
+        &[("LAUNCH_TEMPLATE_ID", ""), ("ASG_NAME", "app"), ("SOURCE_AMI", "ami-0123456789abcdef0")],
+    );
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("set LAUNCH_TEMPLATE_ID"), "{}", run.stderr);
 }
@@ -161,7 +167,11 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
     let bad_env = [env[0], ("DEPLOY_TARGETS", twice.to_str().unwrap()), env[2], env[3], env[4]];
     let run = home.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &bad_env);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("deploy-tools targets: {}: Region {} is named twice", twice.display(), regions[1].region)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("deploy-tools targets: {}: Region {} is named twice", twice.display(), regions[1].region)),
+        "{}",
+        run.stderr
+    );
     assert!(home.branch_amis("main").await.is_empty(), "nothing baked");
 
     // One deploy: Packer copies the AMI to the other Regions, and every group runs that build.
@@ -207,7 +217,14 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_ne!(builds_of(home, "app").await, second, "the first Region got the third build\n{}", run.stderr);
     assert_eq!(regions[1].versions(&lt(1)).await, second_versions, "no version for the image that failed there");
-    assert!(run.stderr.contains(&format!("did not pass verification in {} (exit status 1): stopping; not deployed: {} {}", regions[1].region, regions[1].region, regions[2].region)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "did not pass verification in {} (exit status 1): stopping; not deployed: {} {}",
+            regions[1].region, regions[1].region, regions[2].region
+        )),
+        "{}",
+        run.stderr
+    );
     assert_eq!(builds_of(&regions[2], "app").await, first, "the third Region keeps the first build");
 }
 
@@ -256,10 +273,12 @@ async fn the_deploy_takes_this_builds_image_even_when_another_build_made_a_newer
 
     // Packer tagged the image and its snapshots with the build and the commit.
     let image = aws.ec2().describe_images().image_ids(&ours).send().await.unwrap();
-    let tag = |tags: &[aws_sdk_ec2::types::Tag], key: &str| tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
+    let tag =
+        |tags: &[aws_sdk_ec2::types::Tag], key: &str| tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned);
     let build = tag(image.images()[0].tags(), "build").expect("a build tag");
     assert!(build.starts_with("local-run:"), "{build}");
-    let head = std::process::Command::new("git").args(["-C", deploy_tests::root().to_str().unwrap(), "rev-parse", "HEAD"]).output().unwrap();
+    let head =
+        std::process::Command::new("git").args(["-C", deploy_tests::root().to_str().unwrap(), "rev-parse", "HEAD"]).output().unwrap();
     assert_eq!(tag(image.images()[0].tags(), "commit").as_deref(), Some(String::from_utf8_lossy(&head.stdout).trim()));
     let snap = aws.snapshots_of(&ours).await;
     let snaps = aws.ec2().describe_snapshots().snapshot_ids(&snap[0]).send().await.unwrap();
@@ -347,11 +366,20 @@ fn local_run_with_a_failing_check_stops_before_the_template_changes() {
     deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
     deploy_tests::bin_dir();
     let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
-    let out = cmd.env("VERIFY", "fail").env("REFRESH_INTERVAL", "0.2").env("VERIFY_INTERVAL", "0.2").stdin(std::process::Stdio::null()).output().unwrap();
+    let out = cmd
+        .env("VERIFY", "fail")
+        .env("REFRESH_INTERVAL", "0.2")
+        .env("VERIFY_INTERVAL", "0.2")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("Deploy of branch main to group app: FAILED (exit status 1)"), "{stdout}");
-    assert!(stdout.contains("  verification:            FAILED: i-") && stdout.contains("the SSM command failed with exit code 1"), "{stdout}");
+    assert!(
+        stdout.contains("  verification:            FAILED: i-") && stdout.contains("the SSM command failed with exit code 1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  launch template version: none (versions kept: [1], default 1)"), "{stdout}");
     assert!(stdout.contains("  instance refresh:        none"), "{stdout}");
     assert_eq!(stdout.matches("(previous AMI)").count(), 2, "{stdout}");

@@ -95,9 +95,15 @@ async fn failed_newer_images_do_not_push_the_good_ones_out() {
     }
     let dir = workdir();
     let plan = aws.run("prune-amis", dir.path(), &["main", "2", "--dry-run", "-o", "json"]).expect(0).json();
-    let actions: Vec<(&str, &str)> = plan["plan"].as_array().unwrap().iter().map(|d| (d["image_id"].as_str().unwrap(), d["action"].as_str().unwrap())).collect();
-    let expected: Vec<(&str, &str)> = amis.iter().zip(["keep", "keep", "delete", "delete", "delete"]).map(|(a, b)| (a.as_str(), b)).collect();
+    let actions: Vec<(&str, &str)> =
+        plan["plan"].as_array().unwrap().iter().map(|d| (d["image_id"].as_str().unwrap(), d["action"].as_str().unwrap())).collect();
+    let expected: Vec<(&str, &str)> =
+        amis.iter().zip(["keep", "keep", "delete", "delete", "delete"]).map(|(a, b)| (a.as_str(), b)).collect();
     assert_eq!(actions, expected);
     aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
-    assert_eq!(aws.branch_amis("main").await, { let mut v = amis[..2].to_vec(); v.sort(); v });
+    assert_eq!(aws.branch_amis("main").await, {
+        let mut v = amis[..2].to_vec();
+        v.sort();
+        v
+    });
 }

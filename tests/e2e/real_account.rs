@@ -163,7 +163,9 @@ async fn a_malformed_tag_is_a_usage_error_before_any_request() {
     let dir = workdir();
     aws.reset_calls();
     for tool in [&["latest-ami", "main"][..], &["prune-amis", "main", "2"][..]] {
-        for (bad, says) in [("app", "expected KEY=VALUE"), ("=web", "key is empty"), ("", "expected KEY=VALUE"), ("branch=x", "BRANCH argument")] {
+        for (bad, says) in
+            [("app", "expected KEY=VALUE"), ("=web", "key is empty"), ("", "expected KEY=VALUE"), ("branch=x", "BRANCH argument")]
+        {
             let mut args: Vec<&str> = tool[1..].to_vec();
             args.extend(["--tag", bad]);
             let run = aws.run(tool[0], dir.path(), &args).expect(2);

@@ -94,7 +94,10 @@ async fn latest_ami_regions_picks_one_build_ready_in_every_region() {
     assert_eq!(run.stdout, lines(1));
     assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap(), lines(1));
     let warning = run.stderr.lines().find(|l| l.starts_with("latest-ami: warning:")).unwrap_or_else(|| panic!("{}", run.stderr));
-    assert!(warning.contains("main-app-2") && warning.contains(&format!("pending in {}", regions[1].region)) && warning.contains("main-app-1"), "{warning}");
+    assert!(
+        warning.contains("main-app-2") && warning.contains(&format!("pending in {}", regions[1].region)) && warning.contains("main-app-1"),
+        "{warning}"
+    );
 
     let run = regions[0].run("latest-ami", dir.path(), &["--regions", &list, "main", "-o", "json"]).expect(0);
     let json = run.json();
@@ -115,7 +118,10 @@ async fn latest_ami_regions_picks_one_build_ready_in_every_region() {
     }
     let run = regions[0].run("latest-ami", dir.path(), &["--regions", &list, "main"]).expect(1);
     let line = run.error_line("latest-ami");
-    assert!(line.contains("no build of branch main is available in every one of") && line.contains(&format!("failed in {}", regions[2].region)), "{line}");
+    assert!(
+        line.contains("no build of branch main is available in every one of") && line.contains(&format!("failed in {}", regions[2].region)),
+        "{line}"
+    );
     assert_eq!(run.stdout, "");
     assert_eq!(std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap(), lines(2));
 
@@ -150,7 +156,8 @@ async fn bad_region_lists_and_targets_files_change_nothing() {
     let app = regions[1].launch_template("app", &builds[0][1]).await;
     regions[1].group("web", &app, "1", 0).await;
     let stray = regions[1].launch_template("other", &builds[0][1]).await;
-    let target = |lt: &str, group: &str| format!(r#"[{{"region": "{other}", "launch_template_id": "{lt}", "auto_scaling_group": "{group}"}}]"#);
+    let target =
+        |lt: &str, group: &str| format!(r#"[{{"region": "{other}", "launch_template_id": "{lt}", "auto_scaling_group": "{group}"}}]"#);
     let no_group = write("no-group.json", &target(&app, "nope"));
     let no_template = write("no-template.json", &target("lt-0123456789abcdef0", "web"));
     let wrong_template = write("wrong-template.json", &target(&stray, "web"));
@@ -239,7 +246,10 @@ async fn prune_regions_keeps_the_build_a_deploy_falls_back_to_while_a_copy_is_pe
 async fn a_region_the_account_has_not_enabled_is_refused_before_anything() {
     let aws = LocalAws::start_not_opted_in("eu-south-1").await;
     let dir = workdir();
-    for (tool, args) in [("latest-ami", vec!["--regions", "us-east-1,eu-south-1", "main"]), ("prune-amis", vec!["--regions", "us-east-1,eu-south-1", "main", "1"])] {
+    for (tool, args) in [
+        ("latest-ami", vec!["--regions", "us-east-1,eu-south-1", "main"]),
+        ("prune-amis", vec!["--regions", "us-east-1,eu-south-1", "main", "1"]),
+    ] {
         let run = aws.run(tool, dir.path(), &args).expect(2);
         let line = run.error_line(tool);
         assert!(line.contains("Region eu-south-1 is not enabled for this account (opt-in status not-opted-in)"), "{line}");
@@ -248,5 +258,9 @@ async fn a_region_the_account_has_not_enabled_is_refused_before_anything() {
     assert_eq!(aws.calls().keys().collect::<Vec<_>>(), ["ec2:DescribeRegions"]);
     // An opt-in Region the account has enabled passes the check (and then there is no build).
     let run = aws.run("latest-ami", dir.path(), &["--regions", "us-east-1,af-south-1", "main"]).expect(1);
-    assert!(run.error_line("latest-ami").contains("no build of branch main is available in every one of us-east-1,af-south-1"), "{}", run.stderr);
+    assert!(
+        run.error_line("latest-ami").contains("no build of branch main is available in every one of us-east-1,af-south-1"),
+        "{}",
+        run.stderr
+    );
 }

@@ -151,7 +151,11 @@ fn first_bytes_sent(aws: &LocalAws, dir: &std::path::Path, scheme: &str) -> Vec<
         conn.read_exact(&mut buf).unwrap();
         buf.to_vec()
     });
-    aws.tool("latest-ami", dir).args(["main", "--attempt-timeout", "2"]).env("AWS_ENDPOINT_URL", url).env("AWS_MAX_ATTEMPTS", "1").expect(1);
+    aws.tool("latest-ami", dir)
+        .args(["main", "--attempt-timeout", "2"])
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .expect(1);
     reader.join().unwrap()
 }
 
@@ -188,7 +192,13 @@ async fn credentials_never_appear_in_any_output() {
     for args in runs {
         for verbosity in ["-vv", "-v", ""] {
             let verbosity_arg = (!verbosity.is_empty()).then_some(verbosity);
-            let out = aws.tool(args[0], dir.path()).args(&args[1..]).args(verbosity_arg).env("AWS_SECRET_ACCESS_KEY", SECRET).env("AWS_SESSION_TOKEN", TOKEN).output();
+            let out = aws
+                .tool(args[0], dir.path())
+                .args(&args[1..])
+                .args(verbosity_arg)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET)
+                .env("AWS_SESSION_TOKEN", TOKEN)
+                .output();
             let all = format!("{}{}", out.stdout, out.stderr);
             assert!(!all.contains(SECRET) && !all.contains(TOKEN), "{args:?} {verbosity} printed a credential:\n{all}");
             assert!(!all.contains(&SECRET[..12]) && !all.contains(&TOKEN[..12]), "{args:?} {verbosity} printed part of a credential");

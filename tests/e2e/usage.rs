@@ -50,7 +50,11 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
         ("instance-refresh", vec![&cfg], "<ASG_NAME>"),
         ("instance-refresh", vec![&cfg, "web", "--interval", "0"], "--interval"),
         ("instance-refresh", vec![&cfg, "web", "--launch-template-version", "0"], "--launch-template-version"),
-        ("instance-refresh", vec![&cfg, "web", "--launch-template-id", "lt-zz", "--launch-template-version", "2"], "malformed launch template ID"),
+        (
+            "instance-refresh",
+            vec![&cfg, "web", "--launch-template-id", "lt-zz", "--launch-template-version", "2"],
+            "malformed launch template ID",
+        ),
         ("instance-refresh", vec![&cfg, "web", "--launch-template-id", LT], "--launch-template-version"),
         ("instance-refresh", vec![&cfg, "web", "--if-running", "maybe"], "maybe"),
         ("instance-refresh", vec![&cfg, "web", "--rate", "5"], "--rate"),

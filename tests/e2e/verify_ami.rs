@@ -31,7 +31,8 @@ async fn a_good_ami_passes_every_check_and_leaves_no_instance() {
     let run = aws.run("verify-ami", dir.path(), &args).expect(0);
     let report = run.json();
     assert_eq!(report["verdict"], "passed", "{}", run.stderr);
-    let checks: Vec<(&str, &str)> = report["checks"].as_array().unwrap().iter().map(|c| (c["check"].as_str().unwrap(), c["result"].as_str().unwrap())).collect();
+    let checks: Vec<(&str, &str)> =
+        report["checks"].as_array().unwrap().iter().map(|c| (c["check"].as_str().unwrap(), c["result"].as_str().unwrap())).collect();
     assert_eq!(checks, [("status-checks", "passed"), ("ssm-command", "passed"), ("target-health", "passed")]);
     // The status checks start initializing (2 s here): the pass waited for them.
     assert!(report["checks"][0]["seconds"].as_f64().unwrap() >= 1.5, "{report}");
@@ -71,7 +72,11 @@ async fn an_impaired_ami_fails_is_tagged_and_latest_ami_falls_back_to_the_good_o
     aws.image_health(&amis[2], "impaired");
     let run = aws.run("verify-ami", dir.path(), &verify(&lt, &amis[2], &["--on-failure", "deprecate", "-o", "json"])).expect(1);
     let line = run.error_line("verify-ami");
-    assert!(line.contains(&format!("{} failed verification", amis[2])) && line.contains("instance status check impaired (reachability failed)"), "{}", run.stderr);
+    assert!(
+        line.contains(&format!("{} failed verification", amis[2])) && line.contains("instance status check impaired (reachability failed)"),
+        "{}",
+        run.stderr
+    );
     let report = run.json();
     assert_eq!((report["verdict"].as_str(), report["retired"].as_str()), (Some("failed"), Some("deprecate")));
     assert!(aws.live_verify_instances(&amis[2]).await.is_empty(), "the failed instance was terminated too");
@@ -232,7 +237,10 @@ async fn the_groups_subnets_and_instance_type_are_used_when_the_template_names_n
     let report = aws.run("verify-ami", dir.path(), &verify(&lt, &amis[0], &["--asg", "web", "-o", "json"])).expect(0).json();
     assert_eq!(report["instances"][0]["subnet_id"].as_str(), Some(subnet.as_str()), "{report}");
     assert_eq!(report["instances"][0]["instance_type"], "c5.large");
-    let report = aws.run("verify-ami", dir.path(), &verify(&lt, &amis[0], &["--asg", "web", "--instance-type", "m5.large", "-o", "json"])).expect(0).json();
+    let report = aws
+        .run("verify-ami", dir.path(), &verify(&lt, &amis[0], &["--asg", "web", "--instance-type", "m5.large", "-o", "json"]))
+        .expect(0)
+        .json();
     assert_eq!(report["instances"][0]["instance_type"], "m5.large");
 }
 

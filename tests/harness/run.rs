@@ -86,7 +86,8 @@ impl Run {
     /// with the rest of its stderr to read.
     pub fn spawn_until(mut self, marker: &str) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
         use std::io::BufRead;
-        let mut child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("running {}: {e}", self.what));
+        let mut child =
+            self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("running {}: {e}", self.what));
         let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         loop {
@@ -146,7 +147,11 @@ impl LocalAws {
         self.aws_env(&mut cmd);
         let first: Vec<String> = path_first.iter().map(|p| p.display().to_string()).collect();
         let path = format!("{}:{}", first.join(":"), std::env::var("PATH").unwrap_or_default());
-        cmd.env("PATH", path).env("PIPELINE_WORKDIR", cwd).env("PACKER_BUILD", "local").env("REFRESH_INTERVAL", "0.1").env("VERIFY_INTERVAL", "0.2");
+        cmd.env("PATH", path)
+            .env("PIPELINE_WORKDIR", cwd)
+            .env("PACKER_BUILD", "local")
+            .env("REFRESH_INTERVAL", "0.1")
+            .env("VERIFY_INTERVAL", "0.2");
         cmd.envs(env.iter().copied());
         Run { cmd, what: "scripts/pipeline.py".into(), stdin: None }.output()
     }

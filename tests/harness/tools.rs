@@ -21,11 +21,13 @@ pub fn require(what: &str, ok: bool, how: &str) {
 pub fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let out = Command::new(root().join("scripts/local-aws-venv"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running scripts/local-aws-venv");
-        require("the local AWS venv", out.status.success(), "scripts/local-aws-venv failed (see above); it needs python3 with venv and PyPI");
+        let out =
+            Command::new(root().join("scripts/local-aws-venv")).stderr(Stdio::inherit()).output().expect("running scripts/local-aws-venv");
+        require(
+            "the local AWS venv",
+            out.status.success(),
+            "scripts/local-aws-venv failed (see above); it needs python3 with venv and PyPI",
+        );
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
     })
 }
@@ -82,11 +84,17 @@ pub fn awscli_dir() -> &'static Path {
 pub fn package() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
     ARCHIVE.get_or_init(|| {
-        let existing = || std::fs::read_dir(root().join("dist")).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.to_string_lossy().ends_with("-x86_64-linux.tar.gz"));
+        let existing = || {
+            std::fs::read_dir(root().join("dist"))
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.to_string_lossy().ends_with("-x86_64-linux.tar.gz"))
+        };
         if let Some(found) = existing() {
             return found;
         }
-        let status = as_from_a_shell(Command::new(root().join("scripts/package"))).stdout(Stdio::null()).status().expect("running scripts/package");
+        let status =
+            as_from_a_shell(Command::new(root().join("scripts/package"))).stdout(Stdio::null()).status().expect("running scripts/package");
         require("the release package", status.success(), "scripts/package failed (see above)");
         existing().expect("scripts/package made no archive in dist/")
     })

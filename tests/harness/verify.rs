@@ -2,7 +2,9 @@
 //! profile (as SSM needs), a target group a load balancer forwards to, and the instances the
 //! tool launched (found by its tags, as a person would).
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName, InstanceType, LaunchTemplateIamInstanceProfileSpecificationRequest, RequestLaunchTemplateData};
+use aws_sdk_ec2::types::{
+    Filter, InstanceStateName, InstanceType, LaunchTemplateIamInstanceProfileSpecificationRequest, RequestLaunchTemplateData,
+};
 
 use crate::LocalAws;
 
@@ -38,7 +40,10 @@ impl LocalAws {
         let arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
         let lb = elb.create_load_balancer().name(name).set_subnets(Some(subnets)).send().await.unwrap();
         let lb = lb.load_balancers()[0].load_balancer_arn().unwrap().to_owned();
-        let action = aws_sdk_elasticloadbalancingv2::types::Action::builder().r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward).target_group_arn(&arn).build();
+        let action = aws_sdk_elasticloadbalancingv2::types::Action::builder()
+            .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+            .target_group_arn(&arn)
+            .build();
         elb.create_listener()
             .load_balancer_arn(lb)
             .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
@@ -52,19 +57,37 @@ impl LocalAws {
 
     /// The instances verify-ami launched for `ami` (by its tags), with their states.
     pub async fn verify_instances(&self, ami: &str) -> Vec<(String, InstanceStateName)> {
-        let out = self.ec2().describe_instances().filters(Filter::builder().name("tag:verify-ami:image").values(ami).build()).send().await.unwrap();
-        out.reservations().iter().flat_map(|r| r.instances()).map(|i| (i.instance_id().unwrap().to_owned(), i.state().unwrap().name().unwrap().clone())).collect()
+        let out = self
+            .ec2()
+            .describe_instances()
+            .filters(Filter::builder().name("tag:verify-ami:image").values(ami).build())
+            .send()
+            .await
+            .unwrap();
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| (i.instance_id().unwrap().to_owned(), i.state().unwrap().name().unwrap().clone()))
+            .collect()
     }
 
     /// The instances verify-ami launched for `ami` that still run (or could run again).
     pub async fn live_verify_instances(&self, ami: &str) -> Vec<String> {
-        self.verify_instances(ami).await.into_iter().filter(|(_, s)| !matches!(s, InstanceStateName::ShuttingDown | InstanceStateName::Terminated)).map(|(id, _)| id).collect()
+        self.verify_instances(ami)
+            .await
+            .into_iter()
+            .filter(|(_, s)| !matches!(s, InstanceStateName::ShuttingDown | InstanceStateName::Terminated))
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// The image's tags, as a map.
     pub async fn image_tags(&self, ami: &str) -> std::collections::BTreeMap<String, String> {
         let out = self.ec2().describe_images().image_ids(ami).include_disabled(true).include_deprecated(true).send().await.unwrap();
-        out.images().first().map(|i| i.tags().iter().map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned())).collect()).unwrap_or_default()
+        out.images()
+            .first()
+            .map(|i| i.tags().iter().map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned())).collect())
+            .unwrap_or_default()
     }
 
     /// Who is registered in the target group.

@@ -6,7 +6,10 @@
 //! disabled.
 
 use aws_sdk_autoscaling::types::{LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy};
-use aws_sdk_ec2::types::{Filter, LaunchPermission, LaunchPermissionModifications, PermissionGroup, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, LaunchPermission, LaunchPermissionModifications, PermissionGroup, RequestLaunchTemplateData, ResourceType, Tag,
+    TagSpecification,
+};
 
 use crate::LocalAws;
 
@@ -20,7 +23,16 @@ impl LocalAws {
     /// An instance to bake images of `architecture` from (a source AMI with ENA support).
     pub async fn builder_instance_of(&self, architecture: aws_sdk_ec2::types::ArchitectureValues) -> String {
         let ec2 = self.ec2();
-        let source = ec2.register_image().name(format!("source-{architecture}")).architecture(architecture).ena_support(true).send().await.unwrap().image_id.unwrap();
+        let source = ec2
+            .register_image()
+            .name(format!("source-{architecture}"))
+            .architecture(architecture)
+            .ena_support(true)
+            .send()
+            .await
+            .unwrap()
+            .image_id
+            .unwrap();
         let run = ec2.run_instances().image_id(source).min_count(1).max_count(1).send().await.unwrap();
         run.instances()[0].instance_id().unwrap().to_owned()
     }
@@ -29,12 +41,7 @@ impl LocalAws {
     /// (image and snapshots). Each has one snapshot.
     pub async fn bake(&self, instance: &str, branch: &str, n: usize) -> Vec<String> {
         let ec2 = self.ec2();
-        let tags = || {
-            vec![
-                Tag::builder().key("branch").value(branch).build(),
-                Tag::builder().key("timestamp").value("1").build(),
-            ]
-        };
+        let tags = || vec![Tag::builder().key("branch").value(branch).build(), Tag::builder().key("timestamp").value("1").build()];
         let mut ids = Vec::new();
         for i in 0..n {
             let out = ec2
@@ -94,7 +101,10 @@ impl LocalAws {
             .create_launch_template()
             .launch_template_name(name)
             .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(ami).instance_type(aws_sdk_ec2::types::InstanceType::T3Micro).build(),
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(ami)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
             )
             .send()
             .await
@@ -148,7 +158,11 @@ impl LocalAws {
     }
 
     /// A CreateAutoScalingGroup of `size` instances in this Region, to be given what it launches.
-    pub fn new_group(&self, name: &str, size: i32) -> aws_sdk_autoscaling::operation::create_auto_scaling_group::builders::CreateAutoScalingGroupFluentBuilder {
+    pub fn new_group(
+        &self,
+        name: &str,
+        size: i32,
+    ) -> aws_sdk_autoscaling::operation::create_auto_scaling_group::builders::CreateAutoScalingGroupFluentBuilder {
         self.asg()
             .create_auto_scaling_group()
             .auto_scaling_group_name(name)
@@ -184,8 +198,7 @@ impl LocalAws {
     /// The AMI each in-service instance of the group runs, sorted.
     pub async fn group_amis(&self, group: &str) -> Vec<String> {
         let out = self.asg().describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();
-        let ids: Vec<String> =
-            out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
+        let ids: Vec<String> = out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
         if ids.is_empty() {
             return Vec::new();
         }
@@ -229,11 +242,8 @@ impl LocalAws {
     /// Bakes `n` AMIs of `branch` carrying `tags` too (image and snapshots), oldest first.
     pub async fn bake_tagged(&self, instance: &str, branch: &str, tags: &[(&str, &str)], n: usize) -> Vec<String> {
         let ec2 = self.ec2();
-        let all: Vec<Tag> = [("branch", branch), ("timestamp", "1")]
-            .iter()
-            .chain(tags)
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-            .collect();
+        let all: Vec<Tag> =
+            [("branch", branch), ("timestamp", "1")].iter().chain(tags).map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
         let mut ids = Vec::new();
         for i in 0..n {
             let out = ec2
@@ -288,7 +298,11 @@ impl LocalAws {
     pub async fn mixed_group(&self, name: &str, lt: &str, version: &str, size: i32) {
         let spec = LaunchTemplateSpecification::builder().launch_template_id(lt).version(version).build();
         self.new_group(name, size)
-            .mixed_instances_policy(MixedInstancesPolicy::builder().launch_template(LaunchTemplate::builder().launch_template_specification(spec).build()).build())
+            .mixed_instances_policy(
+                MixedInstancesPolicy::builder()
+                    .launch_template(LaunchTemplate::builder().launch_template_specification(spec).build())
+                    .build(),
+            )
             .send()
             .await
             .unwrap();

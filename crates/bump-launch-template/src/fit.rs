@@ -34,7 +34,10 @@ pub struct TypeInfo {
 impl TypeInfo {
     fn from_sdk(t: &InstanceTypeInfo) -> TypeInfo {
         TypeInfo {
-            architectures: t.processor_info().map(|p| p.supported_architectures().iter().map(|a| a.as_str().to_owned()).collect()).unwrap_or_default(),
+            architectures: t
+                .processor_info()
+                .map(|p| p.supported_architectures().iter().map(|a| a.as_str().to_owned()).collect())
+                .unwrap_or_default(),
             boot_modes: t.supported_boot_modes().iter().map(|b| b.as_str().to_owned()).collect(),
             ena: t.network_info().and_then(|n| n.ena_support()).map(|e| e.as_str().to_owned()),
         }
@@ -55,7 +58,12 @@ pub struct Targets {
 
 /// The instance types to check: the source version's own (`template_type`, or the
 /// requirements it chooses by), and those the groups on `template` name for it.
-pub fn targets(template: &Template<'_>, template_type: Option<&str>, template_requirements: Option<&InstanceRequirementsRequest>, groups: &[Group]) -> Targets {
+pub fn targets(
+    template: &Template<'_>,
+    template_type: Option<&str>,
+    template_requirements: Option<&InstanceRequirementsRequest>,
+    groups: &[Group],
+) -> Targets {
     let mut t = Targets::default();
     if let Some(name) = template_type {
         t.types.entry(name.to_owned()).or_default().push("the template's instance type".into());
@@ -122,7 +130,11 @@ pub fn mismatches(ami: &Ami, targets: &Targets, types: &BTreeMap<String, TypeInf
 /// For each set of instance requirements, whether any type it allows runs the AMI's
 /// architecture (GetInstanceTypesFromInstanceRequirements, which stops at the first page that
 /// names one). Returns the mismatches, and notes where EC2 gave no answer.
-pub async fn attribute_mismatches(ec2: &aws_sdk_ec2::Client, ami: &Ami, requirements: &[(String, InstanceRequirementsRequest)]) -> Result<(Vec<String>, Vec<String>)> {
+pub async fn attribute_mismatches(
+    ec2: &aws_sdk_ec2::Client,
+    ami: &Ami,
+    requirements: &[(String, InstanceRequirementsRequest)],
+) -> Result<(Vec<String>, Vec<String>)> {
     let (mut wrong, mut notes) = (Vec::new(), Vec::new());
     let Some(arch) = ami.architecture.as_deref() else {
         if !requirements.is_empty() {
@@ -148,7 +160,9 @@ pub async fn attribute_mismatches(ec2: &aws_sdk_ec2::Client, ami: &Ami, requirem
                 Ok(_) => {}
                 Err(e) => {
                     let why = AwsError::from_sdk("asking EC2 which instance types the requirements allow", &e);
-                    notes.push(format!("{at} chooses instance types by attributes, and EC2 did not say which run {arch} ({why}): not checked"));
+                    notes.push(format!(
+                        "{at} chooses instance types by attributes, and EC2 did not say which run {arch} ({why}): not checked"
+                    ));
                     any = true;
                     break;
                 }
@@ -216,17 +230,29 @@ mod tests {
     }
 
     fn on(types: &[&str]) -> Targets {
-        Targets { types: types.iter().map(|t| ((*t).to_owned(), vec!["the template's instance type".to_owned()])).collect(), ..Targets::default() }
+        Targets {
+            types: types.iter().map(|t| ((*t).to_owned(), vec!["the template's instance type".to_owned()])).collect(),
+            ..Targets::default()
+        }
     }
 
     #[test]
     fn architecture_boot_mode_and_ena_must_fit() {
         let types = known();
-        assert_eq!(mismatches(&ami("arm64", None, Some(true)), &on(&["t3.micro"]), &types), ["ami-1 is arm64; t3.micro runs x86_64 (the template's instance type)"]);
+        assert_eq!(
+            mismatches(&ami("arm64", None, Some(true)), &on(&["t3.micro"]), &types),
+            ["ami-1 is arm64; t3.micro runs x86_64 (the template's instance type)"]
+        );
         assert!(mismatches(&ami("arm64", Some("uefi"), Some(true)), &on(&["t4g.micro"]), &types).is_empty());
-        assert_eq!(mismatches(&ami("x86_64", Some("uefi"), None), &on(&["t2.micro"]), &types), ["ami-1 boots uefi; t2.micro boots legacy-bios (the template's instance type)"]);
+        assert_eq!(
+            mismatches(&ami("x86_64", Some("uefi"), None), &on(&["t2.micro"]), &types),
+            ["ami-1 boots uefi; t2.micro boots legacy-bios (the template's instance type)"]
+        );
         assert!(mismatches(&ami("x86_64", Some("uefi-preferred"), None), &on(&["t2.micro"]), &types).is_empty());
-        assert_eq!(mismatches(&ami("x86_64", None, Some(false)), &on(&["t3.micro"]), &types), ["ami-1 has no ENA support; t3.micro requires ENA (the template's instance type)"]);
+        assert_eq!(
+            mismatches(&ami("x86_64", None, Some(false)), &on(&["t3.micro"]), &types),
+            ["ami-1 has no ENA support; t3.micro requires ENA (the template's instance type)"]
+        );
         assert!(mismatches(&ami("x86_64", Some("legacy-bios"), Some(true)), &on(&["t3.micro", "t2.micro"]), &types).is_empty());
     }
 
@@ -251,9 +277,17 @@ mod tests {
                     template: TemplateRef::Id("lt-1".into()),
                     version: "$Latest".into(),
                     slot: Slot::Policy,
-                    instance_types: vec![InstanceChoice::Type("t4g.micro".into()), InstanceChoice::Attributes(Box::new(InstanceRequirementsRequest::builder().build()))],
+                    instance_types: vec![
+                        InstanceChoice::Type("t4g.micro".into()),
+                        InstanceChoice::Attributes(Box::new(InstanceRequirementsRequest::builder().build())),
+                    ],
                 },
-                TemplateUse { template: TemplateRef::Id("lt-other".into()), version: "1".into(), slot: Slot::Override { index: 2 }, instance_types: vec![InstanceChoice::Type("c5.large".into())] },
+                TemplateUse {
+                    template: TemplateRef::Id("lt-other".into()),
+                    version: "1".into(),
+                    slot: Slot::Override { index: 2 },
+                    instance_types: vec![InstanceChoice::Type("c5.large".into())],
+                },
             ],
             launch_configuration: None,
             subnets: Vec::new(),

@@ -131,11 +131,7 @@ impl Report for Bumped {
 
     fn failure(&self) -> Option<String> {
         (!self.failed_versions.is_empty()).then(|| {
-            let list: Vec<String> = self
-                .failed_versions
-                .iter()
-                .map(|f| format!("{} ({}: {})", f.version, f.code, f.message))
-                .collect();
+            let list: Vec<String> = self.failed_versions.iter().map(|f| format!("{} ({}: {})", f.version, f.code, f.message)).collect();
             format!("could not delete launch template versions: {}", list.join(", "))
         })
     }
@@ -171,7 +167,8 @@ impl Tool for Args {
         // What the new version would launch, and where: the AMI, the template's versions and
         // every group, looked up at the same time.
         let asg = ctx.autoscaling();
-        let (image, listed, groups) = futures::try_join!(describe_one(&ec2, ami), versions::list_versions(&ec2, lt), list_groups(&asg, &[]))?;
+        let (image, listed, groups) =
+            futures::try_join!(describe_one(&ec2, ami), versions::list_versions(&ec2, lt), list_groups(&asg, &[]))?;
         let Some(image) = image else { bail!("{ami} does not exist (InvalidAMIID.NotFound): no version created") };
         let template = pinned::Template { id: lt, name: listed.name.as_deref() };
         let notes = self.check_fit(&ec2, &image, &template, &listed, &groups).await?;
@@ -194,8 +191,15 @@ impl Tool for Args {
         let mut default_version = old_default;
         if self.set_default {
             ctx.pacer().wait("ModifyLaunchTemplate").await;
-            dry_run_ok(ec2.modify_launch_template().launch_template_id(lt).default_version(new_version.to_string()).dry_run(self.dry_run).send().await)
-                .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
+            dry_run_ok(
+                ec2.modify_launch_template()
+                    .launch_template_id(lt)
+                    .default_version(new_version.to_string())
+                    .dry_run(self.dry_run)
+                    .send()
+                    .await,
+            )
+            .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
             default_version = new_version;
         }
 
@@ -227,7 +231,14 @@ impl Tool for Args {
 impl Args {
     /// Refuses (exit 1, before any version is made) an AMI that cannot launch where the new
     /// version would launch it ([`fit`]); returns what could not be checked.
-    async fn check_fit(&self, ec2: &aws_sdk_ec2::Client, image: &common::Ami, template: &pinned::Template<'_>, listed: &versions::Listed, groups: &[Group]) -> Result<Vec<String>> {
+    async fn check_fit(
+        &self,
+        ec2: &aws_sdk_ec2::Client,
+        image: &common::Ami,
+        template: &pinned::Template<'_>,
+        listed: &versions::Listed,
+        groups: &[Group],
+    ) -> Result<Vec<String>> {
         let source = resolve_source(self.source_version, &listed.versions, i64::MAX);
         let (own, requirements) = source.and_then(|n| listed.instance_types.get(&n)).cloned().unwrap_or_default();
         let mut targets = fit::targets(template, own.as_deref(), requirements.as_ref(), groups);
@@ -237,7 +248,13 @@ impl Args {
         // Each instance type it would run on, and the requirements that choose them.
         let names: Vec<String> = targets.types.keys().cloned().collect();
         let by_attributes = fit::attribute_mismatches(ec2, image, &targets.requirements);
-        let types = async { if names.is_empty() { Ok(BTreeMap::new()) } else { fit::describe_types(ec2, &names).await } };
+        let types = async {
+            if names.is_empty() {
+                Ok(BTreeMap::new())
+            } else {
+                fit::describe_types(ec2, &names).await
+            }
+        };
         let (types, (attributes, notes)) = futures::try_join!(types, by_attributes)?;
         let mut wrong = fit::mismatches(image, &targets, &types);
         wrong.extend(attributes);

@@ -82,7 +82,11 @@ mod tests {
     #[test]
     fn the_latest_and_default_versions_are_the_deploy() {
         let listed = Listed {
-            versions: vec![Version { number: 1, is_default: true }, Version { number: 2, is_default: false }, Version { number: 3, is_default: false }],
+            versions: vec![
+                Version { number: 1, is_default: true },
+                Version { number: 2, is_default: false },
+                Version { number: 3, is_default: false },
+            ],
             images: [(1, "ami-1".to_owned()), (2, "ami-2".to_owned()), (3, "ami-3".to_owned())].into(),
             ..Listed::default()
         };

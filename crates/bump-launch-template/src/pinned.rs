@@ -23,7 +23,11 @@ const ACTIVE: [&str; 5] = ["Pending", "InProgress", "Cancelling", "RollbackInPro
 
 /// Version number -> why it must stay, for the template's `groups` (every group in the
 /// account: those that do not use the template are passed over).
-pub async fn pinned_versions(asg: &aws_sdk_autoscaling::Client, template: &Template<'_>, groups: &[Group]) -> Result<BTreeMap<i64, Vec<String>>> {
+pub async fn pinned_versions(
+    asg: &aws_sdk_autoscaling::Client,
+    template: &Template<'_>,
+    groups: &[Group],
+) -> Result<BTreeMap<i64, Vec<String>>> {
     let mut pinned: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     let mut users = Vec::new();
     for group in groups {

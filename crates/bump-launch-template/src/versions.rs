@@ -16,7 +16,12 @@ pub struct Version {
 
 /// Which versions stay, each with why (the newest `keep`, the default, `source`, and those in
 /// `pinned`), and which go, oldest first.
-pub fn plan_versions(versions: &[Version], keep: usize, source: i64, pinned: &BTreeMap<i64, Vec<String>>) -> (BTreeMap<i64, String>, Vec<i64>) {
+pub fn plan_versions(
+    versions: &[Version],
+    keep: usize,
+    source: i64,
+    pinned: &BTreeMap<i64, Vec<String>>,
+) -> (BTreeMap<i64, String>, Vec<i64>) {
     let numbers: BTreeSet<i64> = versions.iter().map(|v| v.number).collect();
     let newest: BTreeSet<i64> = numbers.iter().rev().take(keep).copied().collect();
     let mut kept = BTreeMap::new();

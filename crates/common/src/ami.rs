@@ -120,11 +120,7 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
 /// Sorts oldest first by CreationDate, ties broken by ImageId, so that every run over the same
 /// images makes the same choice (EC2 returns them in no particular order).
 pub fn sort_oldest_first(amis: &mut [Ami]) {
-    amis.sort_by(|a, b| {
-        a.creation_date
-            .cmp(&b.creation_date)
-            .then_with(|| a.image_id.cmp(&b.image_id))
-    });
+    amis.sort_by(|a, b| a.creation_date.cmp(&b.creation_date).then_with(|| a.image_id.cmp(&b.image_id)));
 }
 
 /// The AMIs in scope owned by this account, disabled and deprecated ones included, every
@@ -156,20 +152,19 @@ mod tests {
     use super::*;
 
     fn ami(id: &str, date: &str) -> Ami {
-        Ami {
-            image_id: id.into(),
-            name: None,
-            creation_date: date.into(),
-            state: "available".into(),
-            ..Ami::default()
-        }
+        Ami { image_id: id.into(), name: None, creation_date: date.into(), state: "available".into(), ..Ami::default() }
     }
 
     #[test]
     fn protection_and_deprecation() {
         let mut a = ami("ami-1", "2024-01-01T00:00:00.000Z");
         assert!(!a.is_protected());
-        for (value, protected) in [("disabled", false), ("enabled-with-cooldown", true), ("enabled-without-cooldown", true), ("disabled-until 2024-05-01T00:00:00Z", true)] {
+        for (value, protected) in [
+            ("disabled", false),
+            ("enabled-with-cooldown", true),
+            ("enabled-without-cooldown", true),
+            ("disabled-until 2024-05-01T00:00:00Z", true),
+        ] {
             a.deregistration_protection = Some(value.into());
             assert_eq!(a.is_protected(), protected, "{value}");
         }

@@ -12,9 +12,9 @@ impl FromStr for AmiId {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let ok = s
-            .strip_prefix("ami-")
-            .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let ok = s.strip_prefix("ami-").is_some_and(|hex| {
+            (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        });
         if ok {
             Ok(AmiId(s.to_owned()))
         } else {
@@ -48,7 +48,9 @@ impl FromStr for SubnetId {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let ok = s.strip_prefix("subnet-").is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let ok = s.strip_prefix("subnet-").is_some_and(|hex| {
+            (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        });
         if ok {
             Ok(SubnetId(s.to_owned()))
         } else {
@@ -90,7 +92,10 @@ impl FromStr for TargetGroupArn {
                     && account.len() == 12
                     && account.bytes().all(|b| b.is_ascii_digit())
                     && resource.strip_prefix("targetgroup/").and_then(|r| r.split_once('/')).is_some_and(|(name, id)| {
-                        (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())
+                        (1..=32).contains(&name.len())
+                            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                            && !id.is_empty()
+                            && id.bytes().all(|b| b.is_ascii_hexdigit())
                     })
             }
             _ => false,
@@ -202,8 +207,15 @@ mod tests {
         }
         let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
         assert!(arn.parse::<TargetGroupArn>().is_ok());
-        assert!("arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/a-b/50dc6c495c0c9188".parse::<TargetGroupArn>().is_ok());
-        for bad in ["web", "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0123", "arn:aws:elasticloadbalancing:us-east-1:1234:targetgroup/web/01", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/"] {
+        assert!("arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/a-b/50dc6c495c0c9188"
+            .parse::<TargetGroupArn>()
+            .is_ok());
+        for bad in [
+            "web",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0123",
+            "arn:aws:elasticloadbalancing:us-east-1:1234:targetgroup/web/01",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/",
+        ] {
             assert!(bad.parse::<TargetGroupArn>().is_err(), "{bad}");
         }
     }

@@ -33,37 +33,20 @@ pub(crate) enum RetryEnv {
     LegacyAsStandard(Option<u32>),
 }
 
-pub(crate) fn check_retry_env(
-    max_attempts: Option<&str>,
-    retry_mode: Option<&str>,
-) -> Result<RetryEnv, Usage> {
+pub(crate) fn check_retry_env(max_attempts: Option<&str>, retry_mode: Option<&str>) -> Result<RetryEnv, Usage> {
     let attempts = match max_attempts {
         None => None,
         Some(raw) => match raw.trim().parse::<u32>() {
-            Ok(0) => {
-                return Err(Usage(
-                    "AWS_MAX_ATTEMPTS must be 1 or more (1 means no retries), not 0".into(),
-                ))
-            }
+            Ok(0) => return Err(Usage("AWS_MAX_ATTEMPTS must be 1 or more (1 means no retries), not 0".into())),
             Ok(n) => Some(n),
-            Err(_) => {
-                return Err(Usage(format!(
-                    "AWS_MAX_ATTEMPTS must be a whole number of 1 or more, not {raw:?}"
-                )))
-            }
+            Err(_) => return Err(Usage(format!("AWS_MAX_ATTEMPTS must be a whole number of 1 or more, not {raw:?}"))),
         },
     };
     match retry_mode.map(str::trim) {
         None => Ok(RetryEnv::Standard),
         Some(mode) if mode.eq_ignore_ascii_case("legacy") => Ok(RetryEnv::LegacyAsStandard(attempts)),
-        Some(mode)
-            if mode.eq_ignore_ascii_case("standard") || mode.eq_ignore_ascii_case("adaptive") =>
-        {
-            Ok(RetryEnv::Standard)
-        }
-        Some(mode) => Err(Usage(format!(
-            "AWS_RETRY_MODE must be standard, adaptive or legacy, not {mode:?}"
-        ))),
+        Some(mode) if mode.eq_ignore_ascii_case("standard") || mode.eq_ignore_ascii_case("adaptive") => Ok(RetryEnv::Standard),
+        Some(mode) => Err(Usage(format!("AWS_RETRY_MODE must be standard, adaptive or legacy, not {mode:?}"))),
     }
 }
 
@@ -78,10 +61,7 @@ pub(crate) fn check_endpoint(url: &str, allow_insecure: bool) -> Result<(), Usag
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if loopback || allow_insecure {
         Ok(())
     } else {
@@ -98,10 +78,7 @@ impl Context {
     /// `--regions`).
     pub async fn load(args: &AwsArgs, rate: Option<f64>, fallback_region: Option<&str>) -> Result<Self> {
         let env = |k: &str| std::env::var(k).ok();
-        let retry = check_retry_env(
-            env("AWS_MAX_ATTEMPTS").as_deref(),
-            env("AWS_RETRY_MODE").as_deref(),
-        )?;
+        let retry = check_retry_env(env("AWS_MAX_ATTEMPTS").as_deref(), env("AWS_RETRY_MODE").as_deref())?;
         for url in [
             args.endpoint_url.clone(),
             env("AWS_ENDPOINT_URL"),
@@ -123,12 +100,12 @@ impl Context {
             .http_client(crate::http::client())
             .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
             .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(3100))
-                .operation_attempt_timeout(Duration::from_secs_f64(args.attempt_timeout))
-                .operation_timeout(Duration::from_secs_f64(args.operation_timeout))
-                .build(),
-        );
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(3100))
+                    .operation_attempt_timeout(Duration::from_secs_f64(args.attempt_timeout))
+                    .operation_timeout(Duration::from_secs_f64(args.operation_timeout))
+                    .build(),
+            );
         if let RetryEnv::LegacyAsStandard(attempts) = retry {
             tracing::warn!("AWS_RETRY_MODE=legacy is not supported by this SDK; using standard retries");
             let mut config = RetryConfig::standard().with_retry_mode(RetryMode::Standard);
@@ -151,9 +128,7 @@ impl Context {
             config = config.to_builder().region(Region::new(region.to_owned())).build();
         }
         if config.region().is_none() {
-            bail!(Usage(
-                "no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()
-            ));
+            bail!(Usage("no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()));
         }
         Ok(Context { config, pacer: crate::pace::Pacer::new(rate), rate })
     }
@@ -216,10 +191,7 @@ mod tests {
 
     #[test]
     fn legacy_retry_mode_becomes_standard() {
-        assert_eq!(
-            check_retry_env(Some("4"), Some("legacy")).unwrap(),
-            RetryEnv::LegacyAsStandard(Some(4))
-        );
+        assert_eq!(check_retry_env(Some("4"), Some("legacy")).unwrap(), RetryEnv::LegacyAsStandard(Some(4)));
     }
 
     #[test]

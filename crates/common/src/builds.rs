@@ -142,9 +142,27 @@ mod tests {
     /// Builds b1 (older) and b2 (newer), copied to all three Regions, all available.
     fn two_builds() -> Vec<(String, Vec<Ami>)> {
         vec![
-            ("us-east-1".into(), vec![ami("ami-11", "b1", "2026-01-01T00:00:00.000Z", "available"), ami("ami-21", "b2", "2026-02-01T00:00:00.000Z", "available")]),
-            ("eu-west-1".into(), vec![ami("ami-12", "b1", "2026-01-01T00:05:00.000Z", "available"), ami("ami-22", "b2", "2026-02-01T00:05:00.000Z", "available")]),
-            ("ap-south-1".into(), vec![ami("ami-13", "b1", "2026-01-01T00:06:00.000Z", "available"), ami("ami-23", "b2", "2026-02-01T00:06:00.000Z", "available")]),
+            (
+                "us-east-1".into(),
+                vec![
+                    ami("ami-11", "b1", "2026-01-01T00:00:00.000Z", "available"),
+                    ami("ami-21", "b2", "2026-02-01T00:00:00.000Z", "available"),
+                ],
+            ),
+            (
+                "eu-west-1".into(),
+                vec![
+                    ami("ami-12", "b1", "2026-01-01T00:05:00.000Z", "available"),
+                    ami("ami-22", "b2", "2026-02-01T00:05:00.000Z", "available"),
+                ],
+            ),
+            (
+                "ap-south-1".into(),
+                vec![
+                    ami("ami-13", "b1", "2026-01-01T00:06:00.000Z", "available"),
+                    ami("ami-23", "b2", "2026-02-01T00:06:00.000Z", "available"),
+                ],
+            ),
         ]
     }
 

@@ -199,14 +199,15 @@ fn init_logging(tool: &'static str, out: &OutputArgs) {
         // Plain fields: a Region's span field prefixes lines as text, not styled.
         .with_ansi(false)
         .event_format(Lines { tool, verbose: out.verbose })
-
         .try_init();
 }
 
 /// A clap error as one line, `<tool>: message`, with the usage status; --help and --version
 /// print as clap prints them and exit 0.
 fn parse_error(tool: &str, e: clap::Error) -> ExitCode {
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) && !e.use_stderr() {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
+        && !e.use_stderr()
+    {
         let _ = e.print();
         return Status::Done.into();
     }

@@ -120,11 +120,7 @@ pub enum Target {
 pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
     // A disabled AMI is left out of DescribeImages, even asked for by ID, unless included.
     match ec2.describe_images().image_ids(ami_id).include_disabled(true).include_deprecated(true).send().await {
-        Ok(out) => Ok(out
-            .images()
-            .iter()
-            .map(Ami::from_image)
-            .find(|a| a.image_id == ami_id && a.state != "deregistered")),
+        Ok(out) => Ok(out.images().iter().map(Ami::from_image).find(|a| a.image_id == ami_id && a.state != "deregistered")),
         Err(e) if error_code(&e) == Some("InvalidAMIID.NotFound") => Ok(None),
         Err(e) => Err(aws_error(format!("describing {ami_id}"), e)),
     }
@@ -168,8 +164,7 @@ pub fn names_ami(description: &str, ami_id: &str) -> bool {
     description.match_indices(ami_id).any(|(at, _)| {
         let after = description[at + ami_id.len()..].chars().next();
         let before = description[..at].chars().next_back();
-        !after.is_some_and(|c| c.is_ascii_alphanumeric())
-            && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        !after.is_some_and(|c| c.is_ascii_alphanumeric()) && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
     })
 }
 
@@ -209,7 +204,9 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
                         let snap = r.snapshot_id().unwrap_or_default().to_owned();
                         match r.return_code().map(|c| c.as_str()).unwrap_or("") {
                             "success" => report.deleted_snapshots.push(snap),
-                            "skipped" => report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
+                            "skipped" => report
+                                .skipped_snapshots
+                                .push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
                             code => report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() }),
                         }
                     }
@@ -235,17 +232,21 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
                 tracing::info!("deleted snapshot {snap} of {image_id}");
                 report.deleted_snapshots.push(snap);
             }
-            Err(e) => match error_code(&e) {
-                Some("DryRunOperation" | "InvalidSnapshot.NotFound") => report.deleted_snapshots.push(snap),
-                Some("InvalidSnapshot.InUse") => {
-                    let reason = crate::AwsError::from_sdk(format!("deleting {snap}"), &e).to_string();
-                    tracing::warn!("kept snapshot {snap}: {reason}");
-                    report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "in use by another AMI (InvalidSnapshot.InUse)".into() });
+            Err(e) => {
+                match error_code(&e) {
+                    Some("DryRunOperation" | "InvalidSnapshot.NotFound") => report.deleted_snapshots.push(snap),
+                    Some("InvalidSnapshot.InUse") => {
+                        let reason = crate::AwsError::from_sdk(format!("deleting {snap}"), &e).to_string();
+                        tracing::warn!("kept snapshot {snap}: {reason}");
+                        report
+                            .skipped_snapshots
+                            .push(Skipped { snapshot_id: snap, reason: "in use by another AMI (InvalidSnapshot.InUse)".into() });
+                    }
+                    _ => {
+                        return Err(aws_error(format!("deleting snapshot {snap} of {image_id} (the AMI is deregistered: run delete-ami {image_id} again to finish)"), e));
+                    }
                 }
-                _ => {
-                    return Err(aws_error(format!("deleting snapshot {snap} of {image_id} (the AMI is deregistered: run delete-ami {image_id} again to finish)"), e));
-                }
-            },
+            }
         }
     }
     report.deleted_gib = ami.size_of(&report.deleted_snapshots);

@@ -17,19 +17,14 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// The client to give the config loader.
 pub(crate) fn client() -> SharedHttpClient {
-    SharedHttpClient::new(LazyTlsClient {
-        plain: connector_client(false),
-        tls: connector_client(true),
-        connectors: Mutex::default(),
-    })
+    SharedHttpClient::new(LazyTlsClient { plain: connector_client(false), tls: connector_client(true), connectors: Mutex::default() })
 }
 
 /// A client whose connectors are built as the SDK builds its default ones (settings, sleep,
@@ -44,9 +39,7 @@ fn connector_client(with_tls: bool) -> SharedHttpClient {
         }
         builder.set_proxy_config(Some(ProxyConfig::from_env()));
         if with_tls {
-            builder
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .build()
+            builder.tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).build()
         } else {
             builder.build_http()
         }
@@ -65,11 +58,7 @@ struct LazyTlsClient {
 }
 
 impl HttpClient for LazyTlsClient {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
         let key = (settings.connect_timeout(), settings.read_timeout());
         let mut connectors = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, connector)) = connectors.iter().find(|(k, _)| *k == key) {
@@ -120,8 +109,7 @@ struct LazyConnector {
 
 impl LazyConnector {
     fn get(&self) -> &SharedHttpConnector {
-        self.connector
-            .get_or_init(|| self.client.http_connector(&self.settings, &self.components))
+        self.connector.get_or_init(|| self.client.http_connector(&self.settings, &self.components))
     }
 }
 

@@ -24,8 +24,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use futures::{StreamExt, TryStreamExt};
 use aws_sdk_ec2::types::{Filter, ImageReferenceResourceType, LaunchTemplateVersion, ResourceTypeRequest};
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{aws_error, error_code};
 use crate::launches::{self, Slot, TemplateUse};
@@ -81,7 +81,9 @@ async fn instances(ec2: &aws_sdk_ec2::Client) -> Result<InUse> {
     let mut in_use = InUse::default();
     let mut pages = ec2
         .describe_instances()
-        .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build())
+        .filters(
+            Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build(),
+        )
         .max_results(1000)
         .into_paginator()
         .send();
@@ -161,7 +163,8 @@ async fn from_groups(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Clien
         }
     }
     for lc in &configurations {
-        let users: Vec<&str> = groups.iter().filter(|g| g.launch_configuration.as_ref() == Some(&lc.name)).map(|g| g.name.as_str()).collect();
+        let users: Vec<&str> =
+            groups.iter().filter(|g| g.launch_configuration.as_ref() == Some(&lc.name)).map(|g| g.name.as_str()).collect();
         if users.is_empty() {
             in_use.add(&lc.image_id, format!("launch configuration {} names it", lc.name));
         }
@@ -186,7 +189,10 @@ async fn versions_of(ec2: &aws_sdk_ec2::Client, template: &TemplateRef) -> Resul
     while let Some(page) = pages.next().await {
         match page {
             Ok(page) => versions.extend(page.launch_template_versions().iter().cloned()),
-            Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId") || c.starts_with("InvalidLaunchTemplateName")) => {
+            Err(e)
+                if error_code(&e)
+                    .is_some_and(|c| c.starts_with("InvalidLaunchTemplateId") || c.starts_with("InvalidLaunchTemplateName")) =>
+            {
                 tracing::warn!("launch template {template}, which a group names, does not exist");
                 return Ok(Vec::new());
             }
@@ -203,7 +209,11 @@ pub const REFERENCE_BATCH: usize = 10;
 /// `resolve:ssm:` and golden-image pipelines use) or an EC2 Image Builder image or container
 /// recipe builds on: one DescribeImageReferences call per 10 AMIs asks for all three.
 pub async fn references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut InUse) -> Result<()> {
-    let asked = [ImageReferenceResourceType::SsmParameter, ImageReferenceResourceType::ImageBuilderImageRecipe, ImageReferenceResourceType::ImageBuilderContainerRecipe];
+    let asked = [
+        ImageReferenceResourceType::SsmParameter,
+        ImageReferenceResourceType::ImageBuilderImageRecipe,
+        ImageReferenceResourceType::ImageBuilderContainerRecipe,
+    ];
     for batch in ids.chunks(REFERENCE_BATCH) {
         let mut pages = ec2
             .describe_image_references()
@@ -213,7 +223,9 @@ pub async fn references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut 
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("looking up SSM parameters and Image Builder recipes that name the AMIs (DescribeImageReferences)", e))?;
+            let page = page.map_err(|e| {
+                aws_error("looking up SSM parameters and Image Builder recipes that name the AMIs (DescribeImageReferences)", e)
+            })?;
             for r in page.image_references() {
                 let (Some(ami), Some(arn)) = (r.image_id(), r.arn()) else { continue };
                 in_use.add(ami, reference_reason(r.resource_type(), arn));

@@ -100,7 +100,8 @@ pub fn template_uses(own: Option<&LaunchTemplateSpecification>, mixed: Option<&M
         (None, None) => InstanceChoice::FromTemplate,
     };
     // Overrides without a template of their own launch the policy's template.
-    let on_policy: Vec<InstanceChoice> = lt.overrides().iter().filter(|o| o.launch_template_specification().is_none()).map(choice).collect();
+    let on_policy: Vec<InstanceChoice> =
+        lt.overrides().iter().filter(|o| o.launch_template_specification().is_none()).map(choice).collect();
     if let Some(spec) = lt.launch_template_specification() {
         let types = if on_policy.is_empty() { vec![InstanceChoice::FromTemplate] } else { on_policy };
         uses.extend(named(spec, Slot::Policy, types));
@@ -129,7 +130,14 @@ impl Group {
             name: group.auto_scaling_group_name().unwrap_or_default().to_owned(),
             templates: template_uses(group.launch_template(), group.mixed_instances_policy()),
             launch_configuration: group.launch_configuration_name().map(str::to_owned),
-            subnets: group.vpc_zone_identifier().unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            subnets: group
+                .vpc_zone_identifier()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 

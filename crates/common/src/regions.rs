@@ -104,17 +104,9 @@ fn enabled(opt_in_status: Option<&str>) -> bool {
 /// Asks EC2 (in the Region the config names) which Regions exist and which this account has
 /// enabled; a listed Region that is neither known nor enabled is a usage error.
 pub async fn check_known(ec2: &aws_sdk_ec2::Client, regions: &RegionList) -> Result<()> {
-    let out = ec2
-        .describe_regions()
-        .all_regions(true)
-        .send()
-        .await
-        .map_err(|e| aws_error("listing the Regions (to check --regions)", e))?;
-    let known: Vec<(&str, Option<&str>)> = out
-        .regions()
-        .iter()
-        .filter_map(|r| Some((r.region_name()?, r.opt_in_status())))
-        .collect();
+    let out =
+        ec2.describe_regions().all_regions(true).send().await.map_err(|e| aws_error("listing the Regions (to check --regions)", e))?;
+    let known: Vec<(&str, Option<&str>)> = out.regions().iter().filter_map(|r| Some((r.region_name()?, r.opt_in_status()))).collect();
     for name in regions.names() {
         match known.iter().find(|(k, _)| k == name) {
             None => {

@@ -53,7 +53,11 @@ macro_rules! to_request {
             .set_baseline_performance_factors(r.baseline_performance_factors().map(|b| {
                 ec2::BaselinePerformanceFactorsRequest::builder()
                     .set_cpu(b.cpu().map(|c| {
-                        let refs = c.references().iter().map(|f| ec2::PerformanceFactorReferenceRequest::builder().set_instance_family(f.instance_family().map(str::to_owned)).build());
+                        let refs = c.references().iter().map(|f| {
+                            ec2::PerformanceFactorReferenceRequest::builder()
+                                .set_instance_family(f.instance_family().map(str::to_owned))
+                                .build()
+                        });
                         ec2::CpuPerformanceFactorRequest::builder().set_references(Some(refs.collect())).build()
                     }))
                     .build()

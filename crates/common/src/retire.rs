@@ -4,10 +4,10 @@
 
 use std::time::SystemTime;
 
-use anyhow::Result;
-use aws_smithy_types::DateTime;
 use crate::error::{aws_error, dry_run_ok};
 use crate::Pacer;
+use anyhow::Result;
+use aws_smithy_types::DateTime;
 
 /// DisableImage: the AMI can no longer launch; EnableImage brings it back in seconds.
 pub async fn disable(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, id: &str, dry_run: bool) -> Result<()> {

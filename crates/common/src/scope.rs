@@ -69,10 +69,7 @@ impl Scope {
         for t in tags {
             if let Some(other) = map.insert(t.key.clone(), t.value.clone()) {
                 if other != t.value {
-                    return Err(Usage(format!(
-                        "--tag {}={other} and --tag {t} cannot both hold: give each key once",
-                        t.key
-                    )));
+                    return Err(Usage(format!("--tag {}={other} and --tag {t} cannot both hold: give each key once", t.key)));
                 }
             }
         }

@@ -29,4 +29,3 @@ pub fn shutdown_signal() -> Pin<Box<dyn Future<Output = ()>>> {
         })
     }
 }
-

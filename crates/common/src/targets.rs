@@ -94,8 +94,10 @@ mod tests {
 
     #[test]
     fn a_good_file_in_order() {
-        let t = parse(r#"[{"region": "eu-west-1", "launch_template_id": "lt-0123abcd", "auto_scaling_group": "web"},
-                          {"region": "us-east-1", "launch_template_id": "lt-4567", "auto_scaling_group": "web-us"}]"#)
+        let t = parse(
+            r#"[{"region": "eu-west-1", "launch_template_id": "lt-0123abcd", "auto_scaling_group": "web"},
+                          {"region": "us-east-1", "launch_template_id": "lt-4567", "auto_scaling_group": "web-us"}]"#,
+        )
         .unwrap();
         assert_eq!(t.regions().names(), ["eu-west-1", "us-east-1"]);
         assert_eq!(t.targets[1].auto_scaling_group, "web-us");
@@ -110,8 +112,14 @@ mod tests {
             ("[]", "names no targets"),
             (r#"[{"region": "us-east-1", "launch_template_id": "lt-1"}]"#, "missing field `auto_scaling_group`"),
             (r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "grup": "b"}]"#, "unknown field `grup`"),
-            (r#"[{"region": "us-east", "launch_template_id": "lt-1", "auto_scaling_group": "a"}]"#, "target 1: \"us-east\" is not a Region name"),
-            (r#"[{"region": "us-east-1", "launch_template_id": "lt-xyz", "auto_scaling_group": "a"}]"#, "target 1 (us-east-1): malformed launch template ID"),
+            (
+                r#"[{"region": "us-east", "launch_template_id": "lt-1", "auto_scaling_group": "a"}]"#,
+                "target 1: \"us-east\" is not a Region name",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-xyz", "auto_scaling_group": "a"}]"#,
+                "target 1 (us-east-1): malformed launch template ID",
+            ),
             (r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": ""}]"#, "group name must be"),
             (
                 r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a"},

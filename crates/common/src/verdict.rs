@@ -17,8 +17,12 @@ pub const REASON_TAG: &str = "verification-reason";
 pub enum Verdict {
     /// Never verified (or by something that left no verdict).
     Unverified,
-    Passed { at: Option<String> },
-    Failed { reason: String },
+    Passed {
+        at: Option<String>,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 impl Verdict {

@@ -181,7 +181,11 @@ impl Tool for Args {
             let ids = match arg {
                 AmiArg::Id(id) => vec![id.to_string()],
                 AmiArg::Stdin => {
-                    let lines = io::stdin().lock().lines().collect::<io::Result<Vec<String>>>().map_err(|e| Usage(format!("reading stdin: {e}")))?;
+                    let lines = io::stdin()
+                        .lock()
+                        .lines()
+                        .collect::<io::Result<Vec<String>>>()
+                        .map_err(|e| Usage(format!("reading stdin: {e}")))?;
                     let ids = ids_from_lines(lines)?;
                     if ids.is_empty() {
                         bail!(Usage("no AMI ID on stdin".into()));
@@ -214,7 +218,8 @@ impl Tool for Args {
             .buffered(concurrency)
             .collect()
             .await;
-        let registered: Vec<String> = found.iter().filter(|(_, t)| matches!(t, Ok(Target::Registered(_)))).map(|(id, _)| id.clone()).collect();
+        let registered: Vec<String> =
+            found.iter().filter(|(_, t)| matches!(t, Ok(Target::Registered(_)))).map(|(id, _)| id.clone()).collect();
         let mut uses = Uses::default();
         if !self.force && !registered.is_empty() {
             uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
@@ -279,7 +284,9 @@ async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str, missing_ok: bool) -> R
             tracing::info!("AMI {id} no longer exists and no snapshot made for it remains: already deleted (--missing-ok)");
             Ok(Target::Gone(common::Ami { image_id: id.to_owned(), state: "deregistered".into(), ..common::Ami::default() }))
         }
-        None => bail!("AMI {id} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains (--missing-ok counts that as done)"),
+        None => {
+            bail!("AMI {id} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains (--missing-ok counts that as done)")
+        }
     }
 }
 
@@ -306,7 +313,6 @@ fn refusal(target: &Target, uses: &Uses, force: bool, include_shared: bool) -> O
     }
     uses.shared.get(id).map(|who| format!("refusing to delete {id}: it is {who} (--include-shared deletes it anyway)"))
 }
-
 
 #[cfg(test)]
 mod tests {

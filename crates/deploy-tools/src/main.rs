@@ -26,7 +26,10 @@ fn main() -> ExitCode {
     match run(&tool) {
         Some(main) => main(args),
         None => {
-            eprintln!("deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...), or as deploy-tools targets FILE", TOOLS.join(", "));
+            eprintln!(
+                "deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...), or as deploy-tools targets FILE",
+                TOOLS.join(", ")
+            );
             common::Status::Usage.into()
         }
     }

@@ -166,8 +166,7 @@ pub struct AlarmSpecification {
 
 /// Reads and checks the config file. Every problem is one line naming the file.
 pub fn load(path: &Path) -> Result<RefreshConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read refresh config {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read refresh config {}", path.display()))?;
     parse(&text).with_context(|| format!("refresh config {}", path.display()))
 }
 
@@ -198,14 +197,17 @@ mod tests {
 
     #[test]
     fn every_field_reaches_the_sdk() {
-        let c = parse(r#"{
+        let c = parse(
+            r#"{
             "AutoScalingGroupName": "g", "Strategy": "Rolling",
             "DesiredConfiguration": {"LaunchTemplate": {"LaunchTemplateId": "lt-1", "Version": "7"}},
             "Preferences": {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 110, "InstanceWarmup": 60,
               "CheckpointPercentages": [50, 100], "CheckpointDelay": 30, "SkipMatching": true,
               "AutoRollback": true, "ScaleInProtectedInstances": "Refresh", "StandbyInstances": "Ignore",
               "AlarmSpecification": {"Alarms": ["a"]}, "BakeTime": 10}
-        }"#).unwrap();
+        }"#,
+        )
+        .unwrap();
         let (desired, prefs) = to_sdk(&c).unwrap();
         let lt = desired.unwrap().launch_template.unwrap();
         assert_eq!(lt.version.as_deref(), Some("7"));
@@ -221,13 +223,16 @@ mod tests {
 
     #[test]
     fn instance_requirements_reach_the_sdk() {
-        let c = parse(r#"{"DesiredConfiguration": {"MixedInstancesPolicy": {
+        let c = parse(
+            r#"{"DesiredConfiguration": {"MixedInstancesPolicy": {
             "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": "lt-1", "Version": "3"},
               "Overrides": [{"InstanceRequirements": {"VCpuCount": {"Min": 2, "Max": 8}, "MemoryMiB": {"Min": 4096},
                 "CpuManufacturers": ["intel"], "MemoryGiBPerVCpu": {"Max": 4.0}, "BurstablePerformance": "excluded",
                 "TotalLocalStorageGB": {"Min": 10.5}, "AcceleratorTotalMemoryMiB": {"Max": 0},
                 "BaselinePerformanceFactors": {"Cpu": {"References": [{"InstanceFamily": "c6i"}]}}}}]},
-            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 50}}}}"#).unwrap();
+            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 50}}}}"#,
+        )
+        .unwrap();
         let (desired, _) = to_sdk(&c).unwrap();
         let mixed = desired.unwrap().mixed_instances_policy.unwrap();
         let r = mixed.launch_template.unwrap().overrides()[0].instance_requirements.clone().unwrap();
@@ -244,9 +249,11 @@ mod tests {
 
     #[test]
     fn overrides_image_ids_and_distribution_segments_reach_the_sdk() {
-        let c = parse(r#"{"Strategy": "ReplaceRootVolume", "DesiredConfiguration": {"MixedInstancesPolicy": {
+        let c = parse(
+            r#"{"Strategy": "ReplaceRootVolume", "DesiredConfiguration": {"MixedInstancesPolicy": {
             "LaunchTemplate": {"Overrides": [{"InstanceType": "t3.micro", "ImageId": "ami-0123456789abcdef0"}]},
-            "InstancesDistribution": {"DistributionSegments": [{"TargetCapacityTypes": ["on-demand"]}]}}}}"#)
+            "InstancesDistribution": {"DistributionSegments": [{"TargetCapacityTypes": ["on-demand"]}]}}}}"#,
+        )
         .unwrap();
         let (desired, _) = to_sdk(&c).unwrap();
         let mixed = desired.unwrap().mixed_instances_policy.unwrap();

@@ -126,10 +126,13 @@ impl Follower<'_> {
                 })
                 .collect(),
             Err(e) => {
-                tracing::warn!("could not read the scaling activities of {}: {}", self.group, common::AwsError::from_sdk("describing scaling activities", &e));
+                tracing::warn!(
+                    "could not read the scaling activities of {}: {}",
+                    self.group,
+                    common::AwsError::from_sdk("describing scaling activities", &e)
+                );
                 Vec::new()
             }
         }
     }
 }
-

@@ -173,7 +173,8 @@ impl Tool for Args {
             Waited::Interrupted(r) => (r, Stop::Interrupted),
         };
         let status = last.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
-        let activities = if stopped == Stop::Finished && phase(&status) == Phase::Failed { follower.activities().await } else { Vec::new() };
+        let activities =
+            if stopped == Stop::Finished && phase(&status) == Phase::Failed { follower.activities().await } else { Vec::new() };
         Ok(Refreshed {
             instance_refresh_id: id,
             auto_scaling_group_name: self.asg_name.clone(),
@@ -188,4 +189,3 @@ impl Tool for Args {
         })
     }
 }
-

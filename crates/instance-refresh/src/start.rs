@@ -5,7 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context as _, Result};
-use aws_sdk_autoscaling::types::{AutoScalingGroup, DesiredConfiguration, LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences};
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, DesiredConfiguration, LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences,
+};
 use common::calllog::MaybeActed;
 use common::error::{aws_error, error_code};
 use common::launches::Group;
@@ -67,7 +69,10 @@ pub async fn start(asg: &aws_sdk_autoscaling::Client, mut req: Request<'_>, foll
                 match follower.wait(&other).await? {
                     Waited::Ended(_) => continue,
                     Waited::TimedOut(r) | Waited::Interrupted(r) => {
-                        bail!("refresh {other} of {group} was still {} when we stopped waiting; ours was not started", r.status().map(|s| s.as_str()).unwrap_or("?"));
+                        bail!(
+                            "refresh {other} of {group} was still {} when we stopped waiting; ours was not started",
+                            r.status().map(|s| s.as_str()).unwrap_or("?")
+                        );
                     }
                 }
             }
@@ -78,7 +83,9 @@ pub async fn start(asg: &aws_sdk_autoscaling::Client, mut req: Request<'_>, foll
             {
                 // AWS rolls back only from a numbered version. Once this refresh succeeds the
                 // group is on the pinned version, and later refreshes can roll back.
-                tracing::warn!("group {group} uses $Latest or $Default, from which AWS cannot roll back: starting this refresh without AutoRollback");
+                tracing::warn!(
+                    "group {group} uses $Latest or $Default, from which AWS cannot roll back: starting this refresh without AutoRollback"
+                );
                 if let Some(p) = req.preferences.as_mut() {
                     p.auto_rollback = Some(false);
                 }
@@ -103,7 +110,9 @@ pub async fn desired(
     if let Some(id) = template {
         spec = spec.launch_template_id(id);
     } else if let Some(lt) = file_lt.as_ref().filter(|lt| lt.launch_template_id().is_some() || lt.launch_template_name().is_some()) {
-        spec = spec.set_launch_template_id(lt.launch_template_id().map(str::to_owned)).set_launch_template_name(lt.launch_template_name().map(str::to_owned));
+        spec = spec
+            .set_launch_template_id(lt.launch_template_id().map(str::to_owned))
+            .set_launch_template_name(lt.launch_template_name().map(str::to_owned));
     } else {
         let g = Group::from_sdk(&describe_group(asg, group).await?);
         let main = g.main_template().with_context(|| format!("group {group} has no launch template to pin a version of"))?;
@@ -160,13 +169,13 @@ pub async fn cancel(asg: &aws_sdk_autoscaling::Client, group: &str) -> Result<()
 mod tests {
     use std::time::Instant;
 
+    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
     use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
     use aws_sdk_autoscaling::operation::start_instance_refresh::{StartInstanceRefreshError, StartInstanceRefreshOutput};
     use aws_sdk_autoscaling::types::error::InstanceRefreshInProgressFault;
     use aws_sdk_autoscaling::types::{InstanceRefresh, InstanceRefreshStatus};
     use aws_sdk_autoscaling::Client;
-    use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use aws_smithy_types::retry::RetryConfig;
@@ -268,7 +277,11 @@ mod tests {
     async fn auto_rollback_is_dropped_for_a_group_on_latest() {
         let refused = mock!(Client::start_instance_refresh)
             .match_requests(|r| r.preferences().and_then(|p| p.auto_rollback()) == Some(true))
-            .then_error(|| StartInstanceRefreshError::generic(ErrorMetadata::builder().code("ValidationError").message("rollback needs a version").build()));
+            .then_error(|| {
+                StartInstanceRefreshError::generic(
+                    ErrorMetadata::builder().code("ValidationError").message("rollback needs a version").build(),
+                )
+            });
         let group = mock!(Client::describe_auto_scaling_groups).then_output(|| {
             DescribeAutoScalingGroupsOutput::builder()
                 .auto_scaling_groups(

@@ -38,4 +38,3 @@ impl Report for Build {
         out.write_all(self.lines().as_bytes())
     }
 }
-

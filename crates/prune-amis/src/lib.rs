@@ -15,9 +15,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use clap::Parser;
+use common::builds::{pick, Picked};
 use common::cli::PaceArgs;
 use common::delete::{delete, Failure, Target};
-use common::builds::{pick, Picked};
 use common::regions::{check_known, each, list_in_each, OneOrMany};
 use common::{list_amis, Ami, Context, GlobalArgs, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};

@@ -242,25 +242,91 @@ mod tests {
         let days = |n: u64| Some(Duration::from_secs(n * DAY));
         let cases: Vec<Case> = vec![
             ("count: the newest MAX stay", rules(1), none, [D, D, D, K], None),
-            ("count: MAX is a floor, however old", Rules { older_than: days(1), ..rules(3) }, none, [D, K, K, K], Some("among the newest 3")),
+            (
+                "count: MAX is a floor, however old",
+                Rules { older_than: days(1), ..rules(3) },
+                none,
+                [D, K, K, K],
+                Some("among the newest 3"),
+            ),
             ("age: younger than 25d stays", Rules { older_than: days(25), ..rules(1) }, none, [D, D, K, K], None),
-            ("age: older than 25d goes", Rules { older_than: days(25), ..rules(1) }, none, [D, D, K, K], Some("older than the newest 1 and than 25d")),
+            (
+                "age: older than 25d goes",
+                Rules { older_than: days(25), ..rules(1) },
+                none,
+                [D, D, K, K],
+                Some("older than the newest 1 and than 25d"),
+            ),
             ("age: 50d spares them all", Rules { older_than: days(50), ..rules(1) }, none, [K, K, K, K], Some("younger than 50d")),
-            ("last launch: launched 2 days ago stays", Rules { unused_for: days(7), ..rules(1) }, |a, _| a[1].last_launched_time = Some(at(2 * DAY)), [D, K, D, K], Some("launched within the last 7d")),
-            ("last launch: launched 9 days ago goes", Rules { unused_for: days(7), ..rules(1) }, |a, _| a[1].last_launched_time = Some(at(9 * DAY)), [D, D, D, K], None),
+            (
+                "last launch: launched 2 days ago stays",
+                Rules { unused_for: days(7), ..rules(1) },
+                |a, _| a[1].last_launched_time = Some(at(2 * DAY)),
+                [D, K, D, K],
+                Some("launched within the last 7d"),
+            ),
+            (
+                "last launch: launched 9 days ago goes",
+                Rules { unused_for: days(7), ..rules(1) },
+                |a, _| a[1].last_launched_time = Some(at(9 * DAY)),
+                [D, D, D, K],
+                None,
+            ),
             ("last launch: never launched goes", Rules { unused_for: days(7), ..rules(1) }, none, [D, D, D, K], None),
-            ("in use stays", rules(1), |_, u| u.in_use.add("ami-00000001", "instance i-1 (running) runs it"), [D, K, D, K], Some("in use: instance i-1 (running) runs it")),
-            ("protected stays", rules(1), |a, _| a[1].deregistration_protection = Some("enabled-with-cooldown".into()), [D, K, D, K], Some("protected: deregistration protection is enabled-with-cooldown")),
+            (
+                "in use stays",
+                rules(1),
+                |_, u| u.in_use.add("ami-00000001", "instance i-1 (running) runs it"),
+                [D, K, D, K],
+                Some("in use: instance i-1 (running) runs it"),
+            ),
+            (
+                "protected stays",
+                rules(1),
+                |a, _| a[1].deregistration_protection = Some("enabled-with-cooldown".into()),
+                [D, K, D, K],
+                Some("protected: deregistration protection is enabled-with-cooldown"),
+            ),
             ("public stays", rules(1), |a, _| a[1].public = true, [D, K, D, K], Some("shared: public (--include-shared retires it)")),
-            ("shared goes with --include-shared", Rules { include_shared: true, ..rules(1) }, |a, _| a[1].public = true, [D, D, D, K], None),
+            (
+                "shared goes with --include-shared",
+                Rules { include_shared: true, ..rules(1) },
+                |a, _| a[1].public = true,
+                [D, D, D, K],
+                None,
+            ),
             ("disable", Rules { retire: Retire::Disable, ..rules(1) }, none, [Ds, Ds, Ds, K], None),
-            ("disable: already disabled is left", Rules { retire: Retire::Disable, ..rules(1) }, |a, _| a[1].state = "disabled".into(), [Ds, K, Ds, K], Some("already disabled")),
+            (
+                "disable: already disabled is left",
+                Rules { retire: Retire::Disable, ..rules(1) },
+                |a, _| a[1].state = "disabled".into(),
+                [Ds, K, Ds, K],
+                Some("already disabled"),
+            ),
             ("deprecate", Rules { retire: Retire::Deprecate, ..rules(1) }, none, [Dp, Dp, Dp, K], None),
-            ("deprecate: already deprecated is left", Rules { retire: Retire::Deprecate, ..rules(1) }, |a, _| a[1].deprecation_time = Some(at(DAY)), [Dp, K, Dp, K], Some("already deprecated")),
-            ("deprecate: deprecation set for later is brought forward", Rules { retire: Retire::Deprecate, ..rules(1) }, |a, _| a[1].deprecation_time = Some(at(0).replace("2024", "2030")), [Dp, Dp, Dp, K], None),
+            (
+                "deprecate: already deprecated is left",
+                Rules { retire: Retire::Deprecate, ..rules(1) },
+                |a, _| a[1].deprecation_time = Some(at(DAY)),
+                [Dp, K, Dp, K],
+                Some("already deprecated"),
+            ),
+            (
+                "deprecate: deprecation set for later is brought forward",
+                Rules { retire: Retire::Deprecate, ..rules(1) },
+                |a, _| a[1].deprecation_time = Some(at(0).replace("2024", "2030")),
+                [Dp, Dp, Dp, K],
+                None,
+            ),
             ("a disabled AMI is deleted like any other", rules(1), |a, _| a[0].state = "disabled".into(), [D, D, D, K], None),
             ("pending: kept, and the newest ready one with it", rules(1), |a, _| a[3].state = "pending".into(), [D, D, K, K], None),
-            ("pending: an older pending one is kept too", rules(1), |a, _| a[1].state = "pending".into(), [D, K, D, K], Some("pending: still being made")),
+            (
+                "pending: an older pending one is kept too",
+                rules(1),
+                |a, _| a[1].state = "pending".into(),
+                [D, K, D, K],
+                Some("pending: still being made"),
+            ),
         ];
         for (name, rules, setup, expected, reason) in cases {
             let mut list = amis();
@@ -286,7 +352,12 @@ mod tests {
         let mut list = amis();
         list[0].creation_date = "yesterday".into();
         list[1].last_launched_time = Some("recently".into());
-        let p = plan(list, &Rules { older_than: Some(Duration::from_secs(DAY)), unused_for: Some(Duration::from_secs(DAY)), ..rules(1) }, &Uses::default(), now());
+        let p = plan(
+            list,
+            &Rules { older_than: Some(Duration::from_secs(DAY)), unused_for: Some(Duration::from_secs(DAY)), ..rules(1) },
+            &Uses::default(),
+            now(),
+        );
         assert_eq!(actions(&p), [K, K, D, K]);
         assert!(p[0].reason.contains("does not read"), "{}", p[0].reason);
     }

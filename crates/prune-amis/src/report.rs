@@ -79,7 +79,12 @@ impl Report for Pruned {
     fn failure(&self) -> Option<String> {
         (!self.failed.is_empty()).then(|| {
             let ids: Vec<&str> = self.failed.iter().map(|f| f.image_id.as_str()).collect();
-            format!("{} of {} AMIs could not be retired: {}", self.failed.len(), self.plan.iter().filter(|d| d.action != Action::Keep).count(), ids.join(", "))
+            format!(
+                "{} of {} AMIs could not be retired: {}",
+                self.failed.len(),
+                self.plan.iter().filter(|d| d.action != Action::Keep).count(),
+                ids.join(", ")
+            )
         })
     }
 }

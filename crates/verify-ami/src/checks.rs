@@ -114,7 +114,12 @@ impl<'a> Checker<'a> {
                 return Ok(None);
             }
             if !self.pause().await {
-                let waiting: Vec<String> = self.ids.iter().filter(|id| !passed.contains_key(*id)).map(|id| format!("{id} ({})", last.get(id).map_or("not listed yet", String::as_str))).collect();
+                let waiting: Vec<String> = self
+                    .ids
+                    .iter()
+                    .filter(|id| !passed.contains_key(*id))
+                    .map(|id| format!("{id} ({})", last.get(id).map_or("not listed yet", String::as_str)))
+                    .collect();
                 let why = self.timed_out(&format!("the status checks of {}", waiting.join(", ")));
                 checks.push(Check::new("status-checks", None, Outcome::TimedOut, started, why.clone()));
                 return Ok(Some(why));
@@ -124,7 +129,8 @@ impl<'a> Checker<'a> {
 
     async fn describe_status(&self) -> Result<BTreeMap<String, Status>> {
         let ec2 = self.ctx.ec2();
-        let mut pages = ec2.describe_instance_status().set_instance_ids(Some(self.ids.to_vec())).include_all_instances(true).into_paginator().send();
+        let mut pages =
+            ec2.describe_instance_status().set_instance_ids(Some(self.ids.to_vec())).include_all_instances(true).into_paginator().send();
         let mut seen = BTreeMap::new();
         while let Some(page) = pages.next().await {
             let page = match page {
@@ -134,7 +140,13 @@ impl<'a> Checker<'a> {
             };
             for s in page.instance_statuses() {
                 let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-                    let details = s.map(|s| s.details().iter().map(|d| format!("{} {}", d.name().map_or("?", |n| n.as_str()), d.status().map_or("?", |v| v.as_str()))).collect::<Vec<_>>().join(", "));
+                    let details = s.map(|s| {
+                        s.details()
+                            .iter()
+                            .map(|d| format!("{} {}", d.name().map_or("?", |n| n.as_str()), d.status().map_or("?", |v| v.as_str())))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    });
                     (s.and_then(|s| s.status()).cloned(), details.unwrap_or_default())
                 };
                 let status = Status {
@@ -150,7 +162,8 @@ impl<'a> Checker<'a> {
 
     /// Why an instance is no longer running, in AWS's words.
     async fn state_reason(&self, id: &str, state: &InstanceStateName) -> Result<String> {
-        let out = self.ctx.ec2().describe_instances().instance_ids(id).send().await.map_err(|e| aws_error(format!("describing {id}"), e))?;
+        let out =
+            self.ctx.ec2().describe_instances().instance_ids(id).send().await.map_err(|e| aws_error(format!("describing {id}"), e))?;
         let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
         let reason = instance.and_then(|i| i.state_reason()).map(|r| format!("{}: {}", r.code().unwrap_or("?"), r.message().unwrap_or("")));
         let transition = instance.and_then(|i| i.state_transition_reason()).filter(|t| !t.is_empty());
@@ -188,9 +201,20 @@ impl<'a> Checker<'a> {
                     }
                     other => {
                         let code = out.response_code();
-                        let why = format!("{id}: the SSM command {} with exit code {code}", if other == CommandInvocationStatus::Failed { "failed".to_owned() } else { format!("ended {}", other.as_str()) });
+                        let why = format!(
+                            "{id}: the SSM command {} with exit code {code}",
+                            if other == CommandInvocationStatus::Failed {
+                                "failed".to_owned()
+                            } else {
+                                format!("ended {}", other.as_str())
+                            }
+                        );
                         let mut check = Check::new("ssm-command", Some(&id), Outcome::Failed, started, why.clone());
-                        check.output = Some(CommandOutput { exit_code: code, stdout: tail(out.standard_output_content().unwrap_or_default()), stderr: tail(out.standard_error_content().unwrap_or_default()) });
+                        check.output = Some(CommandOutput {
+                            exit_code: code,
+                            stdout: tail(out.standard_output_content().unwrap_or_default()),
+                            stderr: tail(out.standard_error_content().unwrap_or_default()),
+                        });
                         checks.push(check);
                         return Ok(Some(why));
                     }
@@ -212,7 +236,11 @@ impl<'a> Checker<'a> {
 
     async fn agents_online(&mut self, started: Instant, checks: &mut Vec<Check>) -> Result<Found> {
         let ssm = self.ctx.ssm();
-        let filter = InstanceInformationStringFilter::builder().key("InstanceIds").set_values(Some(self.ids.to_vec())).build().map_err(anyhow::Error::new)?;
+        let filter = InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .set_values(Some(self.ids.to_vec()))
+            .build()
+            .map_err(anyhow::Error::new)?;
         loop {
             self.looks += 1;
             let mut pages = ssm.describe_instance_information().filters(filter.clone()).max_results(50).into_paginator().send();
@@ -267,12 +295,23 @@ impl<'a> Checker<'a> {
         let elb = self.ctx.elbv2();
         let targets: Vec<TargetDescription> = self.ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
         self.ctx.pacer().wait("RegisterTargets").await;
-        elb.register_targets().target_group_arn(tg).set_targets(Some(targets.clone())).send().await.map_err(|e| aws_error(format!("registering the instances in {tg}"), e))?;
+        elb.register_targets()
+            .target_group_arn(tg)
+            .set_targets(Some(targets.clone()))
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("registering the instances in {tg}"), e))?;
         self.registered = self.ids.to_vec();
         let mut healthy: BTreeMap<String, f64> = BTreeMap::new();
         loop {
             self.looks += 1;
-            let out = elb.describe_target_health().target_group_arn(tg).set_targets(Some(targets.clone())).send().await.map_err(|e| aws_error(format!("describing target health in {tg}"), e))?;
+            let out = elb
+                .describe_target_health()
+                .target_group_arn(tg)
+                .set_targets(Some(targets.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("describing target health in {tg}"), e))?;
             for d in out.target_health_descriptions() {
                 let Some(id) = d.target().and_then(|t| t.id()).filter(|id| !healthy.contains_key(*id)) else { continue };
                 let health = d.target_health();
@@ -282,7 +321,9 @@ impl<'a> Checker<'a> {
                     }
                     None | Some(TargetHealthStateEnum::Initial) => {}
                     Some(state) => {
-                        let reason = health.map(|h| format!("{}: {}", h.reason().map_or("?", |r| r.as_str()), h.description().unwrap_or(""))).unwrap_or_default();
+                        let reason = health
+                            .map(|h| format!("{}: {}", h.reason().map_or("?", |r| r.as_str()), h.description().unwrap_or("")))
+                            .unwrap_or_default();
                         let why = format!("{id}: target {} in the target group ({reason})", state.as_str());
                         checks.push(Check::new("target-health", Some(id), Outcome::Failed, started, why.clone()));
                         return Ok(Some(why));

@@ -3,7 +3,9 @@
 //! tags every instance gets), and the launch itself.
 
 use anyhow::{bail, Context as _, Result};
-use aws_sdk_ec2::types::{Filter, InstanceType, LaunchTemplateSpecification, ResourceType, ResponseLaunchTemplateData, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, InstanceType, LaunchTemplateSpecification, ResourceType, ResponseLaunchTemplateData, Tag, TagSpecification,
+};
 use common::delete::describe_one;
 use common::error::{aws_error, dry_run_ok, error_code};
 use common::launches::list_groups;
@@ -69,7 +71,8 @@ impl<'a> Launcher<'a> {
                 list_groups(&asg, &names).await
             }
         };
-        let (image, (name, number, data), groups) = futures::try_join!(describe_one(&self.ec2, self.ami()), self.template_version(), groups)?;
+        let (image, (name, number, data), groups) =
+            futures::try_join!(describe_one(&self.ec2, self.ami()), self.template_version(), groups)?;
         let Some(image) = image else { bail!("{} does not exist (InvalidAMIID.NotFound): nothing launched", self.ami()) };
         if image.state != "available" {
             bail!("{} is {}: only an available AMI can be launched; nothing launched", self.ami(), image.state);
@@ -94,13 +97,25 @@ impl<'a> Launcher<'a> {
         let version = self.args.source_version.to_string();
         let out = match self.ec2.describe_launch_template_versions().launch_template_id(self.lt()).versions(&version).send().await {
             Ok(out) => out,
-            Err(e) if matches!(error_code(&e), Some("InvalidLaunchTemplateId.NotFound" | "InvalidLaunchTemplateId.VersionNotFound" | "InvalidLaunchTemplateName.NotFoundException")) => {
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some(
+                        "InvalidLaunchTemplateId.NotFound"
+                            | "InvalidLaunchTemplateId.VersionNotFound"
+                            | "InvalidLaunchTemplateName.NotFoundException"
+                    )
+                ) =>
+            {
                 let code = error_code(&e).unwrap_or_default().to_owned();
                 bail!("launch template {} has no version {version} ({code}): nothing launched", self.lt())
             }
             Err(e) => return Err(aws_error(format!("describing version {version} of launch template {}", self.lt()), e)),
         };
-        let found = out.launch_template_versions().first().with_context(|| format!("launch template {} has no version {version}: nothing launched", self.lt()))?;
+        let found = out
+            .launch_template_versions()
+            .first()
+            .with_context(|| format!("launch template {} has no version {version}: nothing launched", self.lt()))?;
         let data = found.launch_template_data().cloned().unwrap_or_else(|| ResponseLaunchTemplateData::builder().build());
         Ok((found.launch_template_name().map(str::to_owned), found.version_number().unwrap_or_default(), data))
     }
@@ -109,13 +124,27 @@ impl<'a> Launcher<'a> {
     pub async fn dry_run(&self, prepared: &Prepared) -> Result<()> {
         let subnet = prepared.launch.subnets.first().map(String::as_str);
         self.ctx.pacer().wait("RunInstances").await;
-        dry_run_ok(self.request(prepared, subnet, "dry-run").dry_run(true).send().await).map_err(|e| aws_error(self.launching(prepared), e))?;
-        tracing::info!("would launch {} {} from launch template {} version {} with {}", self.args.count, prepared.launch.instance_type_shown, self.lt(), prepared.version, self.ami());
+        dry_run_ok(self.request(prepared, subnet, "dry-run").dry_run(true).send().await)
+            .map_err(|e| aws_error(self.launching(prepared), e))?;
+        tracing::info!(
+            "would launch {} {} from launch template {} version {} with {}",
+            self.args.count,
+            prepared.launch.instance_type_shown,
+            self.lt(),
+            prepared.version,
+            self.ami()
+        );
         Ok(())
     }
 
     fn launching(&self, prepared: &Prepared) -> String {
-        format!("launching {} from launch template {} version {} with {}", prepared.launch.instance_type_shown, self.lt(), prepared.version, self.ami())
+        format!(
+            "launching {} from launch template {} version {} with {}",
+            prepared.launch.instance_type_shown,
+            self.lt(),
+            prepared.version,
+            self.ami()
+        )
     }
 
     /// Terminates the instances an earlier run for this AMI left (it was killed before it could);
@@ -124,7 +153,10 @@ impl<'a> Launcher<'a> {
         let filters = [
             Filter::builder().name(format!("tag:{CREATED_BY_TAG}")).values(CREATED_BY).build(),
             Filter::builder().name(format!("tag:{IMAGE_TAG}")).values(self.ami()).build(),
-            Filter::builder().name("instance-state-name").set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec())).build(),
+            Filter::builder()
+                .name("instance-state-name")
+                .set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec()))
+                .build(),
         ];
         let mut pages = self.ec2.describe_instances().set_filters(Some(filters.to_vec())).max_results(1000).into_paginator().send();
         let mut left = Vec::new();
@@ -140,7 +172,12 @@ impl<'a> Launcher<'a> {
         Ok(left)
     }
 
-    fn request(&self, prepared: &Prepared, subnet: Option<&str>, attempt: &str) -> aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder {
+    fn request(
+        &self,
+        prepared: &Prepared,
+        subnet: Option<&str>,
+        attempt: &str,
+    ) -> aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder {
         let tags = [
             ("Name", format!("verify-ami {}", self.ami())),
             (CREATED_BY_TAG, CREATED_BY.to_owned()),
@@ -172,7 +209,11 @@ impl<'a> Launcher<'a> {
 
     /// Launches the instances, trying the next subnet when one lacks capacity.
     pub async fn launch(&self, prepared: &Prepared) -> Result<Vec<Launched>> {
-        let subnets: Vec<Option<&str>> = if prepared.launch.subnets.is_empty() { vec![None] } else { prepared.launch.subnets.iter().map(|s| Some(s.as_str())).collect() };
+        let subnets: Vec<Option<&str>> = if prepared.launch.subnets.is_empty() {
+            vec![None]
+        } else {
+            prepared.launch.subnets.iter().map(|s| Some(s.as_str())).collect()
+        };
         for (i, subnet) in subnets.iter().enumerate() {
             self.ctx.pacer().wait("RunInstances").await;
             match self.request(prepared, *subnet, &i.to_string()).send().await {
@@ -182,17 +223,29 @@ impl<'a> Launcher<'a> {
                         .iter()
                         .map(|i| Launched {
                             instance_id: i.instance_id().unwrap_or_default().to_owned(),
-                            instance_type: i.instance_type().map_or_else(|| prepared.launch.instance_type_shown.clone(), |t| t.as_str().to_owned()),
+                            instance_type: i
+                                .instance_type()
+                                .map_or_else(|| prepared.launch.instance_type_shown.clone(), |t| t.as_str().to_owned()),
                             subnet_id: i.subnet_id().map(str::to_owned),
                             terminated: false,
                         })
                         .collect();
                     let ids: Vec<&str> = launched.iter().map(|l| l.instance_id.as_str()).collect();
-                    tracing::info!("launched {} ({}) from launch template {} version {} with {}", ids.join(", "), prepared.launch.instance_type_shown, self.lt(), prepared.version, self.ami());
+                    tracing::info!(
+                        "launched {} ({}) from launch template {} version {} with {}",
+                        ids.join(", "),
+                        prepared.launch.instance_type_shown,
+                        self.lt(),
+                        prepared.version,
+                        self.ami()
+                    );
                     return Ok(launched);
                 }
                 Err(e) if i + 1 < subnets.len() && error_code(&e).is_some_and(|c| TRY_NEXT_SUBNET.contains(&c)) => {
-                    tracing::warn!("{}; trying the next subnet", common::error::AwsError::from_sdk(format!("launching in {}", subnet.unwrap_or("?")), &e));
+                    tracing::warn!(
+                        "{}; trying the next subnet",
+                        common::error::AwsError::from_sdk(format!("launching in {}", subnet.unwrap_or("?")), &e)
+                    );
                 }
                 Err(e) => return Err(aws_error(self.launching(prepared), e)),
             }
@@ -209,12 +262,9 @@ impl<'a> Launcher<'a> {
             return Ok(());
         }
         self.ctx.pacer().wait("TerminateInstances").await;
-        self.ec2
-            .terminate_instances()
-            .set_instance_ids(Some(ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("terminating {} (terminate them by hand: they are tagged {CREATED_BY_TAG}={CREATED_BY})", ids.join(", ")), e))?;
+        self.ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await.map_err(|e| {
+            aws_error(format!("terminating {} (terminate them by hand: they are tagged {CREATED_BY_TAG}={CREATED_BY})", ids.join(", ")), e)
+        })?;
         tracing::info!("terminated {}", ids.join(", "));
         Ok(())
     }

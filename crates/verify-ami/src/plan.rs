@@ -2,7 +2,9 @@
 //! instance exists: the instance type, the subnets to try, and what a check needs of the
 //! template (an SSM command needs an instance profile).
 
-use aws_sdk_ec2::types::{InstanceNetworkInterfaceSpecification, LaunchTemplateInstanceNetworkInterfaceSpecification, ResponseLaunchTemplateData};
+use aws_sdk_ec2::types::{
+    InstanceNetworkInterfaceSpecification, LaunchTemplateInstanceNetworkInterfaceSpecification, ResponseLaunchTemplateData,
+};
 use common::launches::{Group, InstanceChoice};
 use common::templates::Template;
 
@@ -29,7 +31,13 @@ pub struct Launch {
 }
 
 /// Decides the launch, or says (one line) why it cannot be made.
-pub fn plan(template: &Template<'_>, version: &str, data: &ResponseLaunchTemplateData, wanted: &Wanted<'_>, group: Option<&Group>) -> Result<Launch, String> {
+pub fn plan(
+    template: &Template<'_>,
+    version: &str,
+    data: &ResponseLaunchTemplateData,
+    wanted: &Wanted<'_>,
+    group: Option<&Group>,
+) -> Result<Launch, String> {
     let named = format!("launch template {} version {version}", template.id);
     if wanted.ssm_command && data.iam_instance_profile().is_none() {
         return Err(format!(
@@ -73,7 +81,10 @@ pub fn plan(template: &Template<'_>, version: &str, data: &ResponseLaunchTemplat
 }
 
 /// The template's network interfaces with device 0 in `subnet`, as RunInstances takes them.
-pub fn interfaces_in(template: &[LaunchTemplateInstanceNetworkInterfaceSpecification], subnet: &str) -> Vec<InstanceNetworkInterfaceSpecification> {
+pub fn interfaces_in(
+    template: &[LaunchTemplateInstanceNetworkInterfaceSpecification],
+    subnet: &str,
+) -> Vec<InstanceNetworkInterfaceSpecification> {
     template
         .iter()
         .map(|n| {
@@ -104,7 +115,12 @@ mod tests {
     fn group(types: Vec<InstanceChoice>, subnets: &[&str]) -> Group {
         Group {
             name: "web".into(),
-            templates: vec![TemplateUse { template: TemplateRef::Name("web".into()), version: "$Latest".into(), slot: Slot::Policy, instance_types: types }],
+            templates: vec![TemplateUse {
+                template: TemplateRef::Name("web".into()),
+                version: "$Latest".into(),
+                slot: Slot::Policy,
+                instance_types: types,
+            }],
             launch_configuration: None,
             subnets: subnets.iter().map(|s| s.to_string()).collect(),
         }
@@ -147,7 +163,8 @@ mod tests {
         assert_eq!(plan(&T, "1", &data, &flag, Some(&g)).unwrap().subnets, ["subnet-c"]);
         assert!(plan(&T, "1", &data, &Wanted::default(), None).unwrap().subnets.is_empty());
 
-        let nic = LaunchTemplateInstanceNetworkInterfaceSpecification::builder().device_index(0).subnet_id("subnet-t").groups("sg-1").build();
+        let nic =
+            LaunchTemplateInstanceNetworkInterfaceSpecification::builder().device_index(0).subnet_id("subnet-t").groups("sg-1").build();
         let with_nic = ResponseLaunchTemplateData::builder().instance_type(InstanceType::T3Micro).network_interfaces(nic).build();
         let p = plan(&T, "1", &with_nic, &Wanted::default(), Some(&g)).unwrap();
         assert!(p.subnets.is_empty() && p.interfaces.is_none(), "the template's own subnet wins over the group's");

@@ -30,12 +30,25 @@ pub fn verdict_tags(verdict: Verdict, reason: Option<&str>, now: SystemTime) -> 
 pub async fn record(ctx: &Context, args: &Args, image: &Ami, report: &Verified) -> Result<Option<OnFailure>> {
     let ec2 = ctx.ec2();
     let id = image.image_id.as_str();
-    let tags: Vec<Tag> = verdict_tags(report.verdict, report.reason.as_deref(), SystemTime::now()).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    let tags: Vec<Tag> = verdict_tags(report.verdict, report.reason.as_deref(), SystemTime::now())
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
     ctx.pacer().wait("CreateTags").await;
-    ec2.create_tags().resources(id).set_tags(Some(tags)).send().await.map_err(|e| aws_error(format!("recording the verdict on {id}"), e))?;
+    ec2.create_tags()
+        .resources(id)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("recording the verdict on {id}"), e))?;
     if report.verdict == Verdict::Passed && image.tags.contains_key(REASON_TAG) {
         ctx.pacer().wait("DeleteTags").await;
-        ec2.delete_tags().resources(id).tags(Tag::builder().key(REASON_TAG).build()).send().await.map_err(|e| aws_error(format!("clearing the earlier failure's reason on {id}"), e))?;
+        ec2.delete_tags()
+            .resources(id)
+            .tags(Tag::builder().key(REASON_TAG).build())
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("clearing the earlier failure's reason on {id}"), e))?;
     }
     tracing::info!("recorded on {id}: verification {}", if report.verdict == Verdict::Passed { "passed" } else { "failed" });
     if report.verdict != Verdict::Failed {

@@ -167,7 +167,14 @@ impl Report for Verified {
                 Outcome::Failed => "failed",
                 Outcome::TimedOut => "timed out",
             };
-            writeln!(out, "  {} {}{result} after {:.1} s: {}", c.check, c.instance_id.as_deref().map(|i| format!("{i} ")).unwrap_or_default(), c.seconds, c.detail)?;
+            writeln!(
+                out,
+                "  {} {}{result} after {:.1} s: {}",
+                c.check,
+                c.instance_id.as_deref().map(|i| format!("{i} ")).unwrap_or_default(),
+                c.seconds,
+                c.detail
+            )?;
             if let Some(output) = &c.output {
                 for (name, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
                     if text.is_empty() {

@@ -129,7 +129,8 @@ fn override_(at: &str, o: &Override, replace_root_volume: bool) -> Result<()> {
 
 /// `^ami-[a-z0-9]{1,17}$`, as AWS's model gives an override's ImageId.
 fn is_ami_id(id: &str) -> bool {
-    id.strip_prefix("ami-").is_some_and(|rest| (1..=17).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    id.strip_prefix("ami-")
+        .is_some_and(|rest| (1..=17).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 fn preferences(p: &Preferences) -> Result<()> {
@@ -220,12 +221,18 @@ mod tests {
                 r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"LaunchTemplate":{"Overrides":[{"InstanceType":"t3.micro","InstanceRequirements":{}}]}}}}"#,
                 "not both",
             ),
-            (r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"InstancesDistribution":{"SpotInstancePools":21}}}}"#, "SpotInstancePools must be 1 to 20"),
+            (
+                r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"InstancesDistribution":{"SpotInstancePools":21}}}}"#,
+                "SpotInstancePools must be 1 to 20",
+            ),
             (
                 r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"InstancesDistribution":{"OnDemandPercentageAboveBaseCapacity":101}}}}"#,
                 "OnDemandPercentageAboveBaseCapacity must be 0 to 100",
             ),
-            (r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"InstancesDistribution":{"OnDemandBaseCapacity":-1}}}}"#, "OnDemandBaseCapacity must be 0 to"),
+            (
+                r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"InstancesDistribution":{"OnDemandBaseCapacity":-1}}}}"#,
+                "OnDemandBaseCapacity must be 0 to",
+            ),
             (
                 r#"{"DesiredConfiguration":{"MixedInstancesPolicy":{"InstancesDistribution":{"DistributionSegments":[{"TargetCapacityTypes":["spot"]}]}}}}"#,
                 "TargetCapacityTypes must be",

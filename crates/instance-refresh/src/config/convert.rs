@@ -51,7 +51,9 @@ fn instance_requirements(r: &InstanceRequirements) -> asg::InstanceRequirements 
                     asg::CpuPerformanceFactorRequest::builder()
                         .set_references(c.references.as_ref().map(|refs| {
                             refs.iter()
-                                .map(|r| asg::PerformanceFactorReferenceRequest::builder().set_instance_family(r.instance_family.clone()).build())
+                                .map(|r| {
+                                    asg::PerformanceFactorReferenceRequest::builder().set_instance_family(r.instance_family.clone()).build()
+                                })
                                 .collect()
                         }))
                         .build()
@@ -70,9 +72,7 @@ fn lt_spec(s: &LaunchTemplateSpec) -> asg::LaunchTemplateSpecification {
 }
 
 /// The SDK's shapes for the config's DesiredConfiguration and Preferences.
-pub fn to_sdk(
-    config: &RefreshConfig,
-) -> Result<(Option<asg::DesiredConfiguration>, Option<asg::RefreshPreferences>)> {
+pub fn to_sdk(config: &RefreshConfig) -> Result<(Option<asg::DesiredConfiguration>, Option<asg::RefreshPreferences>)> {
     let desired = match &config.desired_configuration {
         None => None,
         Some(d) => {
@@ -113,7 +113,11 @@ pub fn to_sdk(
                             .set_distribution_segments(d.distribution_segments.as_ref().map(|segments| {
                                 segments
                                     .iter()
-                                    .map(|s| asg::DistributionSegment::builder().set_target_capacity_types(list(&s.target_capacity_types)).build())
+                                    .map(|s| {
+                                        asg::DistributionSegment::builder()
+                                            .set_target_capacity_types(list(&s.target_capacity_types))
+                                            .build()
+                                    })
                                     .collect()
                             }))
                             .build()
@@ -140,10 +144,11 @@ pub fn to_sdk(
             .set_auto_rollback(p.auto_rollback)
             .set_scale_in_protected_instances(p.scale_in_protected_instances.as_deref().map(asg::ScaleInProtectedInstances::from))
             .set_standby_instances(p.standby_instances.as_deref().map(asg::StandbyInstances::from))
-            .set_alarm_specification(p.alarm_specification.as_ref().map(|a| asg::AlarmSpecification::builder().set_alarms(a.alarms.clone()).build()))
+            .set_alarm_specification(
+                p.alarm_specification.as_ref().map(|a| asg::AlarmSpecification::builder().set_alarms(a.alarms.clone()).build()),
+            )
             .set_bake_time(p.bake_time)
             .build()
     });
     Ok((desired, prefs))
 }
-
