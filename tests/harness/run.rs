@@ -84,6 +84,8 @@ impl Run {
 
     /// Spawns it and returns once a line of its stderr contains `marker` (it has got that far),
     /// with the rest of its stderr to read.
+    // The child is handed to the caller, who waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn spawn_until(mut self, marker: &str) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
         use std::io::BufRead;
         let mut child =
