@@ -2,6 +2,7 @@
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
     scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--region-size N] [--no-peer]
+                  [--only latest,bump,delete,refresh,verify,prune,regions]
 
 Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
 the "minimum" column is the least each job needs (see the README). The local AWS is the floor
@@ -129,8 +130,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--region-size", type=int, default=150, help="AMIs to prune in each of 3 Regions")
     parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
+    parser.add_argument("--only", default="latest,bump,delete,refresh,verify,prune,regions", help="the rows to run (comma-separated)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    only = set(args.only.split(","))
 
     bins = ROOT / "target" / ("debug" if args.profile == "dev" else args.profile)
     missing = [t for t in ("latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh", "verify-ami") if not (bins / t).exists()]
@@ -149,7 +152,7 @@ def main() -> int:
     regions = iter([r for r in all_regions if r != "us-east-1"])
     rows = []
     lags: list[float] = []
-    verdicts: list[float] = []
+    verdicts: list[tuple[float, float]] = []
     rates: list[float] = []
     try:
         def fresh_region() -> str:
@@ -207,148 +210,159 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
 
-        # latest-ami: one listing of 50 AMIs.
-        region, ec2, amis = fresh_world(50)
-        summarize("latest-ami (50 AMIs)", [run_tool("latest-ami", region, ["main"], "1 (DescribeImages)") for _ in range(args.runs)])
-
-        # bump: 10 versions, keep 5.
-        results = []
-        for _ in range(args.runs):
-            region, ec2, amis = fresh_world(1)
-            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0], "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-            for _ in range(9):
-                ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": amis[0]})
-            results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"],
-                                    "6 (the AMI, versions, groups, the instance type it must fit, create, 1 delete)"))
-        summarize("bump-launch-template (10 versions, keep 5)", results)
-
-        # delete-ami: one AMI with one snapshot.
-        results = []
-        for _ in range(args.runs):
-            region, ec2, amis = fresh_world(1)
-            results.append(run_tool("delete-ami", region, [amis[0]], "8 (describe, 4 in-use lookups, 1 SSM and recipe reference lookup, 1 launch permissions, 1 deregister with its snapshot)"))
-        summarize("delete-ami (1 snapshot)", results)
-
-        # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
-        # (its EndTime at the local AWS) the tool had exited.
-        results, lags = [], []
-        for _ in range(args.runs):
-            region, ec2, amis = fresh_world(2)
-            asg = client(aws.url, "autoscaling", region)
-            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
-            asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
-                                          LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"})
-            cfg = Path(work) / "refresh.json"
-            cfg.write_text("{}")
-            r = run_tool("instance-refresh", region, [str(cfg), "web", "--interval", "0.2"], "1 start + 1 describe per poll")
-            ended = asg.describe_instance_refreshes(AutoScalingGroupName="web")["InstanceRefreshes"][0]["EndTime"].timestamp()
-            lags.append(r["started"] + r["wall"] - ended)
-            results.append(r)
-        summarize("instance-refresh (2 instances, 0.2 s polls)", results)
-
-        # verify-ami: one instance, status checks only, looking every second; how long after the
-        # status checks turned ok (at the local AWS) the tool had exited with its verdict.
-        results, verdicts = [], []
-        for _ in range(args.runs):
-            region, ec2, amis = fresh_world(1)
-            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0], "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
-            before = set(aws.control(f"status-ok-at?region={region}"))
-            r = run_tool("verify-ami", region, [lt, amis[0], "--interval", "1"],
-                         "6 (the AMI, the template version, leftovers, launch, terminate, the verdict's tags) + 1 DescribeInstanceStatus a look")
-            ok_at = [t for i, t in aws.control(f"status-ok-at?region={region}").items() if i not in before]
-            assert len(ok_at) == 1, ok_at
-            verdicts.append(r["started"] + r["wall"] - ok_at[0])
-            results.append(r)
-        summarize("verify-ami (1 instance, status checks, 1 s looks)", results)
-
-        # prune at each size; at the largest, aws-amicleaner too, run for run beside it.
         def branch_left(ec2) -> int:
             return len(ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:branch", "Values": ["main"]}])["Images"])
 
-        def prune_run(n: int, include_shared: bool = False) -> dict:
-            region, ec2, amis = fresh_world(n + 1)
-            refs = -(-n // 10)
-            perms = 0 if include_shared else n
-            minimum = (f"{1 + 4 + refs + perms + n} (list, 4 in-use lookups, {refs} SSM and recipe reference lookups (10 AMIs each), "
-                       + (f"{perms} launch permissions, " if perms else "")
-                       + f"{n} deregisters with their snapshots)")
-            argv = ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)] + (["--include-shared"] if include_shared else [])
-            r = run_tool("prune-amis", region, argv, minimum)
-            assert branch_left(ec2) == 1, f"prune left {branch_left(ec2)} AMIs"
-            return r
+        if "latest" in only:
+            # latest-ami: one listing of 50 AMIs.
+            region, ec2, amis = fresh_world(50)
+            summarize("latest-ami (50 AMIs)", [run_tool("latest-ami", region, ["main"], "1 (DescribeImages)") for _ in range(args.runs)])
 
-        def peer_run(n: int) -> dict:
-            region, ec2, amis = fresh_world(n + 1)
-            cmd = [str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"]
-            r = run_cmd(cmd, region, "")
-            # The table gives the peer's first request no column.
-            r.update(first_ms=None, left=branch_left(ec2))
-            return r
-
-        for n in sizes:
-            with_peer = not args.no_peer and n == max(sizes)
-            results, peer = [], []
+        if "bump" in only:
+            # bump: 10 versions, keep 5.
+            results = []
             for _ in range(args.runs):
-                results.append(with_floor(lambda: prune_run(n)))
+                region, ec2, amis = fresh_world(1)
+                lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0], "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+                for _ in range(9):
+                    ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": amis[0]})
+                results.append(run_tool("bump-launch-template", region, [lt, amis[0], "5"],
+                                        "6 (the AMI, versions, groups, the instance type it must fit, create, 1 delete)"))
+            summarize("bump-launch-template (10 versions, keep 5)", results)
+
+        if "delete" in only:
+            # delete-ami: one AMI with one snapshot.
+            results = []
+            for _ in range(args.runs):
+                region, ec2, amis = fresh_world(1)
+                results.append(run_tool("delete-ami", region, [amis[0]], "8 (describe, 4 in-use lookups, 1 SSM and recipe reference lookup, 1 launch permissions, 1 deregister with its snapshot)"))
+            summarize("delete-ami (1 snapshot)", results)
+
+        if "refresh" in only:
+            # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
+            # (its EndTime at the local AWS) the tool had exited.
+            results, lags = [], []
+            for _ in range(args.runs):
+                region, ec2, amis = fresh_world(2)
+                asg = client(aws.url, "autoscaling", region)
+                lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
+                asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
+                                              LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"})
+                cfg = Path(work) / "refresh.json"
+                cfg.write_text("{}")
+                r = run_tool("instance-refresh", region, [str(cfg), "web", "--interval", "0.2"], "1 start + 1 describe per poll")
+                ended = asg.describe_instance_refreshes(AutoScalingGroupName="web")["InstanceRefreshes"][0]["EndTime"].timestamp()
+                lags.append(r["started"] + r["wall"] - ended)
+                results.append(r)
+            summarize("instance-refresh (2 instances, 0.2 s polls)", results)
+
+        if "verify" in only:
+            # verify-ami: one instance, status checks only; how long after the status checks turned
+            # ok (at the local AWS, 2 s after the launch) the tool had exited with its verdict. The
+            # interval changes from run to run (0.6-1 s), so the looks fall at other moments of
+            # the wait: what is measured is the delay against the interval, not one lucky phase.
+            results, verdicts = [], []
+            for i in range(args.runs):
+                interval = [1.0, 0.9, 0.8, 0.7, 0.6][i % 5]
+                region, ec2, amis = fresh_world(1)
+                lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0], "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+                before = set(aws.control(f"status-ok-at?region={region}"))
+                r = run_tool("verify-ami", region, [lt, amis[0], "--interval", str(interval)],
+                             "6 (the AMI, the template version, leftovers, launch, terminate, the verdict's tags) + 1 DescribeInstanceStatus a look")
+                ok_at = [t for i, t in aws.control(f"status-ok-at?region={region}").items() if i not in before]
+                assert len(ok_at) == 1, ok_at
+                verdicts.append((r["started"] + r["wall"] - ok_at[0], interval))
+                results.append(r)
+            summarize("verify-ami (1 instance, status checks, 0.6-1 s looks)", results)
+
+        if "prune" in only:
+            # prune at each size; at the largest, aws-amicleaner too, run for run beside it.
+
+            def prune_run(n: int, include_shared: bool = False) -> dict:
+                region, ec2, amis = fresh_world(n + 1)
+                refs = -(-n // 10)
+                perms = 0 if include_shared else n
+                minimum = (f"{1 + 4 + refs + perms + n} (list, 4 in-use lookups, {refs} SSM and recipe reference lookups (10 AMIs each), "
+                           + (f"{perms} launch permissions, " if perms else "")
+                           + f"{n} deregisters with their snapshots)")
+                argv = ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)] + (["--include-shared"] if include_shared else [])
+                r = run_tool("prune-amis", region, argv, minimum)
+                assert branch_left(ec2) == 1, f"prune left {branch_left(ec2)} AMIs"
+                return r
+
+            def peer_run(n: int) -> dict:
+                region, ec2, amis = fresh_world(n + 1)
+                cmd = [str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"]
+                r = run_cmd(cmd, region, "")
+                # The table gives the peer's first request no column.
+                r.update(first_ms=None, left=branch_left(ec2))
+                return r
+
+            for n in sizes:
+                with_peer = not args.no_peer and n == max(sizes)
+                results, peer = [], []
+                for _ in range(args.runs):
+                    results.append(with_floor(lambda: prune_run(n)))
+                    if with_peer:
+                        peer.append(with_floor(lambda: peer_run(n)))
+                summarize(f"prune-amis, {n} AMIs", results, floor_calls=True)
+                if n == max(sizes):
+                    shared = [with_floor(lambda: prune_run(n, include_shared=True)) for _ in range(args.runs)]
+                    summarize(f"prune-amis --include-shared, {n} AMIs", shared, floor_calls=True)
                 if with_peer:
-                    peer.append(with_floor(lambda: peer_run(n)))
-            summarize(f"prune-amis, {n} AMIs", results, floor_calls=True)
-            if n == max(sizes):
-                shared = [with_floor(lambda: prune_run(n, include_shared=True)) for _ in range(args.runs)]
-                summarize(f"prune-amis --include-shared, {n} AMIs", shared, floor_calls=True)
-            if with_peer:
-                summarize(f"aws-amicleaner 0.2.2, {n} AMIs (left {peer[0]['left']})", peer, floor_calls=True)
+                    summarize(f"aws-amicleaner 0.2.2, {n} AMIs (left {peer[0]['left']})", peer, floor_calls=True)
 
-        # Three Regions: one prune-amis --regions against three single-Region prunes run one
-        # after another, each over the same worlds (n AMIs to delete in each Region). Twice:
-        # paced as EC2 meters each Region (the tools' default: DeregisterImage 5/s after a burst
-        # of 100), which is what a real account sees; and unpaced, where the local AWS (one
-        # process for all Regions) is the limit.
-        n = args.region_size
+        if "regions" in only:
+            # Three Regions: one prune-amis --regions against three single-Region prunes run one
+            # after another, each over the same worlds (n AMIs to delete in each Region). Twice:
+            # paced as EC2 meters each Region (the tools' default: DeregisterImage 5/s after a burst
+            # of 100), which is what a real account sees; and unpaced, where the local AWS (one
+            # process for all Regions) is the limit.
+            n = args.region_size
 
-        def three_worlds() -> list[tuple[str, object]]:
-            worlds = [fresh_world(n + 1) for _ in range(3)]
-            return [(region, ec2) for region, ec2, _ in worlds]
+            def three_worlds() -> list[tuple[str, object]]:
+                worlds = [fresh_world(n + 1) for _ in range(3)]
+                return [(region, ec2) for region, ec2, _ in worlds]
 
-        def calls_in(regions: list[str]) -> tuple[int, dict]:
-            total: dict = {}
-            for region in regions:
-                for action, count in aws.control(f"calls?region={region}").items():
-                    total[action] = total.get(action, 0) + count
-            return sum(total.values()), total
+            def calls_in(regions: list[str]) -> tuple[int, dict]:
+                total: dict = {}
+                for region in regions:
+                    for action, count in aws.control(f"calls?region={region}").items():
+                        total[action] = total.get(action, 0) + count
+                return sum(total.values()), total
 
-        per_region = 1 + 4 + -(-n // 10) + 2 * n
-        for paced, argv in ((True, ["main", "1", "--concurrency", str(CONCURRENCY)]),
-                            (False, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)])):
-            how = "EC2's pace" if paced else "unpaced"
-            together, apart = [], []
-            for _ in range(args.runs):
-                worlds = three_worlds()
-                regions_ = [r for r, _ in worlds]
-                for r in regions_:
-                    aws.control("calls/reset", {"region": r})
-                r = timed([str(bins / "prune-amis"), "--regions", ",".join(regions_), *argv], env_for(aws.url, regions_[0], work), work)
-                r["calls"], r["by_action"] = calls_in(regions_)
-                assert all(branch_left(ec2) == 1 for _, ec2 in worlds), "a Region was not pruned"
-                r.update(minimum=f"{3 * per_region + 1} (three Regions' prunes and 1 DescribeRegions)", first_ms=None)
-                together.append(r)
+            per_region = 1 + 4 + -(-n // 10) + 2 * n
+            for paced, argv in ((True, ["main", "1", "--concurrency", str(CONCURRENCY)]),
+                                (False, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)])):
+                how = "EC2's pace" if paced else "unpaced"
+                together, apart = [], []
+                for _ in range(args.runs):
+                    worlds = three_worlds()
+                    regions_ = [r for r, _ in worlds]
+                    for r in regions_:
+                        aws.control("calls/reset", {"region": r})
+                    r = timed([str(bins / "prune-amis"), "--regions", ",".join(regions_), *argv], env_for(aws.url, regions_[0], work), work)
+                    r["calls"], r["by_action"] = calls_in(regions_)
+                    assert all(branch_left(ec2) == 1 for _, ec2 in worlds), "a Region was not pruned"
+                    r.update(minimum=f"{3 * per_region + 1} (three Regions' prunes and 1 DescribeRegions)", first_ms=None)
+                    together.append(r)
 
-                worlds = three_worlds()
-                each = [run_tool("prune-amis", region, argv, "") for region, _ in worlds]
-                assert all(branch_left(ec2) == 1 for _, ec2 in worlds), "a Region was not pruned"
-                apart.append({
-                    "wall": sum(e["wall"] for e in each), "cpu": sum(e["cpu"] for e in each), "rss_mb": max(e["rss_mb"] for e in each),
-                    "calls": sum(e["calls"] for e in each), "by_action": {}, "minimum": f"{3 * per_region}", "first_ms": None,
-                })
-            summarize(f"prune-amis --regions, 3 Regions x {n} AMIs, {how}", together)
-            summarize(f"3 x prune-amis one after another, {n} AMIs each, {how}", apart)
+                    worlds = three_worlds()
+                    each = [run_tool("prune-amis", region, argv, "") for region, _ in worlds]
+                    assert all(branch_left(ec2) == 1 for _, ec2 in worlds), "a Region was not pruned"
+                    apart.append({
+                        "wall": sum(e["wall"] for e in each), "cpu": sum(e["cpu"] for e in each), "rss_mb": max(e["rss_mb"] for e in each),
+                        "calls": sum(e["calls"] for e in each), "by_action": {}, "minimum": f"{3 * per_region}", "first_ms": None,
+                    })
+                summarize(f"prune-amis --regions, 3 Regions x {n} AMIs, {how}", together)
+                summarize(f"3 x prune-amis one after another, {n} AMIs each, {how}", apart)
     finally:
         aws.stop()
         shutil.rmtree(work, ignore_errors=True)
 
+    measured = f"local AWS measured at {min(rates):.0f}-{max(rates):.0f} calls/s ({CONCURRENCY} clients), just before each prune run" if rates else "no prune run"
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-          f"profile {args.profile}; median of {args.runs} runs; local AWS measured at {min(rates):.0f}-{max(rates):.0f} calls/s "
-          f"({CONCURRENCY} clients), just before each prune run\n")
+          f"profile {args.profile}; median of {args.runs} runs; {measured}\n")
     print("| run | wall (s) | tool CPU (s) | peak RSS (MB) | first request (ms) | AWS calls | minimum | local AWS floor (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -361,8 +375,13 @@ def main() -> int:
         if one and seq:
             print(f"\nprune-amis --regions over 3 Regions, {how}: {one['wall_s']:.2f} s; three single-Region prunes one after another: "
                   f"{seq['wall_s']:.2f} s ({seq['wall_s'] / one['wall_s']:.1f}x as long); {one['calls']} calls against {seq['calls']}")
-    print(f"\ninstance-refresh exited {statistics.median(lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
-    print(f"\nverify-ami exited {statistics.median(verdicts):.2f} s (median; at most {max(verdicts):.2f} s) after the status checks turned ok, looking every 1 s")
+    if lags:
+        print(f"\ninstance-refresh exited {statistics.median(lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
+    if verdicts:
+        lag = statistics.median(d for d, _ in verdicts)
+        worst = max(d / i for d, i in verdicts)
+        print(f"\nverify-ami exited {lag:.2f} s (median) after the status checks turned ok, looking every 0.6-1 s; "
+              f"at most {worst:.2f} of its interval after")
     prunes = [r for r in rows if r["what"].startswith("prune-amis") and str(max(sizes)) in r["what"]]
     peers = [r for r in rows if r["what"].startswith("aws-amicleaner")]
     if prunes and peers:
