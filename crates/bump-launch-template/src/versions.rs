@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use aws_sdk_ec2::types::InstanceRequirementsRequest;
-use common::args::Version as VersionArg;
 use common::error::aws_error;
+use common::ids::Version as VersionArg;
 
 /// A version as the plan sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::cli::AwsArgs;
 use crate::error::Usage;
+use crate::flags::AwsArgs;
 
 /// Loaded AWS config, and the clients built from it on demand.
 pub struct Context {

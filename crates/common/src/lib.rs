@@ -10,16 +10,18 @@
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DEPLOY_TOOLS_COMMIT"), ")");
 
 pub mod ami;
-pub mod args;
 pub mod aws;
 pub mod builds;
 pub mod calllog;
 pub mod cli;
 pub mod delete;
 pub mod error;
+pub mod flags;
 mod http;
+pub mod ids;
 pub mod inuse;
 pub mod launches;
+mod logging;
 pub mod output;
 pub mod pace;
 pub mod regions;
@@ -34,8 +36,9 @@ pub mod verdict;
 
 pub use ami::{list_amis, sort_oldest_first, Ami};
 pub use aws::Context;
-pub use cli::{GlobalArgs, Tool};
+pub use cli::Tool;
 pub use error::{aws_error, AwsError, Usage};
+pub use flags::GlobalArgs;
 pub use inuse::{InUse, Uses};
 pub use output::{OutputFormat, Report};
 pub use pace::Pacer;

@@ -17,8 +17,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::args::LaunchTemplateId;
 use crate::error::Usage;
+use crate::ids::LaunchTemplateId;
 use crate::regions::RegionList;
 
 /// One Region's deploy target.

@@ -15,10 +15,10 @@ use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use common::args::AmiId;
-use common::cli::PaceArgs;
 use common::delete::{delete, describe_one, leftovers, Deletion, Failure, Target};
 use common::error::Usage;
+use common::flags::PaceArgs;
+use common::ids::AmiId;
 use common::{Context, GlobalArgs, Report, Tool, Uses};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use common::args::LaunchTemplateId;
-use common::cli::positive_secs;
 use common::error::Usage;
+use common::flags::positive_secs;
+use common::ids::LaunchTemplateId;
 use common::{Context, GlobalArgs, Tool};
 
 use crate::config::RefreshConfig;

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use common::args::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
-use common::cli::{positive_secs, PaceArgs};
 use common::error::Usage;
+use common::flags::{positive_secs, PaceArgs};
+use common::ids::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
 use common::{Context, GlobalArgs, Tool};
 use futures::FutureExt;
 

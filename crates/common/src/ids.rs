@@ -1,5 +1,6 @@
-//! Typed arguments: each ID and version a tool takes is parsed by clap into a small newtype,
-//! so a malformed one is a usage error (exit 2) with clap's message, before anything is sent.
+//! Typed IDs (AMIs, launch templates, subnets, target groups), instance types and template
+//! versions, parsed by clap into small newtypes: a malformed one is a usage error (exit 2) with
+//! clap's message, before anything is sent.
 
 use std::fmt;
 use std::str::FromStr;
