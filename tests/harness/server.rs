@@ -171,18 +171,9 @@ impl LocalAws {
         aws_sdk_elasticloadbalancingv2::Client::new(&self.config)
     }
 
-    /// Calls one of the local AWS's test controls (`/_local_aws/...`, see server.py).
+    /// Calls one of the local AWS's test controls (`/_local_aws/...`, see server.py), over HTTP.
     fn control(&self, method: &str, what: &str, body: &str) -> serde_json::Value {
-        let out = Command::new(venv_python())
-            .arg("-c")
-            .arg("import sys,urllib.request as u;r=u.Request(sys.argv[1],data=(sys.argv[3].encode() if sys.argv[2]=='POST' else None),method=sys.argv[2]);print(u.urlopen(r).read().decode())")
-            .arg(format!("{}/_local_aws/{what}", self.url))
-            .arg(method)
-            .arg(body)
-            .output()
-            .expect("calling the local AWS's controls");
-        assert!(out.status.success(), "control {what}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("control reply is JSON")
+        control(&self.url, method, what, body)
     }
 
     /// The calls made in this test's Region since start or the last reset, by IAM action ("ec2:DescribeImages").
@@ -259,6 +250,48 @@ impl LocalAws {
     }
 }
 
+/// One request to the local AWS's controls at `url` (`http://127.0.0.1:PORT`): the reply's
+/// JSON. A plain socket, not a Python process a call: the controls are small loopback replies.
+fn control(url: &str, method: &str, what: &str, body: &str) -> serde_json::Value {
+    let payload = request(url, method, &format!("/_local_aws/{what}"), body);
+    serde_json::from_str(&payload).unwrap_or_else(|e| panic!("control {what}: the reply is not JSON ({e}): {payload}"))
+}
+
+/// One HTTP/1.1 request to a loopback test server at `url`; the reply's body (a 200 only).
+fn request(url: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = url.strip_prefix("http://").expect("the test servers are plain http").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).expect("connecting to a test server");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("sending a request to a test server");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("reading a control reply");
+    let (head, payload) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{method} {path}: {head}\n{payload}");
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    }
+}
+
+/// The body of a chunked HTTP reply.
+fn dechunk(mut text: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        body.push_str(&rest[..n]);
+        text = rest[n..].trim_start_matches("\r\n");
+    }
+    body
+}
+
 /// A fault-injecting proxy in front of a local AWS (tests/local_aws/fault_proxy.py).
 pub struct FaultProxy {
     child: Child,
@@ -284,13 +317,7 @@ impl FaultProxy {
 
     /// How many faults of each kind it injected, as the proxy reports them.
     pub fn injected(&self) -> String {
-        let out = Command::new(venv_python())
-            .arg("-c")
-            .arg("import sys,urllib.request as u;print(u.urlopen(sys.argv[1]).read().decode())")
-            .arg(format!("{}/_fault_proxy/injected", self.url))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        request(&self.url, "GET", "/_fault_proxy/injected", "").trim().to_owned()
     }
 }
 
