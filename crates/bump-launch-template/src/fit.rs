@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use aws_sdk_ec2::types::{ArchitectureType, InstanceRequirementsRequest, InstanceType, InstanceTypeInfo, VirtualizationType};
+use aws_sdk_ec2::types::{ArchitectureType, ImageState, InstanceRequirementsRequest, InstanceType, InstanceTypeInfo, VirtualizationType};
 use common::error::{aws_error, AwsError};
 use common::launches::{Group, InstanceChoice};
 use common::templates::Template;
@@ -91,10 +91,10 @@ pub fn targets(
 /// Why `ami` cannot launch anywhere (not `available`, or disabled), or `None`.
 pub fn unlaunchable(ami: &Ami) -> Option<String> {
     let id = &ami.image_id;
-    match ami.state.as_str() {
-        "available" => None,
-        "disabled" => Some(format!("{id} is disabled: it cannot launch (EnableImage brings it back)")),
-        other => Some(format!("{id} is {other}, not available: it cannot launch")),
+    match &ami.state {
+        ImageState::Available => None,
+        ImageState::Disabled => Some(format!("{id} is disabled: it cannot launch (EnableImage brings it back)")),
+        other => Some(format!("{id} is {}, not available: it cannot launch", other.as_str())),
     }
 }
 

@@ -9,7 +9,7 @@
 use std::time::SystemTime;
 
 use anyhow::Result;
-use aws_sdk_ec2::types::{Filter, Image};
+use aws_sdk_ec2::types::{Filter, Image, ImageState};
 use aws_smithy_types::date_time::{DateTime, Format};
 use serde::Serialize;
 
@@ -17,13 +17,15 @@ use crate::error::aws_error;
 use crate::scope::Scope;
 
 /// One AMI, with what the tools need to pick, keep or delete it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Ami {
     pub image_id: String,
     pub name: Option<String>,
     /// As EC2 gives it: ISO 8601 UTC with milliseconds, so text order is time order.
     pub creation_date: String,
-    pub state: String,
+    /// EC2's own enum, so that every match on it is checked when AWS adds a state.
+    #[serde(serialize_with = "state_text")]
+    pub state: ImageState,
     /// The EBS snapshots in the AMI's block device mappings.
     pub snapshot_ids: Vec<String>,
     /// Launch permissions include everyone (`Public` comes with the listing).
@@ -60,6 +62,36 @@ pub struct Ami {
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
+/// An AMI as a test or a placeholder starts it: `available`, everything else empty.
+impl Default for Ami {
+    fn default() -> Self {
+        Ami {
+            image_id: String::new(),
+            name: None,
+            creation_date: String::new(),
+            state: ImageState::Available,
+            snapshot_ids: Vec::new(),
+            public: false,
+            deregistration_protection: None,
+            deprecation_time: None,
+            last_launched_time: None,
+            size_gib: 0,
+            snapshot_sizes: Vec::new(),
+            source_image_id: None,
+            source_image_region: None,
+            architecture: None,
+            boot_mode: None,
+            ena_support: None,
+            tags: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// The state as EC2 spells it, in the JSON reports.
+fn state_text<S: serde::Serializer>(state: &ImageState, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(state.as_str())
+}
+
 impl Ami {
     pub fn from_image(image: &Image) -> Self {
         let ebs: Vec<(String, i64)> = image
@@ -72,7 +104,7 @@ impl Ami {
             image_id: image.image_id().unwrap_or_default().to_owned(),
             name: image.name().map(str::to_owned),
             creation_date: image.creation_date().unwrap_or_default().to_owned(),
-            state: image.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            state: image.state().cloned().unwrap_or_else(|| ImageState::from("")),
             snapshot_ids: ebs.iter().map(|(id, _)| id.clone()).collect(),
             public: image.public().unwrap_or(false),
             deregistration_protection: image.deregistration_protection().map(str::to_owned),

@@ -7,6 +7,7 @@
 //! from (SourceImageId, SourceImageRegion); where it does, the copies must agree, or the AMIs
 //! only share a name and are not one build.
 
+use aws_sdk_ec2::types::ImageState;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -69,7 +70,7 @@ pub fn pick(regions: &[String], listed: &[(String, Vec<Ami>)], now: SystemTime, 
         for region in regions {
             let why = match build.copies.get(region.as_str()) {
                 None => Some("missing".to_owned()),
-                Some(ami) if ami.state != "available" => Some(ami.state.clone()),
+                Some(ami) if ami.state != ImageState::Available => Some(ami.state.as_str().to_owned()),
                 Some(ami) if ami.is_deprecated_at(now) => Some("deprecated".to_owned()),
                 Some(ami) if Verdict::of(ami).failed() => Some("failed verification".to_owned()),
                 Some(ami) if verified_only && !Verdict::of(ami).passed() => Some("not verified".to_owned()),

@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, ImageState};
 use serde::Serialize;
 
 use crate::error::{aws_error, error_code};
@@ -120,7 +120,7 @@ pub enum Target {
 pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
     // A disabled AMI is left out of DescribeImages, even asked for by ID, unless included.
     match ec2.describe_images().image_ids(ami_id).include_disabled(true).include_deprecated(true).send().await {
-        Ok(out) => Ok(out.images().iter().map(Ami::from_image).find(|a| a.image_id == ami_id && a.state != "deregistered")),
+        Ok(out) => Ok(out.images().iter().map(Ami::from_image).find(|a| a.image_id == ami_id && a.state != ImageState::Deregistered)),
         Err(e) if error_code(&e) == Some("InvalidAMIID.NotFound") => Ok(None),
         Err(e) => Err(aws_error(format!("describing {ami_id}"), e)),
     }

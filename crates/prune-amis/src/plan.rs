@@ -8,6 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_ec2::types::ImageState;
 use clap::ValueEnum;
 use common::ami::parse_time;
 use common::verdict::Verdict;
@@ -108,7 +109,7 @@ pub fn plan(amis: Vec<Ami>, rules: &Rules, uses: &Uses, now: SystemTime) -> Vec<
     let mut newest = vec![false; amis.len()];
     // Nor does one that verify-ami failed: a run of bad builds must not push the last good
     // images out.
-    let ready = amis.iter().enumerate().rev().filter(|(_, a)| a.state != "pending" && !Verdict::of(a).failed());
+    let ready = amis.iter().enumerate().rev().filter(|(_, a)| a.state != ImageState::Pending && !Verdict::of(a).failed());
     for (i, _) in ready.take(max as usize) {
         newest[i] = true;
     }
@@ -125,7 +126,7 @@ pub fn plan(amis: Vec<Ami>, rules: &Rules, uses: &Uses, now: SystemTime) -> Vec<
 }
 
 fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemTime) -> Option<String> {
-    if ami.state == "pending" {
+    if ami.state == ImageState::Pending {
         return Some("pending: still being made, not counted among the newest".into());
     }
     if newest {
@@ -178,7 +179,7 @@ fn retire(ami: &Ami, rules: &Rules, now: SystemTime, max: u32) -> (Action, Strin
     why.push_str(", and not in use");
     match rules.retire {
         Retire::Delete => (Action::Delete, why),
-        Retire::Disable if ami.state == "disabled" => (Action::Keep, "already disabled".into()),
+        Retire::Disable if ami.state == ImageState::Disabled => (Action::Keep, "already disabled".into()),
         Retire::Disable => (Action::Disable, why),
         Retire::Deprecate if ami.is_deprecated_at(now) => {
             (Action::Keep, format!("already deprecated (since {})", ami.deprecation_time.as_deref().unwrap_or("?")))

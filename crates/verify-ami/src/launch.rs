@@ -74,7 +74,7 @@ impl<'a> Launcher<'a> {
         let (image, (name, number, data), groups) =
             futures::try_join!(describe_one(&self.ec2, self.ami()), self.template_version(), groups)?;
         let Some(image) = image else { bail!("{} does not exist (InvalidAMIID.NotFound): nothing launched", self.ami()) };
-        if image.state != "available" {
+        if image.state != aws_sdk_ec2::types::ImageState::Available {
             bail!("{} is {}: only an available AMI can be launched; nothing launched", self.ami(), image.state);
         }
         let group = match (&self.args.asg, groups.first()) {
