@@ -15,11 +15,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use common::error::aws_error;
 use common::launches::{template_uses, Group};
+use common::refresh::{phase_named, Phase};
 pub use common::templates::Template;
-
-/// Refresh statuses in which a refresh may still launch from its desired configuration (or,
-/// rolling back, from the group's own).
-const ACTIVE: [&str; 5] = ["Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"];
 
 /// Version number -> why it must stay, for the template's `groups` (every group in the
 /// account: those that do not use the template are passed over).
@@ -44,8 +41,9 @@ pub async fn pinned_versions(
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error(format!("listing the instance refreshes of group {group}"), e))?;
             for r in page.instance_refreshes() {
+                // Not over: it may still launch from its desired configuration.
                 let status = r.status().map(|s| s.as_str()).unwrap_or_default();
-                if !ACTIVE.contains(&status) {
+                if phase_named(status) != Phase::Waiting {
                     continue;
                 }
                 let Some(desired) = r.desired_configuration() else { continue };

@@ -24,6 +24,7 @@ pub mod launches;
 mod logging;
 pub mod output;
 pub mod pace;
+pub mod refresh;
 pub mod regions;
 pub mod requirements;
 pub mod retire;

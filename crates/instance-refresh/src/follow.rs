@@ -9,7 +9,9 @@ use aws_sdk_autoscaling::types::InstanceRefresh;
 use common::error::aws_error;
 
 use crate::progress::Progress;
-use crate::report::{phase, Activity, Phase};
+use common::refresh::{phase, Phase};
+
+use crate::report::Activity;
 
 /// Follows a group's refreshes: polls one by ID until it ends, the deadline passes or a signal
 /// arrives, and reads the group's refreshes and activities.
@@ -61,7 +63,7 @@ impl Follower<'_> {
                 }
             };
             progress.show(&r);
-            if phase(r.status().map(|s| s.as_str()).unwrap_or("")) != Phase::Waiting {
+            if r.status().map_or(Phase::Waiting, phase) != Phase::Waiting {
                 return Ok(Waited::Ended(r));
             }
             let now = Instant::now();
@@ -94,7 +96,7 @@ impl Follower<'_> {
             .refreshes()
             .await?
             .into_iter()
-            .find(|r| phase(r.status().map(|s| s.as_str()).unwrap_or("")) == Phase::Waiting)
+            .find(|r| r.status().map_or(Phase::Waiting, phase) == Phase::Waiting)
             .and_then(|r| r.instance_refresh_id))
     }
 

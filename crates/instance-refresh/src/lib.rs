@@ -21,11 +21,12 @@ use clap::{Parser, ValueEnum};
 use common::error::Usage;
 use common::flags::positive_secs;
 use common::ids::LaunchTemplateId;
+use common::refresh::{phase_named, Phase};
 use common::{Context, GlobalArgs, Tool};
 
 use crate::config::RefreshConfig;
 use crate::follow::{Follower, Waited};
-use crate::report::{phase, Phase, Refreshed, Stop};
+use crate::report::{Refreshed, Stop};
 
 /// Start an instance refresh of an Auto Scaling group and wait until it ends.
 ///
@@ -174,7 +175,7 @@ impl Tool for Args {
         };
         let status = last.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
         let activities =
-            if stopped == Stop::Finished && phase(&status) == Phase::Failed { follower.activities().await } else { Vec::new() };
+            if stopped == Stop::Finished && phase_named(&status) == Phase::Failed { follower.activities().await } else { Vec::new() };
         Ok(Refreshed {
             instance_refresh_id: id,
             auto_scaling_group_name: self.asg_name.clone(),

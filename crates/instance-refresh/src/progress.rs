@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::types::InstanceRefresh;
 
-use crate::report::{pct, phase, Phase};
+use common::refresh::{phase_named, Phase};
+
+use crate::report::pct;
 
 /// Progress on stderr. On a terminal: a live bar with the status, percentage, instances left,
 /// elapsed time and AWS's status reason. Elsewhere (CodeBuild, a pipe): one plain line each
@@ -37,7 +39,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(r.percentage_complete().unwrap_or(0).clamp(0, 100) as u64);
             bar.set_message(format!("{status}{left}{reason}"));
-            if phase(&status) != Phase::Waiting {
+            if phase_named(&status) != Phase::Waiting {
                 bar.finish();
             }
             return;

@@ -1,29 +1,11 @@
-//! The status model and the report: where each refresh status leaves the deploy, and what the
-//! tool prints (text or JSON) and exits with.
+//! The report: what the tool prints (text or JSON) and exits with, from where the refresh's
+//! status leaves the deploy (`common::refresh`).
 
 use std::io::{self, Write};
 
+use common::refresh::{phase_named, Phase};
 use common::{Report, Status};
 use serde::Serialize;
-
-/// Where a status leaves us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Waiting,
-    Succeeded,
-    Failed,
-}
-
-/// Successful is the only success; RollbackSuccessful means the deploy was undone.
-pub fn phase(status: &str) -> Phase {
-    match status {
-        "Successful" => Phase::Succeeded,
-        "Failed" | "Cancelled" | "RollbackSuccessful" | "RollbackFailed" => Phase::Failed,
-        // Pending, InProgress, Cancelling, RollbackInProgress, Baking, and any status AWS
-        // adds later: not an end.
-        _ => Phase::Waiting,
-    }
-}
 
 /// How the wait ended, when it did not end with a terminal status.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -73,7 +55,7 @@ impl Report for Refreshed {
     fn failure(&self) -> Option<String> {
         let id = &self.instance_refresh_id;
         let group = &self.auto_scaling_group_name;
-        let mut msg = match (self.stopped, phase(&self.status)) {
+        let mut msg = match (self.stopped, phase_named(&self.status)) {
             (Stop::Finished, Phase::Succeeded) | (Stop::DryRun, _) => return None,
             (Stop::Interrupted, _) if self.status == "Cancelling" || self.status == "Cancelled" => {
                 format!("interrupted: refresh {id} of {group} is being cancelled")
@@ -112,20 +94,4 @@ impl Report for Refreshed {
 
 pub(crate) fn pct(p: Option<i32>) -> String {
     p.map(|p| format!(" ({p}%)")).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_successful_succeeds() {
-        assert_eq!(phase("Successful"), Phase::Succeeded);
-        for s in ["Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"] {
-            assert_eq!(phase(s), Phase::Failed, "{s}");
-        }
-        for s in ["Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking", "SomethingNew"] {
-            assert_eq!(phase(s), Phase::Waiting, "{s}");
-        }
-    }
 }

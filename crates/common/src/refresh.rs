@@ -1,0 +1,47 @@
+//! Where an instance refresh's status leaves a deploy, decided in one place over AWS's own
+//! `InstanceRefreshStatus`: instance-refresh waits on it, bump-launch-template keeps the
+//! versions a refresh that is not over may still launch.
+
+use aws_sdk_autoscaling::types::InstanceRefreshStatus as S;
+
+/// Where a status leaves us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not over: the refresh may still launch from its desired configuration (or, rolling
+    /// back, from the group's own).
+    Waiting,
+    Succeeded,
+    Failed,
+}
+
+/// `Successful` is the only success; `RollbackSuccessful` means the deploy was undone. A
+/// status AWS adds later counts as not over: waited on, and its versions kept.
+pub fn phase(status: &S) -> Phase {
+    match status {
+        S::Successful => Phase::Succeeded,
+        S::Failed | S::Cancelled | S::RollbackSuccessful | S::RollbackFailed => Phase::Failed,
+        S::Pending | S::InProgress | S::Cancelling | S::RollbackInProgress | S::Baking => Phase::Waiting,
+        _ => Phase::Waiting,
+    }
+}
+
+/// [`phase`] of a status as AWS spells it (a report's text).
+pub fn phase_named(status: &str) -> Phase {
+    phase(&S::from(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_successful_succeeds_and_unknown_statuses_are_not_over() {
+        assert_eq!(phase_named("Successful"), Phase::Succeeded);
+        for s in ["Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"] {
+            assert_eq!(phase_named(s), Phase::Failed, "{s}");
+        }
+        for s in ["Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking", "SomethingNew"] {
+            assert_eq!(phase_named(s), Phase::Waiting, "{s}");
+        }
+    }
+}
