@@ -49,7 +49,7 @@ pub async fn start(asg: &aws_sdk_autoscaling::Client, mut req: Request<'_>, foll
             .await;
         match start {
             Ok(out) => return Ok(out.instance_refresh_id().unwrap_or_default().to_owned()),
-            Err(e) if error_code(&e) == Some("InstanceRefreshInProgress") => {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_instance_refresh_in_progress_fault()) => {
                 if acted.maybe() {
                     if let Some(ours) = follower.started_since(sent_at - CLOCK_SKEW).await? {
                         tracing::warn!("the reply to starting the refresh was lost; refresh {ours} of {group}, started then, is ours");
@@ -158,7 +158,7 @@ pub async fn describe_group(asg: &aws_sdk_autoscaling::Client, name: &str) -> Re
 pub async fn cancel(asg: &aws_sdk_autoscaling::Client, group: &str) -> Result<()> {
     match asg.cancel_instance_refresh().auto_scaling_group_name(group).send().await {
         Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("ActiveInstanceRefreshNotFound") => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_active_instance_refresh_not_found_fault()) => Ok(()),
         Err(e) => Err(aws_error(format!("cancelling the instance refresh of {group}"), e)),
     }
 }

@@ -190,7 +190,7 @@ impl<'a> Checker<'a> {
             for id in self.ids.iter().filter(|id| !done.contains_key(*id)).cloned().collect::<Vec<_>>() {
                 let out = match ssm.get_command_invocation().command_id(&command_id).instance_id(&id).send().await {
                     // AWS may not know the invocation yet, right after the send.
-                    Err(e) if error_code(&e) == Some("InvocationDoesNotExist") => continue,
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist()) => continue,
                     other => other.map_err(|e| aws_error(format!("asking how the command on {id} went"), e))?,
                 };
                 let status = out.status().cloned().unwrap_or(CommandInvocationStatus::Pending);
@@ -278,7 +278,7 @@ impl<'a> Checker<'a> {
                 .await;
             match sent {
                 Ok(out) => return Ok(out.command().and_then(|c| c.command_id()).map(str::to_owned)),
-                Err(e) if error_code(&e) == Some("InvalidInstanceId") => {}
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_instance_id()) => {}
                 Err(e) => return Err(aws_error("sending the SSM command", e)),
             }
             if !self.pause().await {
