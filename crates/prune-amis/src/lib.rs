@@ -196,27 +196,41 @@ impl Args {
             Some(amis) => amis,
             None => list_amis(&ec2, &scope, false).await?,
         };
-        // Only the older AMIs can be retired: look up uses only if there are any, and the
-        // lookups that cost calls per AMI only for those the cheaper ones left to retire.
+        let uses = self.uses(&ctx, &amis, &rules, keep, now).await?;
+        let mut plan = plan(amis, &rules, &uses, now);
+        let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();
+        tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
+        let results = self.retire_all(&ctx, doomed, now).await;
+        let mut report = self.tally(results, &mut plan, scope.tags);
+        report.plan = plan;
+        Ok(report)
+    }
+
+    /// What the plan must not retire. Only the older AMIs can be retired: uses are looked up
+    /// only if there are any, and the lookups that cost calls per AMI only for those the
+    /// cheaper ones left to retire.
+    async fn uses(&self, ctx: &Context, amis: &[Ami], rules: &Rules, keep: Option<(String, String)>, now: SystemTime) -> Result<Uses> {
         let mut uses = Uses::default();
         if amis.len() > self.max as usize {
+            let ec2 = ctx.ec2();
             uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
             if let Some((id, why)) = keep {
                 uses.in_use.add(id, why);
             }
-            let first = plan(amis.clone(), &rules, &uses, now);
+            let first = plan(amis.to_vec(), rules, &uses, now);
             let candidates: Vec<String> = first.iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id.clone()).collect();
             common::inuse::references(&ec2, &candidates, &mut uses.in_use).await?;
         }
-        let mut plan = plan(amis, &rules, &uses, now);
-        let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();
-        tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
+        Ok(uses)
+    }
 
-        // Launch permissions come one AMI a call, so each is read just before that AMI is
-        // retired, in the same paced stream: the reads (20 a second) overlap the deletes (5).
+    /// Retires the doomed, `--concurrency` at a time. Launch permissions come one AMI a call,
+    /// so each is read just before that AMI is retired, in the same paced stream: the reads
+    /// (20 a second) overlap the deletes (5).
+    async fn retire_all(&self, ctx: &Context, doomed: Vec<(Ami, Action)>, now: SystemTime) -> Vec<(String, Outcome)> {
         let (dry_run, check_shared) = (self.dry_run, !self.include_shared);
-        let pacer = ctx.pacer().clone();
-        let results: Vec<(String, Outcome)> = stream::iter(doomed)
+        let (ec2, pacer) = (ctx.ec2(), ctx.pacer().clone());
+        stream::iter(doomed)
             .map(|(ami, action)| {
                 let (ec2, pacer) = (ec2.clone(), pacer.clone());
                 async move {
@@ -240,16 +254,24 @@ impl Args {
             })
             .buffered(usize::from(self.concurrency))
             .collect()
-            .await;
+            .await
+    }
 
+    /// The report of what the retirements did; an AMI found shared goes back into the plan as kept.
+    fn tally(
+        &self,
+        results: Vec<(String, Outcome)>,
+        plan: &mut [plan::Decision],
+        tags: std::collections::BTreeMap<String, String>,
+    ) -> Pruned {
         let mut report = Pruned {
             branch: self.branch.clone(),
-            tags: scope.tags,
+            tags,
             max: self.max,
             retire: self.retire,
             older_than: self.older_than.map(plan::human),
             unused_for: self.unused_for.map(plan::human),
-            dry_run,
+            dry_run: self.dry_run,
             plan: Vec::new(),
             deleted: Vec::new(),
             disabled: Vec::new(),
@@ -278,8 +300,7 @@ impl Args {
                 Outcome::Failed(e) => report.failed.push(Failure::logged(image_id, &e)),
             }
         }
-        report.plan = plan;
-        Ok(report)
+        report
     }
 }
 

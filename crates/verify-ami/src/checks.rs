@@ -10,13 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use aws_sdk_ec2::types::{InstanceStateName, SummaryStatus};
-use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
-use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, PingStatus};
 use common::error::{aws_error, error_code};
 use common::Context;
 
-use crate::report::{tail, Check, CommandOutput, Outcome};
+use crate::report::{Check, Outcome};
 use crate::Args;
+
+mod ssm;
+mod target;
+
+pub use target::deregister;
 
 /// How the checks ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -172,187 +175,6 @@ impl<'a> Checker<'a> {
             (None, Some(t)) => format!("the instance is {} ({t})", state.as_str()),
             (None, None) => format!("the instance is {}", state.as_str()),
         })
-    }
-
-    /// The SSM agent online on every instance, then the command run on them all, exiting 0.
-    async fn ssm_command(&mut self, command: &str, checks: &mut Vec<Check>) -> Result<Found> {
-        let started = Instant::now();
-        if let Some(why) = self.agents_online(started, checks).await? {
-            return Ok(Some(why));
-        }
-        let Some(command_id) = self.send(command, started, checks).await? else {
-            return Ok(Some(checks.last().map(|c| c.detail.clone()).unwrap_or_default()));
-        };
-        let ssm = self.ctx.ssm();
-        let mut done: BTreeMap<String, f64> = BTreeMap::new();
-        loop {
-            self.looks += 1;
-            for id in self.ids.iter().filter(|id| !done.contains_key(*id)).cloned().collect::<Vec<_>>() {
-                let out = match ssm.get_command_invocation().command_id(&command_id).instance_id(&id).send().await {
-                    // AWS may not know the invocation yet, right after the send.
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_invocation_does_not_exist()) => continue,
-                    other => other.map_err(|e| aws_error(format!("asking how the command on {id} went"), e))?,
-                };
-                let status = out.status().cloned().unwrap_or(CommandInvocationStatus::Pending);
-                match status {
-                    CommandInvocationStatus::Pending | CommandInvocationStatus::InProgress | CommandInvocationStatus::Delayed => {}
-                    CommandInvocationStatus::Success => {
-                        done.insert(id.clone(), started.elapsed().as_secs_f64());
-                    }
-                    other => {
-                        let code = out.response_code();
-                        let why = format!(
-                            "{id}: the SSM command {} with exit code {code}",
-                            if other == CommandInvocationStatus::Failed {
-                                "failed".to_owned()
-                            } else {
-                                format!("ended {}", other.as_str())
-                            }
-                        );
-                        let mut check = Check::new("ssm-command", Some(&id), Outcome::Failed, started, why.clone());
-                        check.output = Some(CommandOutput {
-                            exit_code: code,
-                            stdout: tail(out.standard_output_content().unwrap_or_default()),
-                            stderr: tail(out.standard_error_content().unwrap_or_default()),
-                        });
-                        checks.push(check);
-                        return Ok(Some(why));
-                    }
-                }
-            }
-            if done.len() == self.ids.len() {
-                for (id, secs) in done {
-                    checks.push(Check::at("ssm-command", Some(&id), Outcome::Passed, secs, "exit code 0".into()));
-                }
-                return Ok(None);
-            }
-            if !self.pause().await {
-                let why = self.timed_out("the SSM command to end");
-                checks.push(Check::new("ssm-command", None, Outcome::TimedOut, started, why.clone()));
-                return Ok(Some(why));
-            }
-        }
-    }
-
-    async fn agents_online(&mut self, started: Instant, checks: &mut Vec<Check>) -> Result<Found> {
-        let ssm = self.ctx.ssm();
-        let filter = InstanceInformationStringFilter::builder()
-            .key("InstanceIds")
-            .set_values(Some(self.ids.to_vec()))
-            .build()
-            .map_err(anyhow::Error::new)?;
-        loop {
-            self.looks += 1;
-            let mut pages = ssm.describe_instance_information().filters(filter.clone()).max_results(50).into_paginator().send();
-            let mut online = 0;
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| aws_error("asking whether the instances' SSM agents are online", e))?;
-                online += page.instance_information_list().iter().filter(|i| i.ping_status() == Some(&PingStatus::Online)).count();
-            }
-            if online >= self.ids.len() {
-                return Ok(None);
-            }
-            if !self.pause().await {
-                let why = self.timed_out("the SSM agent to come online (the instance profile's role needs AmazonSSMManagedInstanceCore, and the instance a way to reach SSM)");
-                checks.push(Check::new("ssm-command", None, Outcome::TimedOut, started, why.clone()));
-                return Ok(Some(why));
-            }
-        }
-    }
-
-    /// Sends the command; an agent that has just come online may still be refused
-    /// (InvalidInstanceId), so that is asked again at the next look.
-    async fn send(&mut self, command: &str, started: Instant, checks: &mut Vec<Check>) -> Result<Option<String>> {
-        let ssm = self.ctx.ssm();
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
-            self.ctx.pacer().wait("SendCommand").await;
-            let sent = ssm
-                .send_command()
-                .document_name("AWS-RunShellScript")
-                .set_instance_ids(Some(self.ids.to_vec()))
-                .parameters("commands", vec![command.to_owned()])
-                .parameters("executionTimeout", vec![left.to_string()])
-                .comment(format!("verify-ami {}", self.args.ami_id))
-                .send()
-                .await;
-            match sent {
-                Ok(out) => return Ok(out.command().and_then(|c| c.command_id()).map(str::to_owned)),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_instance_id()) => {}
-                Err(e) => return Err(aws_error("sending the SSM command", e)),
-            }
-            if !self.pause().await {
-                let why = self.timed_out("SSM to accept the command");
-                checks.push(Check::new("ssm-command", None, Outcome::TimedOut, started, why));
-                return Ok(None);
-            }
-        }
-    }
-
-    /// Every instance registered in the target group and `healthy` there.
-    async fn target_health(&mut self, tg: &str, checks: &mut Vec<Check>) -> Result<Found> {
-        let started = Instant::now();
-        let elb = self.ctx.elbv2();
-        let targets: Vec<TargetDescription> = self.ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
-        self.ctx.pacer().wait("RegisterTargets").await;
-        elb.register_targets()
-            .target_group_arn(tg)
-            .set_targets(Some(targets.clone()))
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("registering the instances in {tg}"), e))?;
-        self.registered = self.ids.to_vec();
-        let mut healthy: BTreeMap<String, f64> = BTreeMap::new();
-        loop {
-            self.looks += 1;
-            let out = elb
-                .describe_target_health()
-                .target_group_arn(tg)
-                .set_targets(Some(targets.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error(format!("describing target health in {tg}"), e))?;
-            for d in out.target_health_descriptions() {
-                let Some(id) = d.target().and_then(|t| t.id()).filter(|id| !healthy.contains_key(*id)) else { continue };
-                let health = d.target_health();
-                match health.and_then(|h| h.state()) {
-                    Some(TargetHealthStateEnum::Healthy) => {
-                        healthy.insert(id.to_owned(), started.elapsed().as_secs_f64());
-                    }
-                    None | Some(TargetHealthStateEnum::Initial) => {}
-                    Some(state) => {
-                        let reason = health
-                            .map(|h| format!("{}: {}", h.reason().map_or("?", |r| r.as_str()), h.description().unwrap_or("")))
-                            .unwrap_or_default();
-                        let why = format!("{id}: target {} in the target group ({reason})", state.as_str());
-                        checks.push(Check::new("target-health", Some(id), Outcome::Failed, started, why.clone()));
-                        return Ok(Some(why));
-                    }
-                }
-            }
-            if healthy.len() == self.ids.len() {
-                for (id, secs) in healthy {
-                    checks.push(Check::at("target-health", Some(&id), Outcome::Passed, secs, "healthy".into()));
-                }
-                return Ok(None);
-            }
-            if !self.pause().await {
-                let why = self.timed_out("the instances to be healthy in the target group");
-                checks.push(Check::new("target-health", None, Outcome::TimedOut, started, why.clone()));
-                return Ok(Some(why));
-            }
-        }
-    }
-}
-
-/// Takes instances out of a target group; a failure is a warning (they are being terminated,
-/// which ends their registration's use too).
-pub async fn deregister(ctx: &Context, tg: &str, ids: &[String]) {
-    let targets: Vec<TargetDescription> = ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
-    ctx.pacer().wait("DeregisterTargets").await;
-    match ctx.elbv2().deregister_targets().target_group_arn(tg).set_targets(Some(targets)).send().await {
-        Ok(_) => tracing::info!("deregistered {} from {tg}", ids.join(", ")),
-        Err(e) => tracing::warn!("{}", common::error::AwsError::from_sdk(format!("deregistering {} from {tg}", ids.join(", ")), &e)),
     }
 }
 

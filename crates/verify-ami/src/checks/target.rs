@@ -1,0 +1,80 @@
+//! The target group check: every instance registered and `healthy`, deregistered afterwards.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Result;
+use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
+use common::error::aws_error;
+use common::Context;
+
+use super::{Checker, Found};
+use crate::report::{Check, Outcome};
+
+impl Checker<'_> {
+    /// Every instance registered in the target group and `healthy` there.
+    pub(super) async fn target_health(&mut self, tg: &str, checks: &mut Vec<Check>) -> Result<Found> {
+        let started = Instant::now();
+        let elb = self.ctx.elbv2();
+        let targets: Vec<TargetDescription> = self.ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
+        self.ctx.pacer().wait("RegisterTargets").await;
+        elb.register_targets()
+            .target_group_arn(tg)
+            .set_targets(Some(targets.clone()))
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("registering the instances in {tg}"), e))?;
+        self.registered = self.ids.to_vec();
+        let mut healthy: BTreeMap<String, f64> = BTreeMap::new();
+        loop {
+            self.looks += 1;
+            let out = elb
+                .describe_target_health()
+                .target_group_arn(tg)
+                .set_targets(Some(targets.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error(format!("describing target health in {tg}"), e))?;
+            for d in out.target_health_descriptions() {
+                let Some(id) = d.target().and_then(|t| t.id()).filter(|id| !healthy.contains_key(*id)) else { continue };
+                let health = d.target_health();
+                match health.and_then(|h| h.state()) {
+                    Some(TargetHealthStateEnum::Healthy) => {
+                        healthy.insert(id.to_owned(), started.elapsed().as_secs_f64());
+                    }
+                    None | Some(TargetHealthStateEnum::Initial) => {}
+                    Some(state) => {
+                        let reason = health
+                            .map(|h| format!("{}: {}", h.reason().map_or("?", |r| r.as_str()), h.description().unwrap_or("")))
+                            .unwrap_or_default();
+                        let why = format!("{id}: target {} in the target group ({reason})", state.as_str());
+                        checks.push(Check::new("target-health", Some(id), Outcome::Failed, started, why.clone()));
+                        return Ok(Some(why));
+                    }
+                }
+            }
+            if healthy.len() == self.ids.len() {
+                for (id, secs) in healthy {
+                    checks.push(Check::at("target-health", Some(&id), Outcome::Passed, secs, "healthy".into()));
+                }
+                return Ok(None);
+            }
+            if !self.pause().await {
+                let why = self.timed_out("the instances to be healthy in the target group");
+                checks.push(Check::new("target-health", None, Outcome::TimedOut, started, why.clone()));
+                return Ok(Some(why));
+            }
+        }
+    }
+}
+
+/// Takes instances out of a target group; a failure is a warning (they are being terminated,
+/// which ends their registration's use too).
+pub async fn deregister(ctx: &Context, tg: &str, ids: &[String]) {
+    let targets: Vec<TargetDescription> = ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
+    ctx.pacer().wait("DeregisterTargets").await;
+    match ctx.elbv2().deregister_targets().target_group_arn(tg).set_targets(Some(targets)).send().await {
+        Ok(_) => tracing::info!("deregistered {} from {tg}", ids.join(", ")),
+        Err(e) => tracing::warn!("{}", common::error::AwsError::from_sdk(format!("deregistering {} from {tg}", ids.join(", ")), &e)),
+    }
+}
