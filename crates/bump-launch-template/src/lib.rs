@@ -27,7 +27,7 @@ use common::error::{aws_error, dry_run_ok};
 use common::flags::PaceArgs;
 use common::ids::{AmiId, LaunchTemplateId, Version as VersionArg};
 use common::launches::{list_groups, Group};
-use common::{Context, GlobalArgs, Report, Tool};
+use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool};
 use serde::Serialize;
 pub use versions::{plan_versions, resolve_source, Version};
 
@@ -139,24 +139,25 @@ impl Report for Bumped {
 
 impl Tool for Args {
     const NAME: &'static str = "bump-launch-template";
-    type Report = Bumped;
+    type Plan = Args;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn rate(&self) -> Option<f64> {
-        self.pace.rate
-    }
-
     /// The one check that is not a usage error: the replaced script exited 1 here, and
     /// pipelines may depend on that.
-    fn validate(&mut self) -> Result<()> {
+    fn prepare(self) -> Result<Prepared<Args>> {
         if self.versions_to_keep < 2 {
             bail!("Must keep at least 2 versions of launch template");
         }
-        Ok(())
+        let rate = self.pace.rate;
+        Ok(Prepared::new(self).rate(rate))
     }
+}
+
+impl Plan for Args {
+    type Report = Bumped;
 
     async fn run(self, ctx: Context) -> Result<Bumped> {
         let ec2 = ctx.ec2();

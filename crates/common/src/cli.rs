@@ -15,31 +15,49 @@ use crate::logging::init_logging;
 use crate::output::{write_report, Report};
 use crate::status::Status;
 
-/// One deploy tool: its arguments, and the operation they drive.
+/// One deploy tool: its arguments, which [`Tool::prepare`] turns into the [`Plan`] it runs.
 pub trait Tool: Parser {
     /// The binary's name, used as the prefix of error lines.
     const NAME: &'static str;
-    type Report: Report;
+    type Plan: Plan;
 
     fn global(&self) -> &GlobalArgs;
 
-    /// `--rate`, for the tools that pace their mutating calls.
-    fn rate(&self) -> Option<f64> {
-        None
-    }
+    /// Checks the arguments and makes the plan, before anything else happens (no config, no
+    /// request): every usage error is found here.
+    fn prepare(self) -> anyhow::Result<Prepared<Self::Plan>>;
+}
 
-    /// The Region to use when neither --region nor the standard chain names one (asked after
-    /// [`Tool::validate`]).
-    fn fallback_region(&self) -> Option<String> {
-        None
-    }
-
-    /// Checks the arguments before anything else happens (no config, no request).
-    fn validate(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
+/// What a tool does once its arguments are checked; its report goes to stdout.
+pub trait Plan {
+    type Report: Report;
 
     fn run(self, ctx: Context) -> impl Future<Output = anyhow::Result<Self::Report>>;
+}
+
+/// A plan, and how to reach AWS for it: `--rate` for the tools that pace their mutating calls,
+/// and the Region to use when neither --region nor the standard chain names one (the first
+/// of `--regions`).
+pub struct Prepared<P> {
+    pub plan: P,
+    pub rate: Option<f64>,
+    pub fallback_region: Option<String>,
+}
+
+impl<P> Prepared<P> {
+    pub fn new(plan: P) -> Self {
+        Prepared { plan, rate: None, fallback_region: None }
+    }
+
+    pub fn rate(mut self, rate: Option<f64>) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    pub fn fallback_region(mut self, region: Option<String>) -> Self {
+        self.fallback_region = region;
+        self
+    }
 }
 
 /// A clap error as one line, `<tool>: message`, with the usage status; --help and --version
@@ -89,7 +107,7 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
             _ => Status::Done.into(),
         };
     }
-    let mut args = match T::from_arg_matches(&matches) {
+    let args = match T::from_arg_matches(&matches) {
         Ok(args) => args,
         Err(e) => return parse_error(T::NAME, e),
     };
@@ -103,12 +121,10 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
             return Status::Failed.into();
         }
     };
-    let rate = args.rate();
     let outcome = runtime.block_on(async {
-        args.validate()?;
-        let fallback = args.fallback_region();
-        let ctx = Context::load(&global.aws, rate, fallback.as_deref()).await?;
-        args.run(ctx).await
+        let prepared = args.prepare()?;
+        let ctx = Context::load(&global.aws, prepared.rate, prepared.fallback_region.as_deref()).await?;
+        prepared.plan.run(ctx).await
     });
     match outcome {
         Ok(report) => {

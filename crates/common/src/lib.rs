@@ -37,7 +37,7 @@ pub mod verdict;
 
 pub use ami::{list_amis, sort_oldest_first, Ami};
 pub use aws::Context;
-pub use cli::Tool;
+pub use cli::{Plan, Prepared, Tool};
 pub use error::{aws_error, AwsError, Usage};
 pub use flags::GlobalArgs;
 pub use inuse::{InUse, Uses};

@@ -19,7 +19,7 @@ use common::delete::{delete, describe_one, leftovers, Deletion, Failure, Target}
 use common::error::Usage;
 use common::flags::PaceArgs;
 use common::ids::AmiId;
-use common::{Context, GlobalArgs, Report, Tool, Uses};
+use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool, Uses};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -72,10 +72,20 @@ pub struct Args {
 
     #[command(flatten)]
     pub global: GlobalArgs,
+}
 
-    /// The IDs to delete, in order, each once (the arguments with stdin read in).
-    #[arg(skip)]
+/// What to delete: the arguments, and the IDs they name, in order, each once (stdin read in).
+pub struct Doomed {
+    pub args: Args,
     pub ids: Vec<String>,
+}
+
+impl std::ops::Deref for Doomed {
+    type Target = Args;
+
+    fn deref(&self) -> &Args {
+        &self.args
+    }
 }
 
 /// One AMI_ID argument: an ID, or `-` for stdin.
@@ -161,22 +171,19 @@ impl Report for Deleted {
 
 impl Tool for Args {
     const NAME: &'static str = "delete-ami";
-    type Report = Deleted;
+    type Plan = Doomed;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn rate(&self) -> Option<f64> {
-        self.pace.rate
-    }
-
     /// Reads stdin for `-`: every ID is known, and well-formed, before the first request.
-    fn validate(&mut self) -> Result<()> {
+    fn prepare(self) -> Result<Prepared<Doomed>> {
         if self.amis.iter().filter(|a| **a == AmiArg::Stdin).count() > 1 {
             bail!(Usage("- (stdin) may be given once".into()));
         }
         let mut seen = BTreeSet::new();
+        let mut all = Vec::new();
         for arg in &self.amis {
             let ids = match arg {
                 AmiArg::Id(id) => vec![id.to_string()],
@@ -193,10 +200,15 @@ impl Tool for Args {
                     ids
                 }
             };
-            self.ids.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
+            all.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
         }
-        Ok(())
+        let rate = self.pace.rate;
+        Ok(Prepared::new(Doomed { args: self, ids: all }).rate(rate))
     }
+}
+
+impl Plan for Doomed {
+    type Report = Deleted;
 
     async fn run(self, ctx: Context) -> Result<Deleted> {
         let ec2 = ctx.ec2();

@@ -20,7 +20,7 @@ use common::launches::list_groups;
 use common::regions::check_known;
 use common::targets::{Target, Targets};
 use common::templates::Template;
-use common::{Context, GlobalArgs, Report, Tool};
+use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool};
 use serde::Serialize;
 
 /// Check a multi-Region deploy's targets file and print its targets, one line each.
@@ -42,9 +42,12 @@ pub struct Args {
 
     #[command(flatten)]
     pub global: GlobalArgs,
+}
 
-    #[arg(skip)]
-    targets: Option<Targets>,
+/// The targets file, read and checked, to check against AWS.
+pub struct Check {
+    targets: Targets,
+    list_regions: bool,
 }
 
 /// The targets, or (--list-regions) only their Regions.
@@ -68,23 +71,24 @@ impl Report for Listed {
 
 impl Tool for Args {
     const NAME: &'static str = "deploy-tools targets";
-    type Report = Listed;
+    type Plan = Check;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn validate(&mut self) -> Result<()> {
-        self.targets = Some(Targets::read(&self.file)?);
-        Ok(())
+    fn prepare(self) -> Result<Prepared<Check>> {
+        let targets = Targets::read(&self.file)?;
+        let first = targets.regions().names()[0].clone();
+        Ok(Prepared::new(Check { targets, list_regions: self.list_regions }).fallback_region(Some(first)))
     }
+}
 
-    fn fallback_region(&self) -> Option<String> {
-        self.targets.as_ref().map(|t| t.regions().names()[0].clone())
-    }
+impl Plan for Check {
+    type Report = Listed;
 
     async fn run(self, ctx: Context) -> Result<Listed> {
-        let targets = self.targets.expect("validated");
+        let targets = self.targets;
         check_known(&ctx.ec2(), &targets.regions()).await?;
         let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(ctx.in_region(&t.region), i + 1, t));
         futures::future::try_join_all(checks).await?;

@@ -22,7 +22,7 @@ use common::error::Usage;
 use common::flags::positive_secs;
 use common::ids::LaunchTemplateId;
 use common::refresh::{phase_named, Phase};
-use common::{Context, GlobalArgs, Tool};
+use common::{Context, GlobalArgs, Plan, Prepared, Tool};
 
 use crate::config::RefreshConfig;
 use crate::follow::{Follower, Waited};
@@ -81,9 +81,20 @@ pub struct Args {
 
     #[command(flatten)]
     pub global: GlobalArgs,
+}
 
-    #[arg(skip)]
+/// A refresh to start: the arguments, and the config file they name, read and checked.
+pub struct Refresh {
+    pub args: Args,
     pub config: RefreshConfig,
+}
+
+impl std::ops::Deref for Refresh {
+    type Target = Args;
+
+    fn deref(&self) -> &Args {
+        &self.args
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,13 +109,13 @@ pub enum IfRunning {
 
 impl Tool for Args {
     const NAME: &'static str = "instance-refresh";
-    type Report = Refreshed;
+    type Plan = Refresh;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn validate(&mut self) -> Result<()> {
+    fn prepare(self) -> Result<Prepared<Refresh>> {
         let config = config::load(&self.config_file).map_err(|e| Usage(common::error::render(&e)))?;
         if let Some(name) = &config.auto_scaling_group_name {
             if name != &self.asg_name {
@@ -115,9 +126,12 @@ impl Tool for Args {
                 )));
             }
         }
-        self.config = config;
-        Ok(())
+        Ok(Prepared::new(Refresh { args: self, config }))
     }
+}
+
+impl Plan for Refresh {
+    type Report = Refreshed;
 
     async fn run(self, ctx: Context) -> Result<Refreshed> {
         let started_at = Instant::now();

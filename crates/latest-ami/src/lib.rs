@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use common::regions::{check_known, list_in_each, RegionList};
 use common::verdict::Verdict;
-use common::{list_amis, Context, GlobalArgs, RegionsArgs, Report, Scope, TagArgs, Tool};
+use common::{list_amis, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
 use common::builds::{describe, pick, Picked};
@@ -100,15 +100,20 @@ impl Report for Found {
 
 impl Tool for Args {
     const NAME: &'static str = "latest-ami";
-    type Report = Found;
+    type Plan = Args;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn fallback_region(&self) -> Option<String> {
-        self.regions.regions.as_ref().map(|r| r.names()[0].clone())
+    fn prepare(self) -> Result<Prepared<Args>> {
+        let first = self.regions.regions.as_ref().map(|r| r.names()[0].clone());
+        Ok(Prepared::new(self).fallback_region(first))
     }
+}
+
+impl Plan for Args {
+    type Report = Found;
 
     async fn run(self, ctx: Context) -> Result<Found> {
         match self.regions.regions.clone() {

@@ -19,7 +19,7 @@ use common::builds::{pick, Picked};
 use common::delete::{delete, Failure, Target};
 use common::flags::PaceArgs;
 use common::regions::{check_known, each, list_in_each, OneOrMany};
-use common::{list_amis, Ami, Context, GlobalArgs, RegionsArgs, Scope, TagArgs, Tool, Uses};
+use common::{list_amis, Ami, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
 use crate::plan::{plan, shared_reason, Action, Retire, Rules};
@@ -118,26 +118,23 @@ enum Outcome {
 
 impl Tool for Args {
     const NAME: &'static str = "prune-amis";
-    type Report = OneOrMany<Pruned>;
+    type Plan = Args;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn rate(&self) -> Option<f64> {
-        self.pace.rate
-    }
-
-    fn fallback_region(&self) -> Option<String> {
-        self.regions.regions.as_ref().map(|r| r.names()[0].clone())
-    }
-
     /// The --tags must make one scope: a usage error here, before any request, rather than in
     /// each Region.
-    fn validate(&mut self) -> Result<()> {
+    fn prepare(self) -> Result<Prepared<Args>> {
         Scope::new(&self.branch, &self.tags.tags)?;
-        Ok(())
+        let (rate, first) = (self.pace.rate, self.regions.regions.as_ref().map(|r| r.names()[0].clone()));
+        Ok(Prepared::new(self).rate(rate).fallback_region(first))
     }
+}
+
+impl Plan for Args {
+    type Report = OneOrMany<Pruned>;
 
     async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
         let Some(regions) = self.regions.regions.clone() else {

@@ -23,7 +23,7 @@ use clap::{Parser, ValueEnum};
 use common::error::Usage;
 use common::flags::{positive_secs, PaceArgs};
 use common::ids::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
-use common::{Context, GlobalArgs, Tool};
+use common::{Context, GlobalArgs, Plan, Prepared, Tool};
 use futures::FutureExt;
 
 use crate::checks::{Checker, Ended};
@@ -152,22 +152,23 @@ fn run_id() -> String {
 
 impl Tool for Args {
     const NAME: &'static str = "verify-ami";
-    type Report = Verified;
+    type Plan = Args;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    fn rate(&self) -> Option<f64> {
-        self.pace.rate
-    }
-
-    fn validate(&mut self) -> Result<()> {
+    fn prepare(self) -> Result<Prepared<Args>> {
         if self.interval > self.timeout {
             bail!(Usage(format!("--interval ({} s) is longer than --timeout ({} s)", self.interval, self.timeout)));
         }
-        Ok(())
+        let rate = self.pace.rate;
+        Ok(Prepared::new(self).rate(rate))
     }
+}
+
+impl Plan for Args {
+    type Report = Verified;
 
     async fn run(self, ctx: Context) -> Result<Verified> {
         let started = Instant::now();
