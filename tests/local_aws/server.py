@@ -1,4 +1,4 @@
-"""Runs the local AWS (moto, extended by local_aws.py) on a loopback port.
+"""Runs the local AWS (moto, extended by the local_aws package) on a loopback port.
 
     python server.py [--port N]
 
@@ -58,9 +58,8 @@ import os
 
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
-import image_uses  # noqa: E402
 import local_aws  # noqa: E402
-import verification  # noqa: E402
+from local_aws import image_uses, verification  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402

@@ -54,6 +54,9 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 
+from .core import _authorize, paged
+from .regions import _settle
+
 LOCK = threading.RLock()
 STATUS_SECONDS = float(os.environ.get("LOCAL_AWS_STATUS_SECONDS", "2"))
 AGENT_SECONDS = float(os.environ.get("LOCAL_AWS_SSM_AGENT_SECONDS", "3"))
@@ -159,11 +162,7 @@ def describe_instance_information(self: Any) -> ActionResult:
             "ResourceType": "EC2Instance",
         })
     listed.sort(key=lambda i: i["InstanceId"])
-    start = int(self._get_param("NextToken") or 0)
-    out: dict[str, Any] = {"InstanceInformationList": listed[start : start + size]}
-    if start + size < len(listed):
-        out["NextToken"] = str(start + size)
-    return ActionResult(out)
+    return paged("InstanceInformationList", listed, self._get_param("NextToken"), size)
 
 
 _original_send_command: Any = None
@@ -223,8 +222,6 @@ _original_run_instances: Any = None
 def run_instances(self: Any) -> ActionResult:
     from moto.ec2.exceptions import InvalidAMIIdError, UnvailableAMIIdError
 
-    import local_aws
-
     backend = self.ec2_backend
     image_id = self._get_param("ImageId")
     template_arg = self._get_param("LaunchTemplate", {}) or {}
@@ -236,13 +233,13 @@ def run_instances(self: Any) -> ActionResult:
         ami = backend.amis.get(image_id)
         if ami is None:
             raise InvalidAMIIdError(image_id)
-        local_aws._settle(ami)
+        _settle(ami)
         if ami.state != "available":
             raise UnvailableAMIIdError(image_id)
     if self._get_param("IamInstanceProfile") or template_data.get("IamInstanceProfile"):
-        local_aws._authorize(self.region, "iam:PassRole")
+        _authorize(self.region, "iam:PassRole")
     if self._get_param("TagSpecifications"):
-        local_aws._authorize(self.region, "ec2:CreateTags")
+        _authorize(self.region, "ec2:CreateTags")
     return _original_run_instances(self)
 
 

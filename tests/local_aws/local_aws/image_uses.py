@@ -42,6 +42,8 @@ from typing import Any, Callable
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.amis import AmisResponse
+from .core import paged, _authorize
+from . import image_uses
 
 LOCK = threading.RLock()
 
@@ -166,17 +168,67 @@ def get_instance_types_from_instance_requirements(self: Any) -> ActionResult:
         and set(virt) & set(t.get("SupportedVirtualizationTypes", []))
         and _allows(t, req)
     )
-    token = self._get_param("NextToken")
-    start = int(token) if token else 0
     size = self._get_int_param("MaxResults") or 1000
-    page = names[start : start + size]
-    out: dict[str, Any] = {"InstanceTypes": [{"InstanceType": n} for n in page]}
-    if start + size < len(names):
-        out["NextToken"] = str(start + size)
-    return ActionResult(out)
+    return paged("InstanceTypes", names, self._get_param("NextToken"), size, lambda page: [{"InstanceType": n} for n in page])
+
+
+def _ssm_parameters(account: str, region: str) -> list[Any]:
+    from moto.ssm.models import ssm_backends
+
+    backend = ssm_backends[account][region]
+    return [versions[-1] for name, versions in list(backend._parameters.items()) if versions]
+
+
+def _parameter_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def describe_image_references(self: AmisResponse) -> ActionResult:
+    ids = self._get_param("ImageIds", [])
+    if not 1 <= len(ids) <= 10:
+        raise EC2ClientError("InvalidParameterValue", "ImageIds must name between 1 and 10 images.")
+    include_all = self._get_bool_param("IncludeAllResourceTypes", False)
+    requested = self._get_param("ResourceTypes", [])
+    if not include_all and not requested:
+        raise EC2ClientError("MissingParameter", "Specify either IncludeAllResourceTypes or ResourceTypes.")
+    self.error_on_dryrun()
+    options: dict[str, dict[str, list[str]]] = {}
+    for r in requested:
+        opts = {o.get("OptionName"): o.get("OptionValues", []) for o in r.get("ResourceTypeOptions", [])}
+        options[r["ResourceType"]] = opts
+    every = {"ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter", *RECIPE_PERMISSIONS}
+    types = set(options) | (every if include_all else set())
+    backend = self.ec2_backend
+    region, account = self.region, self.current_account
+    wanted = set(ids)
+    refs: list[dict[str, str]] = []
+    if "ec2:Instance" in types:
+        states = set(options.get("ec2:Instance", {}).get("state-name", [])) or {"pending", "running", "shutting-down", "stopping", "stopped"}
+        for reservation in backend.reservations.values():
+            for inst in reservation.instances:
+                if inst.image_id in wanted and inst.state in states:
+                    refs.append({"ImageId": inst.image_id, "ResourceType": "ec2:Instance",
+                                 "Arn": f"arn:aws:ec2:{region}:{account}:instance/{inst.id}"})
+    if "ec2:LaunchTemplate" in types:
+        depth = int((options.get("ec2:LaunchTemplate", {}).get("version-depth") or ["10"])[0])
+        for template in backend.launch_templates.values():
+            for version in sorted(template.versions, key=lambda v: v.number)[-depth:]:
+                image = version.data.get("ImageId")
+                if image in wanted:
+                    refs.append({"ImageId": image, "ResourceType": "ec2:LaunchTemplate",
+                                 "Arn": f"arn:aws:ec2:{region}:{account}:launch-template/{template.id}"})
+    if "ssm:Parameter" in types:
+        _authorize(region, "ssm:DescribeParameters", "ssm:GetParameters")
+        for param in _ssm_parameters(account, region):
+            if param.data_type == "aws:ec2:image" and param.value in wanted:
+                refs.append({"ImageId": param.value, "ResourceType": "ssm:Parameter",
+                             "Arn": _parameter_arn(region, account, param.name)})
+    refs.extend(image_uses.recipe_references(account, region, types, wanted, _authorize))
+    return paged("ImageReferences", refs, self._get_param("NextToken"), self._get_int_param("MaxResults"))
 
 
 def install() -> None:
     from moto.ec2.responses.instances import InstanceResponse
 
+    AmisResponse.describe_image_references = describe_image_references
     InstanceResponse.get_instance_types_from_instance_requirements = get_instance_types_from_instance_requirements
