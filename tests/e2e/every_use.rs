@@ -54,21 +54,6 @@ async fn world(aws: &LocalAws) -> World {
     World { amis, arm_lt, image_recipe, container_recipe }
 }
 
-/// The dry run's plan, image ID -> (action, reason).
-fn plan(v: &serde_json::Value) -> BTreeMap<String, (String, String)> {
-    v["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["image_id"].as_str().unwrap().to_owned(),
-                (d["action"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap().to_owned()),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn prune_keeps_and_delete_refuses_what_configurations_overrides_and_recipes_use() {
     let aws = LocalAws::start().await;
@@ -76,7 +61,7 @@ async fn prune_keeps_and_delete_refuses_what_configurations_overrides_and_recipe
     let dir = workdir();
 
     let dry = aws.run("prune-amis", dir.path(), &["main", "1", "--dry-run", "-o", "json"]).expect(0).json();
-    let p = plan(&dry);
+    let p = deploy_tests::plan_of(&dry);
     let kept = [
         (0, "group classic launches launch configuration classic-lc".to_owned()),
         (1, "launch configuration spare-lc names it".to_owned()),

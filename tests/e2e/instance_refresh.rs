@@ -9,6 +9,11 @@ async fn world(aws: &LocalAws, group: &str) -> (String, String, String) {
 
 const FAST: [&str; 2] = ["--interval", "0.1"];
 
+/// A refresh of group "web" from `cfg`, pinned to version 2 of template `lt`, looking fast.
+fn pinned_to_2(aws: &LocalAws, dir: &Path, cfg: &str, lt: &str) -> deploy_tests::Run {
+    aws.run("instance-refresh", dir, &[cfg, "web", "--launch-template-id", lt, "--launch-template-version", "2", FAST[0], FAST[1]])
+}
+
 #[tokio::test]
 async fn a_successful_refresh_exits_0_with_every_instance_on_the_new_ami() {
     let aws = LocalAws::start().await;
@@ -53,13 +58,7 @@ async fn auto_rollback_from_latest_runs_without_it_and_says_so() {
     let (lt, _, new) = world(&aws, "web").await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
-    let run = aws
-        .run(
-            "instance-refresh",
-            dir.path(),
-            &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]],
-        )
-        .expect(0);
+    let run = pinned_to_2(&aws, dir.path(), &cfg, &lt).expect(0);
     assert!(run.stderr.contains("without AutoRollback"), "{}", run.stderr);
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
     // The group is now on version 2, so the next refresh can roll back.
@@ -104,13 +103,7 @@ async fn auto_rollback_puts_the_group_back_and_exits_1() {
     aws.refresh_fault("web", "fail_after", 1, "health checks failed");
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true}}"#);
-    let run = aws
-        .run(
-            "instance-refresh",
-            dir.path(),
-            &[&cfg, "web", "--launch-template-id", &lt, "--launch-template-version", "2", FAST[0], FAST[1]],
-        )
-        .expect(1);
+    let run = pinned_to_2(&aws, dir.path(), &cfg, &lt).expect(1);
     assert!(run.stdout.starts_with("Instance refresh RollbackSuccessful"), "{}", run.stdout);
     assert_eq!(aws.group_amis("web").await, vec![old.clone(), old]);
 }

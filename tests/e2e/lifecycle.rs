@@ -2,8 +2,6 @@
 //! (disable, deprecate, then delete), one DeregisterImage per AMI with per-snapshot results,
 //! and delete-ami fed many IDs or a pipe.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::{BlockDeviceMapping, EbsBlockDevice};
 use deploy_tests::{workdir, LocalAws};
 
@@ -15,21 +13,6 @@ async fn aged_amis(aws: &LocalAws, n: usize, aged: usize, days: f64) -> Vec<Stri
         aws.age_image(ami, days);
     }
     amis
-}
-
-/// Image ID -> (action, reason) from a run's JSON plan.
-fn plan(v: &serde_json::Value) -> BTreeMap<String, (String, String)> {
-    v["plan"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["image_id"].as_str().unwrap().to_owned(),
-                (d["action"].as_str().unwrap().to_owned(), d["reason"].as_str().unwrap().to_owned()),
-            )
-        })
-        .collect()
 }
 
 async fn state(aws: &LocalAws, ami: &str) -> serde_json::Value {
@@ -45,7 +28,7 @@ async fn older_than_spares_fresh_amis_and_retires_old_ones() {
     let dir = workdir();
     // Every AMI but the newest is beyond MAX; only the two dated 40 days back are older than 30d.
     let run = aws.run("prune-amis", dir.path(), &["main", "1", "--older-than", "30d", "-o", "json"]).expect(0).json();
-    let p = plan(&run);
+    let p = deploy_tests::plan_of(&run);
     for (i, ami) in amis.iter().enumerate() {
         let (action, reason) = &p[ami];
         match i {
@@ -74,7 +57,7 @@ async fn unused_for_keeps_an_ami_launched_lately_even_if_its_instance_is_gone() 
     ec2.terminate_instances().instance_ids(&instance).send().await.unwrap();
     let dir = workdir();
     let v = aws.run("prune-amis", dir.path(), &["main", "1", "--unused-for", "14d", "--dry-run", "-o", "json"]).expect(0).json();
-    let p = plan(&v);
+    let p = deploy_tests::plan_of(&v);
     assert_eq!(p[&amis[1]].0, "keep", "{:?}", p[&amis[1]]);
     assert!(p[&amis[1]].1.starts_with("launched within the last 14d (last launch 20"), "{:?}", p[&amis[1]]);
     assert_eq!(p[&amis[0]].0, "delete", "never launched");
@@ -103,7 +86,7 @@ async fn disable_then_delete_is_a_two_stage_policy() {
     // Again: already disabled ones are left alone, and said so.
     let v = aws.run("prune-amis", dir.path(), &["main", "2", "--retire", "disable", "-o", "json"]).expect(0).json();
     assert_eq!(v["disabled"], serde_json::json!([]));
-    assert_eq!(plan(&v)[&amis[0]], ("keep".to_owned(), "already disabled".to_owned()));
+    assert_eq!(deploy_tests::plan_of(&v)[&amis[0]], ("keep".to_owned(), "already disabled".to_owned()));
     // Stage 2: keep 4 in all; the two oldest disabled ones go, with their snapshots.
     aws.run("prune-amis", dir.path(), &["main", "4"]).expect(0);
     let mut left = amis[2..].to_vec();

@@ -34,6 +34,12 @@ pub fn refresh_config(dir: &Path, body: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A prune run's JSON plan: image ID -> (action, reason).
+pub fn plan_of(v: &serde_json::Value) -> std::collections::BTreeMap<String, (String, String)> {
+    let text = |d: &serde_json::Value, k: &str| d[k].as_str().unwrap().to_owned();
+    v["plan"].as_array().unwrap().iter().map(|d| (text(d, "image_id"), (text(d, "action"), text(d, "reason")))).collect()
+}
+
 /// A fresh working directory for one test.
 pub fn workdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
