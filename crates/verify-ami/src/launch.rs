@@ -166,8 +166,9 @@ impl<'a> Launcher<'a> {
         }
         if !left.is_empty() {
             tracing::warn!("terminating {} left by an earlier run for {}", left.join(", "), self.ami());
-            let registered = self.args.target_group_arn.as_ref().map(|tg| (tg.as_str(), left.clone()));
-            self.terminate(&left, registered.as_ref().map(|(tg, ids)| (*tg, ids.as_slice()))).await?;
+            // A killed run may have left them in the target group too.
+            let registered = self.args.target_group_arn.as_ref().map(|tg| (tg.as_str(), left.as_slice()));
+            self.terminate(&left, registered).await?;
         }
         Ok(left)
     }

@@ -215,9 +215,8 @@ impl Plan for Args {
             Ended::Interrupted => report.interrupted(),
         }
         if matches!(report.verdict, Verdict::Passed | Verdict::Failed) {
-            let recorded = record::record(&ctx, &self, &prepared.image, &report).await?;
+            report.retired = record::record(&ctx, &self, &prepared.image, &report).await?;
             report.recorded = true;
-            report.retired = recorded;
         }
         cleaned?;
         Ok(report.finish(started))
