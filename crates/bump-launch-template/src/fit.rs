@@ -205,7 +205,7 @@ mod tests {
     fn ami(arch: &str, boot: Option<&str>, ena: Option<bool>) -> Ami {
         Ami {
             image_id: "ami-1".into(),
-            state: "available".into(),
+            state: ImageState::Available,
             architecture: Some(arch.into()),
             boot_mode: boot.map(str::to_owned),
             ena_support: ena,
@@ -259,11 +259,11 @@ mod tests {
     #[test]
     fn an_ami_that_cannot_launch_is_refused_whatever_the_type() {
         let mut a = ami("x86_64", None, Some(true));
-        a.state = "disabled".into();
+        a.state = ImageState::Disabled;
         assert_eq!(unlaunchable(&a).unwrap(), "ami-1 is disabled: it cannot launch (EnableImage brings it back)");
-        a.state = "pending".into();
+        a.state = ImageState::Pending;
         assert_eq!(unlaunchable(&a).unwrap(), "ami-1 is pending, not available: it cannot launch");
-        a.state = "available".into();
+        a.state = ImageState::Available;
         assert_eq!(unlaunchable(&a), None);
     }
 

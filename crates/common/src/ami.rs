@@ -26,8 +26,10 @@ pub struct Ami {
     /// EC2's own enum, so that every match on it is checked when AWS adds a state.
     #[serde(serialize_with = "state_text")]
     pub state: ImageState,
-    /// The EBS snapshots in the AMI's block device mappings.
-    pub snapshot_ids: Vec<String>,
+    /// The EBS snapshots in the AMI's block device mappings, with their sizes (in JSON as
+    /// `snapshot_ids` and their total, `size_gib`).
+    #[serde(flatten)]
+    pub snapshots: Snapshots,
     /// Launch permissions include everyone (`Public` comes with the listing).
     pub public: bool,
     /// EC2's `DeregistrationProtection` as given (`enabled-with-cooldown`, ...), when set.
@@ -36,12 +38,6 @@ pub struct Ami {
     pub deprecation_time: Option<String>,
     /// The last launch from the AMI, as EC2 records it (up to about a day late).
     pub last_launched_time: Option<String>,
-    /// The EBS volume sizes of its snapshots, added up (GiB): what deleting them saves, at
-    /// most (snapshots are stored incrementally).
-    pub size_gib: i64,
-    /// Each snapshot's volume size (GiB), in the order of `snapshot_ids`.
-    #[serde(skip)]
-    pub snapshot_sizes: Vec<i64>,
     /// The AMI it was made from (CreateImage: the instance's AMI; CopyImage: the AMI copied)
     /// and that AMI's Region, as EC2 reports them (not for every AMI).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,13 +66,11 @@ impl Default for Ami {
             name: None,
             creation_date: String::new(),
             state: ImageState::Available,
-            snapshot_ids: Vec::new(),
+            snapshots: Snapshots::default(),
             public: false,
             deregistration_protection: None,
             deprecation_time: None,
             last_launched_time: None,
-            size_gib: 0,
-            snapshot_sizes: Vec::new(),
             source_image_id: None,
             source_image_region: None,
             architecture: None,
@@ -87,6 +81,59 @@ impl Default for Ami {
     }
 }
 
+/// One EBS snapshot of an AMI and its volume size (GiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: String,
+    pub size_gib: i64,
+}
+
+/// An AMI's snapshots, in block-device order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshots(pub Vec<Snapshot>);
+
+impl Snapshots {
+    pub fn ids(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.id.clone()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Their volume sizes added up (GiB): what deleting them saves, at most (snapshots are
+    /// stored incrementally).
+    pub fn total_gib(&self) -> i64 {
+        self.0.iter().map(|s| s.size_gib).sum()
+    }
+
+    /// The size (GiB) of those among `ids`.
+    pub fn size_of(&self, ids: &[String]) -> i64 {
+        self.0.iter().filter(|s| ids.contains(&s.id)).map(|s| s.size_gib).sum()
+    }
+}
+
+impl FromIterator<Snapshot> for Snapshots {
+    fn from_iter<I: IntoIterator<Item = Snapshot>>(iter: I) -> Self {
+        Snapshots(iter.into_iter().collect())
+    }
+}
+
+/// As the reports have always given them: `snapshot_ids` and `size_gib`, the total.
+impl Serialize for Snapshots {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("snapshot_ids", &self.ids())?;
+        map.serialize_entry("size_gib", &self.total_gib())?;
+        map.end()
+    }
+}
+
 /// The state as EC2 spells it, in the JSON reports.
 fn state_text<S: serde::Serializer>(state: &ImageState, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(state.as_str())
@@ -94,24 +141,22 @@ fn state_text<S: serde::Serializer>(state: &ImageState, serializer: S) -> Result
 
 impl Ami {
     pub fn from_image(image: &Image) -> Self {
-        let ebs: Vec<(String, i64)> = image
+        let snapshots = image
             .block_device_mappings()
             .iter()
             .filter_map(|m| m.ebs())
-            .filter_map(|ebs| Some((ebs.snapshot_id()?.to_owned(), i64::from(ebs.volume_size().unwrap_or(0)))))
+            .filter_map(|ebs| Some(Snapshot { id: ebs.snapshot_id()?.to_owned(), size_gib: i64::from(ebs.volume_size().unwrap_or(0)) }))
             .collect();
         Ami {
             image_id: image.image_id().unwrap_or_default().to_owned(),
             name: image.name().map(str::to_owned),
             creation_date: image.creation_date().unwrap_or_default().to_owned(),
             state: image.state().cloned().unwrap_or_else(|| ImageState::from("")),
-            snapshot_ids: ebs.iter().map(|(id, _)| id.clone()).collect(),
+            snapshots,
             public: image.public().unwrap_or(false),
             deregistration_protection: image.deregistration_protection().map(str::to_owned),
             deprecation_time: image.deprecation_time().map(str::to_owned),
             last_launched_time: image.last_launched_time().map(str::to_owned),
-            size_gib: ebs.iter().map(|(_, size)| size).sum(),
-            snapshot_sizes: ebs.iter().map(|(_, size)| *size).collect(),
             source_image_id: image.source_image_id().map(str::to_owned),
             source_image_region: image.source_image_region().map(str::to_owned),
             architecture: image.architecture().map(|a| a.as_str().to_owned()),
@@ -119,11 +164,6 @@ impl Ami {
             ena_support: image.ena_support(),
             tags: image.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect(),
         }
-    }
-
-    /// The size (GiB) of the snapshots among `ids` that this AMI was made of.
-    pub fn size_of(&self, ids: &[String]) -> i64 {
-        self.snapshot_ids.iter().zip(&self.snapshot_sizes).filter(|(id, _)| ids.contains(id)).map(|(_, size)| size).sum()
     }
 
     /// True while EC2 refuses to deregister the AMI: protection enabled, or turned off less
@@ -184,7 +224,7 @@ mod tests {
     use super::*;
 
     fn ami(id: &str, date: &str) -> Ami {
-        Ami { image_id: id.into(), name: None, creation_date: date.into(), state: "available".into(), ..Ami::default() }
+        Ami { image_id: id.into(), name: None, creation_date: date.into(), ..Ami::default() }
     }
 
     #[test]

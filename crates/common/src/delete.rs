@@ -11,6 +11,7 @@ use anyhow::Result;
 use aws_sdk_ec2::types::{Filter, ImageState};
 use serde::Serialize;
 
+use crate::ami::{Snapshot, Snapshots};
 use crate::error::{aws_error, error_code};
 use crate::{Ami, Pacer, Report};
 
@@ -107,6 +108,66 @@ impl Deletion {
     }
 }
 
+/// What became of the AMIs a run deleted: one for `delete-ami` with several IDs and for
+/// `prune-amis`, so "N of M could not" is counted, said and summed the same way in both. In
+/// JSON: `deleted`, `failed`, and `deleted_gib`, the total computed as it is written.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub deleted: Vec<Deletion>,
+    pub failed: Vec<Failure>,
+}
+
+impl Batch {
+    /// Takes one AMI's outcome: a deletion (a failure too when its snapshots are not all
+    /// deleted), or the error, logged.
+    pub fn record(&mut self, image_id: String, outcome: Result<Deletion>) {
+        match outcome {
+            Ok(d) => {
+                if let Some(why) = d.unfinished() {
+                    tracing::error!("{why}");
+                    self.failed.push(Failure { image_id, error: why });
+                }
+                self.deleted.push(d);
+            }
+            Err(e) => self.fail(image_id, &e),
+        }
+    }
+
+    /// An AMI that could not be deleted (or retired), logged.
+    pub fn fail(&mut self, image_id: String, err: &anyhow::Error) {
+        self.failed.push(Failure::logged(image_id, err));
+    }
+
+    /// The volume size of all snapshots deleted, in GiB.
+    pub fn deleted_gib(&self) -> i64 {
+        self.deleted.iter().map(|d| d.deleted_gib).sum()
+    }
+
+    /// How many snapshots were deleted.
+    pub fn snapshots(&self) -> usize {
+        self.deleted.iter().map(|d| d.deleted_snapshots.len()).sum()
+    }
+
+    /// "2 of 5 AMIs {what}: ami-1, ami-2", when any failed, out of `of` attempted.
+    pub fn failure(&self, of: usize, what: &str) -> Option<String> {
+        (!self.failed.is_empty()).then(|| {
+            let ids: Vec<&str> = self.failed.iter().map(|f| f.image_id.as_str()).collect();
+            format!("{} of {of} AMIs {what}: {}", self.failed.len(), ids.join(", "))
+        })
+    }
+}
+
+impl Serialize for Batch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("deleted", &self.deleted)?;
+        map.serialize_entry("failed", &self.failed)?;
+        map.serialize_entry("deleted_gib", &self.deleted_gib())?;
+        map.end()
+    }
+}
+
 /// What to delete: a registered AMI (with the snapshots its listing named), or the snapshots an
 /// already deregistered AMI left behind.
 #[derive(Debug, Clone)]
@@ -137,24 +198,22 @@ pub async fn leftovers(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option
         .filters(Filter::builder().name("description").values(format!("*{ami_id}*")).build())
         .into_paginator()
         .send();
-    let mut found: Vec<(String, i64)> = Vec::new();
+    let mut found: Vec<Snapshot> = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error(format!("looking for snapshots left by {ami_id}"), e))?;
         for snap in page.snapshots() {
             if let (Some(id), true) = (snap.snapshot_id(), snap.description().is_some_and(|d| names_ami(d, ami_id))) {
-                found.push((id.to_owned(), i64::from(snap.volume_size().unwrap_or(0))));
+                found.push(Snapshot { id: id.to_owned(), size_gib: i64::from(snap.volume_size().unwrap_or(0)) });
             }
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
     Ok((!found.is_empty()).then(|| Ami {
         image_id: ami_id.to_owned(),
         name: None,
         creation_date: String::new(),
-        state: "deregistered".into(),
-        snapshot_ids: found.iter().map(|(id, _)| id.clone()).collect(),
-        size_gib: found.iter().map(|(_, size)| size).sum(),
-        snapshot_sizes: found.iter().map(|(_, size)| *size).collect(),
+        state: ImageState::Deregistered,
+        snapshots: Snapshots(found),
         ..Ami::default()
     }))
 }
@@ -188,7 +247,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
         dry_run,
     };
     // The snapshots still to delete one by one after the deregistration, if any.
-    let mut one_by_one = ami.snapshot_ids.clone();
+    let mut one_by_one = ami.snapshots.ids();
 
     if registered {
         pacer.wait("DeregisterImage").await;
@@ -198,7 +257,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
                 report.deregistered = true;
                 tracing::info!("deregistered {image_id}");
                 let results = out.delete_snapshot_results();
-                if !results.is_empty() || ami.snapshot_ids.is_empty() {
+                if !results.is_empty() || ami.snapshots.is_empty() {
                     one_by_one.clear();
                     for r in results {
                         let snap = r.snapshot_id().unwrap_or_default().to_owned();
@@ -249,7 +308,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
             }
         }
     }
-    report.deleted_gib = ami.size_of(&report.deleted_snapshots);
+    report.deleted_gib = ami.snapshots.size_of(&report.deleted_snapshots);
     Ok(report)
 }
 

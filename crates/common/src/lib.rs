@@ -20,6 +20,7 @@ pub mod flags;
 mod http;
 pub mod ids;
 pub mod inuse;
+pub mod keep;
 pub mod launches;
 mod logging;
 pub mod output;

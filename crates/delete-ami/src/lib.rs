@@ -15,10 +15,11 @@ use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use common::delete::{delete, describe_one, leftovers, Deletion, Failure, Target};
+use common::delete::{delete, describe_one, leftovers, Batch, Deletion, Target};
 use common::error::Usage;
 use common::flags::PaceArgs;
 use common::ids::AmiId;
+use common::keep::{why_kept, Keep};
 use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool, Uses};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -124,11 +125,9 @@ pub fn ids_from_lines(lines: impl IntoIterator<Item = String>) -> Result<Vec<Str
 
 /// What became of each AMI when more than one was asked for (or `-`).
 #[derive(Debug, Serialize)]
-pub struct Batch {
-    pub deleted: Vec<Deletion>,
-    pub failed: Vec<Failure>,
-    /// The volume size of all snapshots deleted, in GiB.
-    pub deleted_gib: i64,
+pub struct Deletions {
+    #[serde(flatten)]
+    pub batch: Batch,
     pub dry_run: bool,
 }
 
@@ -137,23 +136,23 @@ pub struct Batch {
 #[serde(untagged)]
 pub enum Deleted {
     One(Deletion),
-    Many(Batch),
+    Many(Deletions),
 }
 
 impl Report for Deleted {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         match self {
             Deleted::One(d) => d.write_text(out),
-            Deleted::Many(b) => {
-                for d in &b.deleted {
+            Deleted::Many(Deletions { batch, dry_run }) => {
+                for d in &batch.deleted {
                     d.write_text(out)?;
                 }
-                for f in &b.failed {
+                for f in &batch.failed {
                     writeln!(out, "Failed {}: {}", f.image_id, f.error)?;
                 }
-                let snapshots: usize = b.deleted.iter().map(|d| d.deleted_snapshots.len()).sum();
-                let verb = if b.dry_run { "Would delete" } else { "Deleted" };
-                writeln!(out, "{verb} {} AMIs ({snapshots} snapshots, {} GiB), {} failed", b.deleted.len(), b.deleted_gib, b.failed.len())
+                let verb = if *dry_run { "Would delete" } else { "Deleted" };
+                let (amis, snapshots, gib, failed) = (batch.deleted.len(), batch.snapshots(), batch.deleted_gib(), batch.failed.len());
+                writeln!(out, "{verb} {amis} AMIs ({snapshots} snapshots, {gib} GiB), {failed} failed")
             }
         }
     }
@@ -161,10 +160,12 @@ impl Report for Deleted {
     fn failure(&self) -> Option<String> {
         match self {
             Deleted::One(d) => d.failure(),
-            Deleted::Many(b) => (!b.failed.is_empty()).then(|| {
-                let ids: Vec<&str> = b.failed.iter().map(|f| f.image_id.as_str()).collect();
-                format!("{} of {} AMIs were not deleted: {}", b.failed.len(), b.failed.len() + b.deleted.len(), ids.join(", "))
-            }),
+            // An AMI whose snapshots were left is among both the deleted and the failed.
+            Deleted::Many(Deletions { batch, .. }) => {
+                let attempted: BTreeSet<&str> =
+                    batch.deleted.iter().map(|d| d.image_id.as_str()).chain(batch.failed.iter().map(|f| f.image_id.as_str())).collect();
+                batch.failure(attempted.len(), "were not deleted")
+            }
         }
     }
 }
@@ -263,21 +264,11 @@ impl Plan for Doomed {
             let (_, outcome) = results.into_iter().next().expect("one AMI");
             return outcome.map(Deleted::One);
         }
-        let mut batch = Batch { deleted: Vec::new(), failed: Vec::new(), deleted_gib: 0, dry_run };
+        let mut batch = Batch::default();
         for (image_id, outcome) in results {
-            match outcome {
-                Ok(d) => {
-                    if let Some(why) = d.unfinished() {
-                        tracing::error!("{why}");
-                        batch.failed.push(Failure { image_id: image_id.clone(), error: why });
-                    }
-                    batch.deleted_gib += d.deleted_gib;
-                    batch.deleted.push(d);
-                }
-                Err(e) => batch.failed.push(Failure::logged(image_id, &e)),
-            }
+            batch.record(image_id, outcome);
         }
-        Ok(Deleted::Many(batch))
+        Ok(Deleted::Many(Deletions { batch, dry_run }))
     }
 }
 
@@ -289,12 +280,16 @@ async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str, missing_ok: bool) -> R
     }
     match leftovers(ec2, id).await? {
         Some(left) => {
-            tracing::info!("AMI {id} is already deregistered; deleting the {} snapshot(s) left behind", left.snapshot_ids.len());
+            tracing::info!("AMI {id} is already deregistered; deleting the {} snapshot(s) left behind", left.snapshots.len());
             Ok(Target::Gone(left))
         }
         None if missing_ok => {
             tracing::info!("AMI {id} no longer exists and no snapshot made for it remains: already deleted (--missing-ok)");
-            Ok(Target::Gone(common::Ami { image_id: id.to_owned(), state: "deregistered".into(), ..common::Ami::default() }))
+            Ok(Target::Gone(common::Ami {
+                image_id: id.to_owned(),
+                state: aws_sdk_ec2::types::ImageState::Deregistered,
+                ..common::Ami::default()
+            }))
         }
         None => {
             bail!("AMI {id} does not exist (InvalidAMIID.NotFound), and no snapshot made for it remains (--missing-ok counts that as done)")
@@ -302,28 +297,16 @@ async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str, missing_ok: bool) -> R
     }
 }
 
-/// Why this AMI must not be deleted, or `None`. Deregistration protection is refused even
-/// with --force; uses and other accounts' launch permissions unless forced.
+/// Why this AMI must not be deleted (see [`common::keep`]), with what would override it.
 fn refusal(target: &Target, uses: &Uses, force: bool, include_shared: bool) -> Option<String> {
     let Target::Registered(ami) = target else { return None };
-    let id = &ami.image_id;
-    if ami.is_protected() {
-        let how = ami.deregistration_protection.as_deref().unwrap_or_default();
-        return Some(format!("refusing to delete {id}: deregistration protection is {how} (DisableImageDeregistrationProtection turns it off; this tool never does)"));
-    }
-    if force {
-        return None;
-    }
-    if let Some(why) = uses.in_use.reason(id) {
-        return Some(format!("refusing to delete {id}: it is in use: {why} (--force deletes it anyway)"));
-    }
-    if include_shared {
-        return None;
-    }
-    if ami.public {
-        return Some(format!("refusing to delete {id}: it is public (--include-shared deletes it anyway)"));
-    }
-    uses.shared.get(id).map(|who| format!("refusing to delete {id}: it is {who} (--include-shared deletes it anyway)"))
+    let keep = why_kept(ami, uses, force, include_shared)?;
+    let hint = match keep {
+        Keep::Protected(_) => "DisableImageDeregistrationProtection turns it off; this tool never does",
+        Keep::InUse(_) => "--force deletes it anyway",
+        Keep::Shared(_) => "--include-shared deletes it anyway",
+    };
+    Some(format!("refusing to delete {}: {keep} ({hint})", ami.image_id))
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use clap::Parser;
 use common::builds::{pick, Picked};
-use common::delete::{delete, Failure, Target};
+use common::delete::{delete, Batch, Target};
 use common::flags::PaceArgs;
+use common::keep::Keep;
 use common::regions::{check_known, each, list_in_each, OneOrMany};
 use common::{list_amis, Ami, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
@@ -118,35 +119,56 @@ enum Outcome {
 
 impl Tool for Args {
     const NAME: &'static str = "prune-amis";
-    type Plan = Args;
+    type Plan = Pruning;
 
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
 
-    /// The --tags must make one scope: a usage error here, before any request, rather than in
-    /// each Region.
-    fn prepare(self) -> Result<Prepared<Args>> {
-        Scope::new(&self.branch, &self.tags.tags)?;
+    /// The scope and the rules, once: --tags that do not make one scope are a usage error
+    /// here, before any request, rather than in each Region.
+    fn prepare(self) -> Result<Prepared<Pruning>> {
+        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        let rules = Rules {
+            max: self.max,
+            older_than: self.older_than,
+            unused_for: self.unused_for,
+            retire: self.retire,
+            include_shared: self.include_shared,
+        };
         let (rate, first) = (self.pace.rate, self.regions.regions.as_ref().map(|r| r.names()[0].clone()));
-        Ok(Prepared::new(self).rate(rate).fallback_region(first))
+        Ok(Prepared::new(Pruning { args: self, scope, rules }).rate(rate).fallback_region(first))
     }
 }
 
-impl Plan for Args {
+/// A prune to run: the arguments, the AMIs' scope and the rules made of them.
+pub struct Pruning {
+    args: Args,
+    scope: Scope,
+    rules: Rules,
+}
+
+impl std::ops::Deref for Pruning {
+    type Target = Args;
+
+    fn deref(&self) -> &Args {
+        &self.args
+    }
+}
+
+impl Plan for Pruning {
     type Report = OneOrMany<Pruned>;
 
     async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
         let Some(regions) = self.regions.regions.clone() else {
             return Ok(OneOrMany::One(self.prune(ctx, None, None).await?));
         };
-        let scope = Scope::new(&self.branch, &self.tags.tags)?;
         check_known(&ctx.ec2(), &regions).await?;
         // Every Region's AMIs first: only all of them together tell which build a deploy to
         // these Regions picks (the newest available in every one), and its copies must stay
         // in every Region, even where newer builds would push them past MAX.
         let (mut listed, mut failed) = (Vec::new(), Vec::new());
-        for (region, listing) in list_in_each(&ctx, &regions, &scope).await {
+        for (region, listing) in list_in_each(&ctx, &regions, &self.scope).await {
             match listing {
                 Ok(amis) => listed.push((region, amis)),
                 Err(e) => failed.push((region, Err(e))),
@@ -175,30 +197,21 @@ impl Plan for Args {
     }
 }
 
-impl Args {
+impl Pruning {
     /// Prunes the branch's AMIs in the context's Region: `listed`, if they were listed already,
     /// keeping `keep` (an AMI ID and why) besides what the rules keep.
     async fn prune(&self, ctx: Context, listed: Option<Vec<Ami>>, keep: Option<(String, String)>) -> Result<Pruned> {
-        let ec2 = ctx.ec2();
-        let scope = Scope::new(&self.branch, &self.tags.tags)?;
-        let now = SystemTime::now();
-        let rules = Rules {
-            max: self.max,
-            older_than: self.older_than,
-            unused_for: self.unused_for,
-            retire: self.retire,
-            include_shared: self.include_shared,
-        };
+        let (scope, rules, now) = (&self.scope, &self.rules, SystemTime::now());
         let amis = match listed {
             Some(amis) => amis,
-            None => list_amis(&ec2, &scope, false).await?,
+            None => list_amis(&ctx.ec2(), scope, false).await?,
         };
-        let uses = self.uses(&ctx, &amis, &rules, keep, now).await?;
-        let mut plan = plan(amis, &rules, &uses, now);
+        let uses = self.uses(&ctx, &amis, keep, now).await?;
+        let mut plan = plan(amis, rules, &uses, now);
         let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();
         tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
         let results = self.retire_all(&ctx, doomed, now).await;
-        let mut report = self.tally(results, &mut plan, scope.tags);
+        let mut report = self.tally(results, &mut plan);
         report.plan = plan;
         Ok(report)
     }
@@ -206,7 +219,7 @@ impl Args {
     /// What the plan must not retire. Only the older AMIs can be retired: uses are looked up
     /// only if there are any, and the lookups that cost calls per AMI only for those the
     /// cheaper ones left to retire.
-    async fn uses(&self, ctx: &Context, amis: &[Ami], rules: &Rules, keep: Option<(String, String)>, now: SystemTime) -> Result<Uses> {
+    async fn uses(&self, ctx: &Context, amis: &[Ami], keep: Option<(String, String)>, now: SystemTime) -> Result<Uses> {
         let mut uses = Uses::default();
         if amis.len() > self.max as usize {
             let ec2 = ctx.ec2();
@@ -214,7 +227,7 @@ impl Args {
             if let Some((id, why)) = keep {
                 uses.in_use.add(id, why);
             }
-            let first = plan(amis.to_vec(), rules, &uses, now);
+            let first = plan(amis.to_vec(), &self.rules, &uses, now);
             let candidates: Vec<String> = first.iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id.clone()).collect();
             common::inuse::references(&ec2, &candidates, &mut uses.in_use).await?;
         }
@@ -255,46 +268,32 @@ impl Args {
     }
 
     /// The report of what the retirements did; an AMI found shared goes back into the plan as kept.
-    fn tally(
-        &self,
-        results: Vec<(String, Outcome)>,
-        plan: &mut [plan::Decision],
-        tags: std::collections::BTreeMap<String, String>,
-    ) -> Pruned {
+    fn tally(&self, results: Vec<(String, Outcome)>, plan: &mut [plan::Decision]) -> Pruned {
         let mut report = Pruned {
             branch: self.branch.clone(),
-            tags,
+            tags: self.scope.tags.clone(),
             max: self.max,
             retire: self.retire,
             older_than: self.older_than.map(plan::human),
             unused_for: self.unused_for.map(plan::human),
             dry_run: self.dry_run,
             plan: Vec::new(),
-            deleted: Vec::new(),
             disabled: Vec::new(),
             deprecated: Vec::new(),
-            failed: Vec::new(),
-            deleted_gib: 0,
+            batch: Batch::default(),
         };
         for (image_id, outcome) in results {
             match outcome {
                 Outcome::Shared(who) => {
                     if let Some(d) = plan.iter_mut().find(|d| d.ami.image_id == image_id) {
                         d.action = Action::Keep;
-                        d.reason = shared_reason(&who);
+                        d.reason = shared_reason(&Keep::Shared(who));
                     }
                 }
-                Outcome::Deleted(d) => {
-                    if let Some(why) = d.unfinished() {
-                        tracing::error!("{why}");
-                        report.failed.push(Failure { image_id: image_id.clone(), error: why });
-                    }
-                    report.deleted_gib += d.deleted_gib;
-                    report.deleted.push(d);
-                }
+                Outcome::Deleted(d) => report.batch.record(image_id, Ok(d)),
                 Outcome::Retired if self.retire == Retire::Disable => report.disabled.push(image_id),
                 Outcome::Retired => report.deprecated.push(image_id),
-                Outcome::Failed(e) => report.failed.push(Failure::logged(image_id, &e)),
+                Outcome::Failed(e) => report.batch.fail(image_id, &e),
             }
         }
         report

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_ec2::types::ImageState;
 use clap::ValueEnum;
 use common::ami::parse_time;
+use common::keep::{self, Keep};
 use common::verdict::Verdict;
 use common::{Ami, Uses};
 use serde::Serialize;
@@ -77,8 +78,9 @@ pub struct Rules {
     pub include_shared: bool,
 }
 
-pub fn shared_reason(who: &str) -> String {
-    format!("shared: {who} (--include-shared retires it)")
+/// A sharing reason as the plan gives it, with the flag that overrides it.
+pub fn shared_reason(keep: &Keep) -> String {
+    format!("{keep} (--include-shared retires it)")
 }
 
 /// "30d", "12h 5m": a duration in the units the flags take (days at most: humantime would
@@ -132,11 +134,9 @@ fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemT
     if newest {
         return Some(format!("among the newest {}", rules.max));
     }
-    if ami.is_protected() {
-        return Some(format!("protected: deregistration protection is {}", ami.deregistration_protection.as_deref().unwrap_or_default()));
-    }
-    if let Some(why) = uses.in_use.reason(&ami.image_id) {
-        return Some(format!("in use: {why}"));
+    // Protection and uses first, as delete-ami refuses (common::keep); the age rules, then sharing.
+    if let Some(keep) = keep::guarded(ami, uses, false) {
+        return Some(keep.to_string());
     }
     if let Some(min_age) = rules.older_than {
         match ami.created() {
@@ -153,15 +153,10 @@ fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemT
             return Some(format!("launched within the last {} (last launch {last})", human(window)));
         }
     }
-    if !rules.include_shared {
-        if ami.public {
-            return Some(shared_reason("public"));
-        }
-        if let Some(who) = uses.shared.get(&ami.image_id) {
-            return Some(shared_reason(who));
-        }
+    if rules.include_shared {
+        return None;
     }
-    None
+    keep::shared(ami, uses).map(|keep| shared_reason(&keep))
 }
 
 /// What retiring this AMI means: the action asked for, or keep when it is already so.
@@ -210,10 +205,8 @@ mod tests {
                 image_id: format!("ami-{i:08x}"),
                 name: None,
                 creation_date: at(days * DAY),
-                state: "available".into(),
-                snapshot_ids: vec![format!("snap-{i:08x}")],
-                size_gib: 8,
-                snapshot_sizes: vec![8],
+                state: ImageState::Available,
+                snapshots: common::ami::Snapshots(vec![common::ami::Snapshot { id: format!("snap-{i:08x}"), size_gib: 8 }]),
                 ..Ami::default()
             })
             .collect()
@@ -300,7 +293,7 @@ mod tests {
             (
                 "disable: already disabled is left",
                 Rules { retire: Retire::Disable, ..rules(1) },
-                |a, _| a[1].state = "disabled".into(),
+                |a, _| a[1].state = ImageState::Disabled,
                 [Ds, K, Ds, K],
                 Some("already disabled"),
             ),
@@ -319,12 +312,12 @@ mod tests {
                 [Dp, Dp, Dp, K],
                 None,
             ),
-            ("a disabled AMI is deleted like any other", rules(1), |a, _| a[0].state = "disabled".into(), [D, D, D, K], None),
-            ("pending: kept, and the newest ready one with it", rules(1), |a, _| a[3].state = "pending".into(), [D, D, K, K], None),
+            ("a disabled AMI is deleted like any other", rules(1), |a, _| a[0].state = ImageState::Disabled, [D, D, D, K], None),
+            ("pending: kept, and the newest ready one with it", rules(1), |a, _| a[3].state = ImageState::Pending, [D, D, K, K], None),
             (
                 "pending: an older pending one is kept too",
                 rules(1),
-                |a, _| a[1].state = "pending".into(),
+                |a, _| a[1].state = ImageState::Pending,
                 [D, K, D, K],
                 Some("pending: still being made"),
             ),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use common::delete::{Deletion, Failure};
+use common::delete::Batch;
 use common::{Report, Scope};
 use serde::Serialize;
 
@@ -23,17 +23,16 @@ pub struct Pruned {
     pub dry_run: bool,
     /// Every AMI of the branch, oldest first, with its decision.
     pub plan: Vec<Decision>,
-    pub deleted: Vec<Deletion>,
     pub disabled: Vec<String>,
     pub deprecated: Vec<String>,
-    pub failed: Vec<Failure>,
-    /// The volume size of the snapshots deleted, in GiB.
-    pub deleted_gib: i64,
+    /// The AMIs deleted (`deleted`, `deleted_gib`) and those that could not be retired (`failed`).
+    #[serde(flatten)]
+    pub batch: Batch,
 }
 
 impl Pruned {
     fn retired(&self) -> usize {
-        self.deleted.len() + self.disabled.len() + self.deprecated.len()
+        self.batch.deleted.len() + self.disabled.len() + self.deprecated.len()
     }
 }
 
@@ -45,7 +44,7 @@ impl Report for Pruned {
             }
         }
         let would = |verb: &str| if self.dry_run { format!("would {verb}") } else { format!("{verb}d") };
-        for d in &self.deleted {
+        for d in &self.batch.deleted {
             let snaps = if d.deleted_snapshots.is_empty() { "no snapshots".to_owned() } else { d.deleted_snapshots.join(", ") };
             writeln!(out, "{} {} ({snaps})", would("delete"), d.image_id)?;
         }
@@ -55,7 +54,7 @@ impl Report for Pruned {
         for id in &self.deprecated {
             writeln!(out, "{} {id}", would("deprecate"))?;
         }
-        for f in &self.failed {
+        for f in &self.batch.failed {
             writeln!(out, "failed {}: {}", f.image_id, f.error)?;
         }
         let kept = self.plan.iter().filter(|d| d.action == Action::Keep).count();
@@ -70,21 +69,12 @@ impl Report for Pruned {
         let scope = Scope { branch: self.branch.clone(), tags: self.tags.clone() };
         write!(out, "{verb} {} of {} AMIs of {scope}", self.retired(), self.plan.len())?;
         if self.retire == Retire::Delete {
-            let snapshots: usize = self.deleted.iter().map(|d| d.deleted_snapshots.len()).sum();
-            write!(out, " ({snapshots} snapshots, {} GiB)", self.deleted_gib)?;
+            write!(out, " ({} snapshots, {} GiB)", self.batch.snapshots(), self.batch.deleted_gib())?;
         }
-        writeln!(out, ", kept {kept}, {} failed", self.failed.len())
+        writeln!(out, ", kept {kept}, {} failed", self.batch.failed.len())
     }
 
     fn failure(&self) -> Option<String> {
-        (!self.failed.is_empty()).then(|| {
-            let ids: Vec<&str> = self.failed.iter().map(|f| f.image_id.as_str()).collect();
-            format!(
-                "{} of {} AMIs could not be retired: {}",
-                self.failed.len(),
-                self.plan.iter().filter(|d| d.action != Action::Keep).count(),
-                ids.join(", ")
-            )
-        })
+        self.batch.failure(self.plan.iter().filter(|d| d.action != Action::Keep).count(), "could not be retired")
     }
 }
