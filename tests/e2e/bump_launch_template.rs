@@ -1,11 +1,9 @@
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 #[tokio::test]
 async fn creates_a_version_with_the_ami_and_prints_its_number() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 2).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
+    let World { amis, template: lt, .. } = aws.world("main", 2).template("app").build().await;
     let dir = workdir();
 
     let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[1], "3"]).expect(0);
@@ -20,11 +18,8 @@ async fn creates_a_version_with_the_ami_and_prints_its_number() {
 #[tokio::test]
 async fn keeps_the_newest_plus_default_and_source_after_gaps() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.add_versions(&lt, &amis[0], 9).await; // versions 1..=10
-                                              // Gaps, as someone deleting by hand leaves them; and a default in the middle.
+    let World { amis, template: lt, .. } = aws.world("main", 1).template("app").versions(9).build().await; // versions 1..=10
+                                                                                                           // Gaps, as someone deleting by hand leaves them; and a default in the middle.
     aws.ec2().delete_launch_template_versions().launch_template_id(&lt).versions("3").versions("8").send().await.unwrap();
     aws.ec2().modify_launch_template().launch_template_id(&lt).default_version("5").send().await.unwrap();
     let dir = workdir();
@@ -42,10 +37,7 @@ async fn keeps_the_newest_plus_default_and_source_after_gaps() {
 #[tokio::test]
 async fn deletes_in_batches_of_200() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.add_versions(&lt, &amis[0], 250).await; // versions 1..=251
+    let World { amis, template: lt, .. } = aws.world("main", 1).template("app").versions(250).build().await; // versions 1..=251
     let dir = workdir();
     aws.reset_calls();
     let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "2", "-o", "json"]).expect(0);
@@ -60,9 +52,7 @@ async fn deletes_in_batches_of_200() {
 #[tokio::test]
 async fn set_default_makes_the_new_version_the_default() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
+    let World { amis, template: lt, .. } = aws.world("main", 1).template("app").build().await;
     let dir = workdir();
     aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "2", "--set-default"]).expect(0);
     assert_eq!(aws.versions(&lt).await, (vec![1, 2], 2));
@@ -71,9 +61,7 @@ async fn set_default_makes_the_new_version_the_default() {
 #[tokio::test]
 async fn fewer_than_two_versions_to_keep_is_refused_as_the_script_did() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
+    let World { amis, template: lt, .. } = aws.world("main", 1).template("app").build().await;
     let dir = workdir();
     aws.reset_calls();
     for keep in ["1", "0", "-3"] {
@@ -89,8 +77,7 @@ async fn fewer_than_two_versions_to_keep_is_refused_as_the_script_did() {
 #[tokio::test]
 async fn unknown_template_fails_with_the_aws_error() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let dir = workdir();
     let run = aws.run("bump-launch-template", dir.path(), &["lt-0123456789abcdef0", &amis[0], "2"]).expect(1);
     let line = run.error_line("bump-launch-template");

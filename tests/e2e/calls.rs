@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use deploy_tests::{refresh_config, workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws, World};
 
 fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
@@ -11,8 +11,7 @@ fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
 #[tokio::test]
 async fn latest_ami_makes_one_listing() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    aws.bake(&builder, "main", 5).await;
+    aws.world("main", 5).build().await;
     let dir = workdir();
     aws.reset_calls();
     aws.run("latest-ami", dir.path(), &["main"]).expect(0);
@@ -70,10 +69,7 @@ async fn prune_with_nothing_old_makes_only_the_listing() {
 #[tokio::test]
 async fn bump_makes_a_create_the_lookups_and_one_delete_per_200() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "$Latest", 1).await;
+    let World { amis, template: lt, .. } = aws.world("main", 1).template("app").group("web", "$Latest", 1).build().await;
     aws.add_versions(&lt, &amis[0], 6).await;
     let dir = workdir();
     aws.reset_calls();
@@ -124,8 +120,7 @@ async fn refresh_dry_run_starts_nothing() {
 #[tokio::test]
 async fn verbose_logs_each_call_with_its_request_id_and_time() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    aws.bake(&builder, "main", 1).await;
+    aws.world("main", 1).build().await;
     let dir = workdir();
     let run = aws.run("latest-ami", dir.path(), &["main", "-v"]).expect(0);
     let line = run.stderr.lines().find(|l| l.contains("ec2:DescribeImages")).unwrap_or_else(|| panic!("{}", run.stderr));
@@ -180,8 +175,7 @@ async fn across_regions_one_region_check_then_each_region_its_own_calls() {
 #[tokio::test]
 async fn verify_makes_its_fixed_calls_and_one_call_per_look() {
     let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 1).await;
-    let lt = aws.profiled_template("app", &amis[0]).await;
+    let World { amis, template: lt, .. } = aws.world("main", 1).profiled("app").build().await;
     let tg = aws.target_group("web").await;
     let dir = workdir();
 

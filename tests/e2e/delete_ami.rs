@@ -1,10 +1,9 @@
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 #[tokio::test]
 async fn deregisters_the_ami_and_deletes_its_snapshots() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 2).await;
+    let World { amis, .. } = aws.world("main", 2).build().await;
     let snaps = aws.snapshots_of(&amis[0]).await;
     assert_eq!(snaps.len(), 1);
     let dir = workdir();
@@ -21,8 +20,7 @@ async fn deregisters_the_ami_and_deletes_its_snapshots() {
 #[tokio::test]
 async fn malformed_and_unknown_ids_fail_and_change_nothing() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let dir = workdir();
 
     aws.reset_calls();
@@ -40,8 +38,7 @@ async fn malformed_and_unknown_ids_fail_and_change_nothing() {
 #[tokio::test]
 async fn a_second_run_finishes_a_delete_cut_short() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let snaps = aws.snapshots_of(&amis[0]).await;
     // As if a run died after deregistering: the AMI is gone, its snapshot is not.
     aws.ec2().deregister_image().image_id(&amis[0]).send().await.unwrap();
@@ -58,8 +55,7 @@ async fn a_second_run_finishes_a_delete_cut_short() {
 #[tokio::test]
 async fn dry_run_changes_nothing() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let snaps = aws.snapshots_of(&amis[0]).await;
     let dir = workdir();
     let run = aws.run("delete-ami", dir.path(), &["--dry-run", &amis[0]]).expect(0);

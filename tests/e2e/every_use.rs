@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::types::{LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy};
 use aws_sdk_ec2::types::{ArchitectureValues, BootModeValues, InstanceType, RequestLaunchTemplateData};
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 /// The world: AMIs `amis[0..8]` of branch main, oldest first.
 /// - amis[0]: the launch configuration "classic-lc", which group "classic" launches from;
@@ -17,16 +17,15 @@ use deploy_tests::{workdir, LocalAws};
 ///   (its template's default and latest versions run amis[7]);
 /// - amis[3]: an Image Builder image recipe's parent image; amis[4]: a container recipe's;
 /// - amis[5], amis[6]: nothing uses them; amis[7]: the newest.
-struct World {
+struct EveryUse {
     amis: Vec<String>,
     arm_lt: String,
     image_recipe: String,
     container_recipe: String,
 }
 
-async fn world(aws: &LocalAws) -> World {
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 8).await;
+async fn world(aws: &LocalAws) -> EveryUse {
+    let World { amis, .. } = aws.world("main", 8).build().await;
     let asg = aws.asg();
     for (name, ami) in [("classic-lc", &amis[0]), ("spare-lc", &amis[1])] {
         asg.create_launch_configuration().launch_configuration_name(name).image_id(ami).instance_type("t3.micro").send().await.unwrap();
@@ -51,7 +50,7 @@ async fn world(aws: &LocalAws) -> World {
 
     let image_recipe = aws.recipe("image", "web", &amis[3]);
     let container_recipe = aws.recipe("container", "web-container", &amis[4]);
-    World { amis, arm_lt, image_recipe, container_recipe }
+    EveryUse { amis, arm_lt, image_recipe, container_recipe }
 }
 
 #[tokio::test]
@@ -129,21 +128,10 @@ async fn bump_refuses_an_ami_that_cannot_run_on_the_template() {
     let aws = LocalAws::start().await;
     let ec2 = aws.ec2();
     let dir = workdir();
-    let x86 = aws.bake(&aws.builder_instance().await, "main", 4).await;
-    let lt = aws.launch_template("web", &x86[0]).await;
+    let World { amis: x86, template: lt, .. } = aws.world("main", 4).template("web").build().await;
     let arm = aws.bake(&aws.builder_instance_of(ArchitectureValues::Arm64).await, "main", 1).await;
-    let no_ena = ec2.register_image().name("no-ena").architecture(ArchitectureValues::X8664).send().await.unwrap().image_id.unwrap();
-    let uefi = ec2
-        .register_image()
-        .name("uefi")
-        .architecture(ArchitectureValues::X8664)
-        .boot_mode(BootModeValues::Uefi)
-        .ena_support(true)
-        .send()
-        .await
-        .unwrap()
-        .image_id
-        .unwrap();
+    let no_ena = aws.register_image("no-ena", ArchitectureValues::X8664, None, None).await;
+    let uefi = aws.register_image("uefi", ArchitectureValues::X8664, Some(BootModeValues::Uefi), Some(true)).await;
     let legacy = template_of(&aws, "legacy", &x86[0], InstanceType::T2Micro).await;
     ec2.disable_image().image_id(&x86[1]).send().await.unwrap();
     aws.image_state(&x86[2], "pending");
@@ -191,7 +179,7 @@ async fn abis_group(aws: &LocalAws, lt: &str, manufacturers: &[aws_sdk_autoscali
 #[tokio::test]
 async fn types_chosen_by_attributes_are_checked_where_ec2_answers() {
     let aws = LocalAws::start().await;
-    let x86 = aws.bake(&aws.builder_instance().await, "main", 2).await;
+    let World { amis: x86, .. } = aws.world("main", 2).build().await;
     let arm = aws.bake(&aws.builder_instance_of(ArchitectureValues::Arm64).await, "arm", 1).await;
     let lt = aws.template_on("abis", &x86[0]).await;
     abis_group(&aws, &lt, &[aws_sdk_autoscaling::types::CpuManufacturer::Intel]).await;
@@ -227,7 +215,7 @@ async fn types_chosen_by_attributes_are_checked_where_ec2_answers() {
 #[tokio::test]
 async fn delete_ami_missing_ok_finishes_a_stored_list_after_a_crash() {
     let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 3).await;
+    let World { amis, .. } = aws.world("main", 3).build().await;
     let dir = workdir();
     // An earlier run deleted amis[0] and amis[1] outright, then died before amis[2].
     aws.run("delete-ami", dir.path(), &[&amis[0], &amis[1]]).expect(0);

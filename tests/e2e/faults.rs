@@ -2,7 +2,7 @@
 //! SDK's standard retries carry the tools through, and the result is what it would have been
 //! without faults: nothing lost, nothing done twice.
 
-use deploy_tests::{workdir, FaultProxy, LocalAws, Ran};
+use deploy_tests::{workdir, FaultProxy, LocalAws, Ran, World};
 
 const ALL: &str = "503,throttle,reset,lost,slow";
 
@@ -18,8 +18,7 @@ fn through(aws: &LocalAws, proxy: &FaultProxy, tool: &str, dir: &std::path::Path
 #[tokio::test]
 async fn prune_under_faults_deletes_exactly_what_it_would_without() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 8).await;
+    let World { amis, .. } = aws.world("main", 8).build().await;
     let mut snaps = Vec::new();
     for ami in &amis {
         snaps.extend(aws.snapshots_of(ami).await);
@@ -44,11 +43,8 @@ async fn prune_under_faults_deletes_exactly_what_it_would_without() {
 #[tokio::test]
 async fn a_lost_create_reply_does_not_make_two_versions() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 2).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.add_versions(&lt, &amis[0], 3).await; // 1..=4
-                                              // Every request's first try: AWS acts, the reply is lost (or too slow).
+    let World { amis, template: lt, .. } = aws.world("main", 2).template("app").versions(3).build().await; // 1..=4
+                                                                                                           // Every request's first try: AWS acts, the reply is lost (or too slow).
     let proxy = FaultProxy::start(&aws.url, 1, "lost,slow");
     let dir = workdir();
     let run = through(&aws, &proxy, "bump-launch-template", dir.path(), &[&lt, &amis[1], "2"]).expect(0);
@@ -59,8 +55,7 @@ async fn a_lost_create_reply_does_not_make_two_versions() {
 #[tokio::test]
 async fn delete_ami_whose_replies_are_lost_still_finishes() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let snaps = aws.snapshots_of(&amis[0]).await;
     let proxy = FaultProxy::start(&aws.url, 1, "lost");
     let dir = workdir();

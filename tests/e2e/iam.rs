@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use deploy_tests::{refresh_config, root, workdir, LocalAws};
+use deploy_tests::{refresh_config, root, workdir, LocalAws, World};
 
 fn policy_actions(tool: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(root().join(format!("scripts/iam/{tool}.json"))).unwrap();
@@ -35,8 +35,7 @@ fn check(tool: &str, seen: BTreeSet<String>) {
 #[tokio::test]
 async fn ami_tools_call_only_what_their_policies_allow() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 4).await;
+    let World { amis, .. } = aws.world("main", 4).build().await;
     let dir = workdir();
 
     aws.reset_calls();
@@ -78,10 +77,7 @@ async fn ami_tools_call_only_what_their_policies_allow() {
 #[tokio::test]
 async fn bump_calls_only_what_its_policy_allows() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
-    let lt = aws.launch_template("app", &amis[0]).await;
-    aws.group("web", &lt, "1", 1).await;
+    let World { amis, template: lt, .. } = aws.world("main", 1).template("app").group("web", "1", 1).build().await;
     // A second group choosing its instance types by attributes: bump asks EC2 which fit.
     let requirements = aws_sdk_autoscaling::types::InstanceRequirements::builder()
         .v_cpu_count(aws_sdk_autoscaling::types::VCpuCountRequest::builder().min(2).build())
@@ -126,7 +122,7 @@ async fn instance_refresh_calls_only_what_its_policy_allows() {
 #[tokio::test]
 async fn verify_ami_calls_only_what_its_policy_allows() {
     let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 2).await;
+    let World { amis, .. } = aws.world("main", 2).build().await;
     // An instance profile on the template: the launch passes its role (iam:PassRole).
     let lt = aws.profiled_template("app", &amis[0]).await;
     aws.group("web", &lt, "1", 0).await;

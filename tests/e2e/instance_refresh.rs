@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use deploy_tests::{refresh_config, workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws, World};
 
 /// The refresh world on `$Latest` (see [`LocalAws::refresh_world`]).
 async fn world(aws: &LocalAws, group: &str) -> (String, String, String) {
@@ -341,9 +341,7 @@ async fn the_shipped_config_keeps_a_group_of_one_serving() {
     // Slow steps, so that the half batch with two instances lasts long enough to be seen
     // however loaded the machine is.
     let aws = LocalAws::start_with_step(0.5).await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 2).await;
-    let lt = aws.launch_template("one-lt", &amis[0]).await;
-    aws.group("one", &lt, "1", 1).await;
+    let World { amis, template: lt, .. } = aws.world("main", 2).template("one-lt").group("one", "1", 1).build().await;
     aws.add_versions(&lt, &amis[1], 1).await;
     let dir = workdir();
     let shipped = deploy_tests::root().join("scripts/refresh-config.json");

@@ -1,10 +1,9 @@
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 #[tokio::test]
 async fn prints_and_writes_the_newest_available_ami_of_the_branch() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 3).await;
+    let World { builder, amis, .. } = aws.world("main", 3).build().await;
     aws.bake(&builder, "feature", 1).await; // newer, but another branch
     let dir = workdir();
 
@@ -17,8 +16,7 @@ async fn prints_and_writes_the_newest_available_ami_of_the_branch() {
 #[tokio::test]
 async fn the_file_holds_one_id_after_two_runs() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let first = aws.bake(&builder, "main", 1).await;
+    let World { builder, amis: first, .. } = aws.world("main", 1).build().await;
     let dir = workdir();
     aws.run("latest-ami", dir.path(), &["main"]).expect(0);
     aws.run("latest-ami", dir.path(), &["main"]).expect(0);
@@ -33,8 +31,7 @@ async fn the_file_holds_one_id_after_two_runs() {
 #[tokio::test]
 async fn output_file_and_json() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "release", 2).await;
+    let World { amis, .. } = aws.world("release", 2).build().await;
     let dir = workdir();
     let run = aws.run("latest-ami", dir.path(), &["release", "--output-file", "picked.txt", "--output", "json"]).expect(0);
     let json = run.json();
@@ -49,8 +46,7 @@ async fn output_file_and_json() {
 #[tokio::test]
 async fn no_ami_is_an_error_naming_the_branch_and_leaves_the_file() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    aws.bake(&builder, "main", 1).await;
+    aws.world("main", 1).build().await;
     let dir = workdir();
     std::fs::write(dir.path().join("latest_ami_id"), "ami-0123456789abcdef0\n").unwrap();
 
@@ -71,8 +67,7 @@ async fn missing_argument_is_a_usage_error() {
 #[tokio::test]
 async fn never_picks_a_disabled_or_deprecated_image() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 3).await;
+    let World { amis, .. } = aws.world("main", 3).build().await;
     let ec2 = aws.ec2();
     ec2.disable_image().image_id(&amis[2]).send().await.unwrap();
     let an_hour_ago =
@@ -107,7 +102,7 @@ async fn verdict(aws: &LocalAws, ami: &str, verdict: &str) {
 #[tokio::test]
 async fn a_failed_ami_is_passed_over_and_verified_picks_only_passed_ones() {
     let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 3).await;
+    let World { amis, .. } = aws.world("main", 3).build().await;
     let dir = workdir();
     verdict(&aws, &amis[2], "failed").await;
     let run = aws.run("latest-ami", dir.path(), &["main"]).expect(0);

@@ -3,12 +3,11 @@
 //! and delete-ami fed many IDs or a pipe.
 
 use aws_sdk_ec2::types::{BlockDeviceMapping, EbsBlockDevice};
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 /// `n` AMIs of "main", oldest first, the first `aged` of them dated `days` back.
 async fn aged_amis(aws: &LocalAws, n: usize, aged: usize, days: f64) -> Vec<String> {
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", n).await;
+    let World { amis, .. } = aws.world("main", n).build().await;
     for ami in &amis[..aged] {
         aws.age_image(ami, days);
     }

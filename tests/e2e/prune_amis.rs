@@ -1,10 +1,9 @@
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 #[tokio::test]
 async fn deletes_exactly_the_oldest_amis_and_their_snapshots() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 5).await;
+    let World { builder, amis, .. } = aws.world("main", 5).build().await;
     let other = aws.bake(&builder, "feature", 2).await;
     let mut snaps = Vec::new();
     for ami in &amis {
@@ -40,8 +39,7 @@ async fn deletes_exactly_the_oldest_amis_and_their_snapshots() {
 #[tokio::test]
 async fn fewer_amis_than_max_deletes_nothing() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let mut amis = aws.bake(&builder, "main", 2).await;
+    let World { mut amis, .. } = aws.world("main", 2).build().await;
     amis.sort();
     let dir = workdir();
     let run = aws.run("prune-amis", dir.path(), &["main", "5"]).expect(0);
@@ -52,8 +50,7 @@ async fn fewer_amis_than_max_deletes_nothing() {
 #[tokio::test]
 async fn max_must_be_a_whole_number_of_one_or_more() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let mut amis = aws.bake(&builder, "main", 2).await;
+    let World { mut amis, .. } = aws.world("main", 2).build().await;
     amis.sort();
     let dir = workdir();
     aws.reset_calls();
@@ -68,8 +65,7 @@ async fn max_must_be_a_whole_number_of_one_or_more() {
 #[tokio::test]
 async fn dry_run_prints_the_plan_and_json_has_reasons() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let mut amis = aws.bake(&builder, "main", 3).await;
+    let World { mut amis, .. } = aws.world("main", 3).build().await;
     let dir = workdir();
     let run = aws.run("prune-amis", dir.path(), &["main", "1", "--dry-run", "-o", "json"]).expect(0);
     let json = run.json();
@@ -87,7 +83,7 @@ async fn dry_run_prints_the_plan_and_json_has_reasons() {
 #[tokio::test]
 async fn failed_newer_images_do_not_push_the_good_ones_out() {
     let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 5).await;
+    let World { amis, .. } = aws.world("main", 5).build().await;
     // The three newest builds failed verification.
     for ami in &amis[2..] {
         let tag = aws_sdk_ec2::types::Tag::builder().key("verification").value("failed").build();

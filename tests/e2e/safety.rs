@@ -1,12 +1,11 @@
 //! Never delete what is in use; bad input changes nothing.
 
-use deploy_tests::{refresh_config, workdir, LocalAws};
+use deploy_tests::{refresh_config, workdir, LocalAws, World};
 
 #[tokio::test]
 async fn prune_keeps_older_amis_that_are_in_use_and_says_why() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 6).await;
+    let World { amis, .. } = aws.world("main", 6).build().await;
     // amis[0]: an instance runs it. amis[1]: the default version of a template names it.
     // amis[2]: a version kept in a template a group uses (not the group's own version).
     // amis[3]: a stopped instance runs it. amis[4]: unused. amis[5]: the newest.
@@ -54,8 +53,7 @@ async fn delete_ami_refuses_an_ami_in_use_unless_forced() {
 #[tokio::test]
 async fn access_denied_is_not_retried_and_names_the_permission() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     aws.deny(&["ec2:DeregisterImage"]);
     aws.reset_calls();
     let dir = workdir();
@@ -70,8 +68,7 @@ async fn access_denied_is_not_retried_and_names_the_permission() {
 #[tokio::test]
 async fn retry_settings_from_the_environment_are_checked() {
     let aws = LocalAws::start().await;
-    let builder = aws.builder_instance().await;
-    let amis = aws.bake(&builder, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let dir = workdir();
     for bad in ["0", "abc"] {
         let run = aws.tool("latest-ami", dir.path()).arg("main").env("AWS_MAX_ATTEMPTS", bad).expect(2);

@@ -3,14 +3,13 @@
 
 use std::path::Path;
 
-use deploy_tests::{workdir, LocalAws};
+use deploy_tests::{workdir, LocalAws, World};
 
 const FAST: [&str; 2] = ["--interval", "0.2"];
 
 /// Three builds of "main" and a template "app" (instance profile "app-ssm") on the oldest.
 async fn world(aws: &LocalAws) -> (Vec<String>, String) {
-    let amis = aws.bake(&aws.builder_instance().await, "main", 3).await;
-    let lt = aws.profiled_template("app", &amis[0]).await;
+    let World { amis, template: lt, .. } = aws.world("main", 3).profiled("app").build().await;
     (amis, lt)
 }
 
@@ -213,7 +212,7 @@ async fn nothing_is_launched_when_the_launch_cannot_be_made() {
 #[tokio::test]
 async fn the_groups_subnets_and_instance_type_are_used_when_the_template_names_none() {
     let aws = LocalAws::start().await;
-    let amis = aws.bake(&aws.builder_instance().await, "main", 1).await;
+    let World { amis, .. } = aws.world("main", 1).build().await;
     let lt = aws.template_on("untyped", &amis[0]).await;
     let ec2 = aws.ec2();
     let subnets = ec2.describe_subnets().send().await.unwrap();

@@ -8,6 +8,7 @@
 //!
 //! - `tools`: building the tools once, the venv, what the machine must have;
 //! - `server`: the local AWS, its test controls, the fault proxy;
+//! - `setup`: the world most tests start from, in one expression ([`LocalAws::world`]);
 //! - `world`: world builders (AMIs, templates, groups, a real account's world);
 //! - `regions`: worlds across Regions (builds copied as Packer copies them);
 //! - `verify`: what verify-ami needs and leaves (a profiled template, a target group, its instances);
@@ -16,6 +17,7 @@
 pub mod regions;
 pub mod run;
 pub mod server;
+pub mod setup;
 pub mod tools;
 pub mod verify;
 pub mod world;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 pub use run::{Ran, Run};
 pub use server::{FaultProxy, LocalAws, REGION};
+pub use setup::World;
 pub use tools::{as_from_a_shell, awscli_dir, bin_dir, package, require, root, venv_python, which, TOOLS};
 
 /// Writes a refresh config into `dir` and returns its path.

@@ -13,44 +13,12 @@ use crate::tools::{bin_dir, root, venv_python};
 
 pub const REGION: &str = "us-east-1";
 
-/// Regions the local AWS knows. Tests that share a server each take one: moto keeps a world
-/// per Region, so they never see each other's AMIs, templates, groups or calls.
-const REGIONS: [&str; 34] = [
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "af-south-1",
-    "ap-east-1",
-    "ap-east-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-southeast-5",
-    "ap-southeast-6",
-    "ap-southeast-7",
-    "ca-central-1",
-    "ca-west-1",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "il-central-1",
-    "me-central-1",
-    "me-south-1",
-    "mx-central-1",
-    "sa-east-1",
-];
+/// Regions the local AWS knows (`tests/regions.txt`, which the local AWS's own tests read
+/// too). Tests that share a server each take one: moto keeps a world per Region, so they never
+/// see each other's AMIs, templates, groups or calls.
+fn regions() -> Vec<&'static str> {
+    include_str!("../regions.txt").lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+}
 
 /// A local AWS server process. It stops when dropped, and also when the test process ends
 /// (it watches its stdin, which only we hold).
@@ -114,14 +82,15 @@ impl LocalAws {
     /// `n` fresh Regions on one shared server, for a test that works across Regions: each
     /// handle talks to its own Region, and the tools reach the others with --regions.
     pub async fn start_regions(n: usize) -> Vec<LocalAws> {
-        assert!(n <= REGIONS.len());
+        let known = regions();
+        assert!(n <= known.len());
         let (url, regions) = {
             let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-            if shared.0.is_empty() || shared.1 + n > REGIONS.len() {
+            if shared.0.is_empty() || shared.1 + n > known.len() {
                 shared.0.push(Server::spawn(0.15));
                 shared.1 = 0;
             }
-            let regions = &REGIONS[shared.1..shared.1 + n];
+            let regions = known[shared.1..shared.1 + n].to_vec();
             shared.1 += n;
             (shared.0.last().unwrap().url.clone(), regions)
         };

@@ -22,19 +22,31 @@ impl LocalAws {
 
     /// An instance to bake images of `architecture` from (a source AMI with ENA support).
     pub async fn builder_instance_of(&self, architecture: aws_sdk_ec2::types::ArchitectureValues) -> String {
-        let ec2 = self.ec2();
-        let source = ec2
+        let source = self.register_image(&format!("source-{architecture}"), architecture, None, Some(true)).await;
+        let run = self.ec2().run_instances().image_id(source).min_count(1).max_count(1).send().await.unwrap();
+        run.instances()[0].instance_id().unwrap().to_owned()
+    }
+
+    /// A registered image (no snapshot, untagged) of `architecture`, with the boot mode and
+    /// ENA support given (none: EC2's defaults).
+    pub async fn register_image(
+        &self,
+        name: &str,
+        architecture: aws_sdk_ec2::types::ArchitectureValues,
+        boot_mode: Option<aws_sdk_ec2::types::BootModeValues>,
+        ena: Option<bool>,
+    ) -> String {
+        let out = self
+            .ec2()
             .register_image()
-            .name(format!("source-{architecture}"))
+            .name(name)
             .architecture(architecture)
-            .ena_support(true)
+            .set_boot_mode(boot_mode)
+            .set_ena_support(ena)
             .send()
             .await
-            .unwrap()
-            .image_id
             .unwrap();
-        let run = ec2.run_instances().image_id(source).min_count(1).max_count(1).send().await.unwrap();
-        run.instances()[0].instance_id().unwrap().to_owned()
+        out.image_id.unwrap()
     }
 
     /// Bakes `n` AMIs of `branch` from `instance`, oldest first, tagged as Packer tags them
@@ -176,23 +188,17 @@ impl LocalAws {
     /// `amis[on]`, and a group "web" of `size` on its version `version`. Returns the AMIs and
     /// the template's id.
     pub async fn app_world(&self, n: usize, on: usize, version: &str, size: i32) -> (Vec<String>, String) {
-        let builder = self.builder_instance().await;
-        let amis = self.bake(&builder, "main", n).await;
-        let lt = self.launch_template("app", &amis[on]).await;
-        self.group("web", &lt, version, size).await;
-        (amis, lt)
+        let w = self.world("main", n).template_on("app", on).group("web", version, size).build().await;
+        (w.amis, w.template)
     }
 
     /// A refresh's world: a template `<group>-lt` with two versions (1: an old AMI, 2: a new
     /// one) and a group of 2 on launch template version `version`, made before version 2, so
     /// its instances run the old AMI. Returns (template id, old AMI, new AMI).
     pub async fn refresh_world(&self, group: &str, version: &str) -> (String, String, String) {
-        let builder = self.builder_instance().await;
-        let amis = self.bake(&builder, "main", 2).await;
-        let lt = self.launch_template(&format!("{group}-lt"), &amis[0]).await;
-        self.group(group, &lt, version, 2).await;
-        self.add_versions(&lt, &amis[1], 1).await;
-        (lt, amis[0].clone(), amis[1].clone())
+        let w = self.world("main", 2).template(&format!("{group}-lt")).group(group, version, 2).build().await;
+        self.add_versions(&w.template, &w.amis[1], 1).await;
+        (w.template, w.amis[0].clone(), w.amis[1].clone())
     }
 
     /// The AMI each in-service instance of the group runs, sorted.

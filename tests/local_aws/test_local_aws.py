@@ -41,13 +41,12 @@ def server():
     proc.wait(timeout=10)
 
 
-# One server for the module; each test gets a Region of its own, and with it a fresh world.
+# One server for the module; each test gets a Region of its own (tests/regions.txt, which the
+# Rust harness reads too), and with it a fresh world.
 REGIONS = iter(
-    "us-east-1 us-east-2 us-west-1 us-west-2 eu-west-1 eu-west-2 eu-west-3 eu-central-1 "
-    "eu-north-1 ap-south-1 ap-northeast-1 ap-northeast-2 ap-southeast-1 ap-southeast-2 "
-    "sa-east-1 ca-central-1 eu-south-1 ap-east-1 me-south-1 af-south-1 ap-northeast-3 "
-    "ap-south-2 ap-southeast-3 ap-southeast-4 ca-west-1 eu-central-2 eu-south-2 il-central-1 "
-    "me-central-1 mx-central-1 ap-southeast-5 ap-southeast-6 ap-southeast-7 ap-east-2".split()
+    line.strip()
+    for line in (Path(__file__).parent.parent / "regions.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
 CURRENT = {}
 # Every Region of AWS's own partition is taken above; tests that need no partition of their
