@@ -235,9 +235,8 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
         Target::Registered(ami) => (ami, true),
         Target::Gone(ami) => (ami, false),
     };
-    let image_id = ami.image_id.clone();
     let mut report = Deletion {
-        image_id: image_id.clone(),
+        image_id: ami.image_id.clone(),
         deregistered: false,
         already_deregistered: !registered,
         deleted_snapshots: Vec::new(),
@@ -246,70 +245,85 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
         deleted_gib: 0,
         dry_run,
     };
-    // The snapshots still to delete one by one after the deregistration, if any.
-    let mut one_by_one = ami.snapshots.ids();
-
-    if registered {
-        pacer.wait("DeregisterImage").await;
-        let sent = ec2.deregister_image().image_id(&image_id).delete_associated_snapshots(true).dry_run(dry_run).send().await;
-        match sent {
-            Ok(out) => {
-                report.deregistered = true;
-                tracing::info!("deregistered {image_id}");
-                let results = out.delete_snapshot_results();
-                if !results.is_empty() || ami.snapshots.is_empty() {
-                    one_by_one.clear();
-                    for r in results {
-                        let snap = r.snapshot_id().unwrap_or_default().to_owned();
-                        match r.return_code().map(|c| c.as_str()).unwrap_or("") {
-                            "success" => report.deleted_snapshots.push(snap),
-                            "skipped" => report
-                                .skipped_snapshots
-                                .push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
-                            code => report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() }),
-                        }
-                    }
-                } else {
-                    tracing::info!("no per-snapshot results for {image_id}: deleting its {} snapshot(s) one by one", one_by_one.len());
-                }
-            }
-            Err(e) => match error_code(&e) {
-                // Permitted: the one call would deregister the AMI and delete its snapshots.
-                Some("DryRunOperation") => {
-                    report.deleted_snapshots = std::mem::take(&mut one_by_one);
-                }
-                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable") => report.already_deregistered = true,
-                _ => return Err(aws_error(format!("deregistering {image_id}"), e)),
-            },
-        }
-    }
-
+    let one_by_one = if registered { deregister(ec2, pacer, &ami, dry_run, &mut report).await? } else { ami.snapshots.ids() };
     for snap in one_by_one {
-        pacer.wait("DeleteSnapshot").await;
-        match ec2.delete_snapshot().snapshot_id(&snap).dry_run(dry_run).send().await {
-            Ok(_) => {
-                tracing::info!("deleted snapshot {snap} of {image_id}");
-                report.deleted_snapshots.push(snap);
-            }
-            Err(e) => {
-                match error_code(&e) {
-                    Some("DryRunOperation" | "InvalidSnapshot.NotFound") => report.deleted_snapshots.push(snap),
-                    Some("InvalidSnapshot.InUse") => {
-                        let reason = crate::AwsError::from_sdk(format!("deleting {snap}"), &e).to_string();
-                        tracing::warn!("kept snapshot {snap}: {reason}");
-                        report
-                            .skipped_snapshots
-                            .push(Skipped { snapshot_id: snap, reason: "in use by another AMI (InvalidSnapshot.InUse)".into() });
-                    }
-                    _ => {
-                        return Err(aws_error(format!("deleting snapshot {snap} of {image_id} (the AMI is deregistered: run delete-ami {image_id} again to finish)"), e));
-                    }
-                }
-            }
-        }
+        delete_snapshot(ec2, pacer, &ami.image_id, snap, dry_run, &mut report).await?;
     }
     report.deleted_gib = ami.snapshots.size_of(&report.deleted_snapshots);
     Ok(report)
+}
+
+/// DeregisterImage with DeleteAssociatedSnapshots, its per-snapshot results in `report`.
+/// Returns the snapshots still to delete one by one: all of them when the endpoint gave no
+/// per-snapshot results although the AMI had snapshots, none otherwise.
+async fn deregister(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, ami: &Ami, dry_run: bool, report: &mut Deletion) -> Result<Vec<String>> {
+    let image_id = &ami.image_id;
+    pacer.wait("DeregisterImage").await;
+    let sent = ec2.deregister_image().image_id(image_id).delete_associated_snapshots(true).dry_run(dry_run).send().await;
+    let out = match sent {
+        Ok(out) => out,
+        Err(e) => match error_code(&e) {
+            // Permitted: the one call would deregister the AMI and delete its snapshots.
+            Some("DryRunOperation") => {
+                report.deleted_snapshots = ami.snapshots.ids();
+                return Ok(Vec::new());
+            }
+            Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable") => {
+                report.already_deregistered = true;
+                return Ok(ami.snapshots.ids());
+            }
+            _ => return Err(aws_error(format!("deregistering {image_id}"), e)),
+        },
+    };
+    report.deregistered = true;
+    tracing::info!("deregistered {image_id}");
+    let results = out.delete_snapshot_results();
+    if results.is_empty() && !ami.snapshots.is_empty() {
+        tracing::info!("no per-snapshot results for {image_id}: deleting its {} snapshot(s) one by one", ami.snapshots.len());
+        return Ok(ami.snapshots.ids());
+    }
+    for r in results {
+        let snap = r.snapshot_id().unwrap_or_default().to_owned();
+        match r.return_code().map(|c| c.as_str()).unwrap_or("") {
+            "success" => report.deleted_snapshots.push(snap),
+            "skipped" => report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
+            code => report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() }),
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// One DeleteSnapshot, its outcome in `report`; "already deleted" and "in use by another AMI"
+/// are outcomes, not errors.
+async fn delete_snapshot(
+    ec2: &aws_sdk_ec2::Client,
+    pacer: &Pacer,
+    image_id: &str,
+    snap: String,
+    dry_run: bool,
+    report: &mut Deletion,
+) -> Result<()> {
+    pacer.wait("DeleteSnapshot").await;
+    let Err(e) = ec2.delete_snapshot().snapshot_id(&snap).dry_run(dry_run).send().await else {
+        tracing::info!("deleted snapshot {snap} of {image_id}");
+        report.deleted_snapshots.push(snap);
+        return Ok(());
+    };
+    match error_code(&e) {
+        Some("DryRunOperation" | "InvalidSnapshot.NotFound") => report.deleted_snapshots.push(snap),
+        Some("InvalidSnapshot.InUse") => {
+            let reason = crate::AwsError::from_sdk(format!("deleting {snap}"), &e).to_string();
+            tracing::warn!("kept snapshot {snap}: {reason}");
+            report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "in use by another AMI (InvalidSnapshot.InUse)".into() });
+        }
+        _ => {
+            return Err(aws_error(
+                format!("deleting snapshot {snap} of {image_id} (the AMI is deregistered: run delete-ami {image_id} again to finish)"),
+                e,
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ mod tests {
         }"#,
         )
         .unwrap();
-        let (desired, prefs) = to_sdk(&c).unwrap();
+        let (desired, prefs) = to_sdk(&c);
         let lt = desired.unwrap().launch_template.unwrap();
         assert_eq!(lt.version.as_deref(), Some("7"));
         let p = prefs.unwrap();
@@ -233,7 +233,7 @@ mod tests {
             "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 50}}}}"#,
         )
         .unwrap();
-        let (desired, _) = to_sdk(&c).unwrap();
+        let (desired, _) = to_sdk(&c);
         let mixed = desired.unwrap().mixed_instances_policy.unwrap();
         let r = mixed.launch_template.unwrap().overrides()[0].instance_requirements.clone().unwrap();
         assert_eq!(r.v_cpu_count().unwrap().max, Some(8));
@@ -255,7 +255,7 @@ mod tests {
             "InstancesDistribution": {"DistributionSegments": [{"TargetCapacityTypes": ["on-demand"]}]}}}}"#,
         )
         .unwrap();
-        let (desired, _) = to_sdk(&c).unwrap();
+        let (desired, _) = to_sdk(&c);
         let mixed = desired.unwrap().mixed_instances_policy.unwrap();
         assert_eq!(mixed.launch_template.unwrap().overrides()[0].image_id(), Some("ami-0123456789abcdef0"));
         let segments = mixed.instances_distribution.unwrap().distribution_segments.unwrap();

@@ -137,7 +137,7 @@ impl Plan for Refresh {
         let started_at = Instant::now();
         let signal = common::signal::shutdown_signal();
         let asg = ctx.autoscaling();
-        let (desired, preferences) = config::to_sdk(&self.config).map_err(|e| Usage(common::error::render(&e)))?;
+        let (desired, preferences) = config::to_sdk(&self.config);
         let template = self.launch_template_id.as_ref().map(LaunchTemplateId::as_str);
         let desired = start::desired(&asg, &self.asg_name, desired, self.launch_template_version, template).await?;
         if self.dry_run {

@@ -1,6 +1,5 @@
 //! The config's shapes turned into the SDK's, for StartInstanceRefresh.
 
-use anyhow::Result;
 use aws_sdk_autoscaling::types as asg;
 
 use super::*;
@@ -71,84 +70,78 @@ fn lt_spec(s: &LaunchTemplateSpec) -> asg::LaunchTemplateSpecification {
         .build()
 }
 
-/// The SDK's shapes for the config's DesiredConfiguration and Preferences.
-pub fn to_sdk(config: &RefreshConfig) -> Result<(Option<asg::DesiredConfiguration>, Option<asg::RefreshPreferences>)> {
-    let desired = match &config.desired_configuration {
-        None => None,
-        Some(d) => {
-            let mixed = match &d.mixed_instances_policy {
-                None => None,
-                Some(m) => {
-                    let lt = match &m.launch_template {
-                        None => None,
-                        Some(lt) => {
-                            let mut overrides = Vec::new();
-                            for o in lt.overrides.iter().flatten() {
-                                overrides.push(
-                                    asg::LaunchTemplateOverrides::builder()
-                                        .set_instance_type(o.instance_type.clone())
-                                        .set_weighted_capacity(o.weighted_capacity.clone())
-                                        .set_launch_template_specification(o.launch_template_specification.as_ref().map(lt_spec))
-                                        .set_instance_requirements(o.instance_requirements.as_ref().map(instance_requirements))
-                                        .set_image_id(o.image_id.clone())
-                                        .build(),
-                                );
-                            }
-                            Some(
-                                asg::LaunchTemplate::builder()
-                                    .set_launch_template_specification(lt.launch_template_specification.as_ref().map(lt_spec))
-                                    .set_overrides(lt.overrides.as_ref().map(|_| overrides))
-                                    .build(),
-                            )
-                        }
-                    };
-                    let dist = m.instances_distribution.as_ref().map(|d| {
-                        asg::InstancesDistribution::builder()
-                            .set_on_demand_allocation_strategy(d.on_demand_allocation_strategy.clone())
-                            .set_on_demand_base_capacity(d.on_demand_base_capacity)
-                            .set_on_demand_percentage_above_base_capacity(d.on_demand_percentage_above_base_capacity)
-                            .set_spot_allocation_strategy(d.spot_allocation_strategy.clone())
-                            .set_spot_instance_pools(d.spot_instance_pools)
-                            .set_spot_max_price(d.spot_max_price.clone())
-                            .set_distribution_segments(d.distribution_segments.as_ref().map(|segments| {
-                                segments
-                                    .iter()
-                                    .map(|s| {
-                                        asg::DistributionSegment::builder()
-                                            .set_target_capacity_types(list(&s.target_capacity_types))
-                                            .build()
-                                    })
-                                    .collect()
-                            }))
-                            .build()
-                    });
-                    Some(asg::MixedInstancesPolicy::builder().set_launch_template(lt).set_instances_distribution(dist).build())
-                }
-            };
-            Some(
-                asg::DesiredConfiguration::builder()
-                    .set_launch_template(d.launch_template.as_ref().map(lt_spec))
-                    .set_mixed_instances_policy(mixed)
-                    .build(),
-            )
-        }
-    };
-    let prefs = config.preferences.as_ref().map(|p| {
-        asg::RefreshPreferences::builder()
-            .set_min_healthy_percentage(p.min_healthy_percentage)
-            .set_max_healthy_percentage(p.max_healthy_percentage)
-            .set_instance_warmup(p.instance_warmup)
-            .set_checkpoint_percentages(p.checkpoint_percentages.clone())
-            .set_checkpoint_delay(p.checkpoint_delay)
-            .set_skip_matching(p.skip_matching)
-            .set_auto_rollback(p.auto_rollback)
-            .set_scale_in_protected_instances(p.scale_in_protected_instances.as_deref().map(asg::ScaleInProtectedInstances::from))
-            .set_standby_instances(p.standby_instances.as_deref().map(asg::StandbyInstances::from))
-            .set_alarm_specification(
-                p.alarm_specification.as_ref().map(|a| asg::AlarmSpecification::builder().set_alarms(a.alarms.clone()).build()),
-            )
-            .set_bake_time(p.bake_time)
-            .build()
+/// The SDK's shapes for the config's DesiredConfiguration and Preferences. Every value was
+/// checked when the config was read, so this cannot fail.
+pub fn to_sdk(config: &RefreshConfig) -> (Option<asg::DesiredConfiguration>, Option<asg::RefreshPreferences>) {
+    (config.desired_configuration.as_ref().map(desired), config.preferences.as_ref().map(preferences))
+}
+
+fn desired(d: &DesiredConfiguration) -> asg::DesiredConfiguration {
+    asg::DesiredConfiguration::builder()
+        .set_launch_template(d.launch_template.as_ref().map(lt_spec))
+        .set_mixed_instances_policy(d.mixed_instances_policy.as_ref().map(mixed))
+        .build()
+}
+
+fn mixed(m: &MixedInstancesPolicy) -> asg::MixedInstancesPolicy {
+    asg::MixedInstancesPolicy::builder()
+        .set_launch_template(m.launch_template.as_ref().map(mixed_template))
+        .set_instances_distribution(m.instances_distribution.as_ref().map(distribution))
+        .build()
+}
+
+fn mixed_template(lt: &MixedLaunchTemplate) -> asg::LaunchTemplate {
+    let overrides = lt.overrides.as_ref().map(|list| {
+        list.iter()
+            .map(|o| {
+                asg::LaunchTemplateOverrides::builder()
+                    .set_instance_type(o.instance_type.clone())
+                    .set_weighted_capacity(o.weighted_capacity.clone())
+                    .set_launch_template_specification(o.launch_template_specification.as_ref().map(lt_spec))
+                    .set_instance_requirements(o.instance_requirements.as_ref().map(instance_requirements))
+                    .set_image_id(o.image_id.clone())
+                    .build()
+            })
+            .collect()
     });
-    Ok((desired, prefs))
+    asg::LaunchTemplate::builder()
+        .set_launch_template_specification(lt.launch_template_specification.as_ref().map(lt_spec))
+        .set_overrides(overrides)
+        .build()
+}
+
+fn distribution(d: &InstancesDistribution) -> asg::InstancesDistribution {
+    let segments = d.distribution_segments.as_ref().map(|segments| {
+        segments
+            .iter()
+            .map(|s| asg::DistributionSegment::builder().set_target_capacity_types(list(&s.target_capacity_types)).build())
+            .collect()
+    });
+    asg::InstancesDistribution::builder()
+        .set_on_demand_allocation_strategy(d.on_demand_allocation_strategy.clone())
+        .set_on_demand_base_capacity(d.on_demand_base_capacity)
+        .set_on_demand_percentage_above_base_capacity(d.on_demand_percentage_above_base_capacity)
+        .set_spot_allocation_strategy(d.spot_allocation_strategy.clone())
+        .set_spot_instance_pools(d.spot_instance_pools)
+        .set_spot_max_price(d.spot_max_price.clone())
+        .set_distribution_segments(segments)
+        .build()
+}
+
+fn preferences(p: &Preferences) -> asg::RefreshPreferences {
+    asg::RefreshPreferences::builder()
+        .set_min_healthy_percentage(p.min_healthy_percentage)
+        .set_max_healthy_percentage(p.max_healthy_percentage)
+        .set_instance_warmup(p.instance_warmup)
+        .set_checkpoint_percentages(p.checkpoint_percentages.clone())
+        .set_checkpoint_delay(p.checkpoint_delay)
+        .set_skip_matching(p.skip_matching)
+        .set_auto_rollback(p.auto_rollback)
+        .set_scale_in_protected_instances(p.scale_in_protected_instances.as_deref().map(asg::ScaleInProtectedInstances::from))
+        .set_standby_instances(p.standby_instances.as_deref().map(asg::StandbyInstances::from))
+        .set_alarm_specification(
+            p.alarm_specification.as_ref().map(|a| asg::AlarmSpecification::builder().set_alarms(a.alarms.clone()).build()),
+        )
+        .set_bake_time(p.bake_time)
+        .build()
 }
