@@ -149,3 +149,90 @@ async fn verify_ami_calls_only_what_its_policy_allows() {
     seen.extend(called(&aws));
     check("verify-ami", seen);
 }
+
+/// One permission as a statement grants it: the action, its resources and its condition.
+type Grant = (String, String, String);
+
+fn grants(statement: &serde_json::Value) -> Vec<Grant> {
+    let list = |v: &serde_json::Value| match v {
+        serde_json::Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let resources = serde_json::Value::Array(list(&statement["Resource"])).to_string();
+    let condition = statement.get("Condition").map_or(String::new(), |c| c.to_string());
+    list(&statement["Action"]).iter().map(|a| (a.as_str().unwrap().to_owned(), resources.clone(), condition.clone())).collect()
+}
+
+/// A file's statement as the stack's role states it: deletes and retirements on this branch's
+/// resources only (the files allow any branch tag), iam:PassRole to InstanceRoleArn only.
+fn as_in_the_stack(mut statement: serde_json::Value) -> serde_json::Value {
+    if statement["Condition"]["StringLike"]["aws:ResourceTag/branch"] == "*" {
+        statement["Condition"] = serde_json::json!({"StringEquals": {"aws:ResourceTag/branch": {"Ref": "Branch"}}});
+    }
+    if statement["Action"] == serde_json::json!(["iam:PassRole"]) {
+        statement["Resource"] = serde_json::json!({"Ref": "InstanceRoleArn"});
+    }
+    statement
+}
+
+#[test]
+fn the_stacks_role_grants_exactly_the_tools_policies_and_packers() {
+    let files = [
+        "latest-ami",
+        "prune-amis",
+        "delete-ami",
+        "bump-launch-template",
+        "instance-refresh",
+        "verify-ami",
+        "deploy-tools-targets",
+        "packer",
+    ];
+    let mut wanted = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(root().join(format!("scripts/iam/{file}.json"))).unwrap();
+        let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for statement in policy["Statement"].as_array().unwrap() {
+            wanted.extend(grants(&as_in_the_stack(statement.clone())));
+        }
+    }
+    let template = deploy_tests::stack::template();
+    let policies = template["Resources"]["ServiceRole"]["Properties"]["Policies"].as_array().unwrap();
+    let tools = policies.iter().find(|p| p["PolicyName"] == "tools-and-packer").expect("the tools-and-packer policy");
+    let mut granted = BTreeSet::new();
+    for statement in tools["PolicyDocument"]["Statement"].as_array().unwrap() {
+        // The one conditional statement: iam:PassRole, when the template names a profile.
+        let statement = match statement.get("Fn::If") {
+            Some(branches) => branches[1].clone(),
+            None => statement.clone(),
+        };
+        assert_eq!(statement["Effect"], "Allow");
+        granted.extend(grants(&statement));
+    }
+    let missing: Vec<_> = wanted.difference(&granted).collect();
+    assert!(missing.is_empty(), "the stack's role lacks {missing:?}, which scripts/iam/ grants");
+    let extra: Vec<_> = granted.difference(&wanted).collect();
+    assert!(extra.is_empty(), "the stack's role grants {extra:?}, which no file in scripts/iam/ does");
+    // No delete or retirement anywhere without the branch condition.
+    for (action, _, condition) in &granted {
+        if ["ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DisableImage", "ec2:EnableImageDeprecation"].contains(&action.as_str()) {
+            assert!(condition.contains("aws:ResourceTag/branch"), "{action} is not limited to the branch's resources");
+        }
+    }
+    // The rest: the package, the build's own logs, the source connection, nothing wider.
+    let other = policies.iter().find(|p| p["PolicyName"] == "package-logs-and-source").expect("the package-logs-and-source policy");
+    let actions: BTreeSet<String> =
+        other["PolicyDocument"]["Statement"].as_array().unwrap().iter().flat_map(grants).map(|(a, _, _)| a).collect();
+    let expected = [
+        "s3:GetObject",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "codeconnections:GetConnection",
+        "codeconnections:GetConnectionToken",
+        "codestar-connections:GetConnection",
+        "codestar-connections:GetConnectionToken",
+    ];
+    assert_eq!(actions, expected.iter().map(|s| s.to_string()).collect());
+    for statement in other["PolicyDocument"]["Statement"].as_array().unwrap() {
+        assert_ne!(statement["Resource"], "*", "{statement}");
+    }
+}

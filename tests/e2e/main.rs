@@ -18,5 +18,6 @@ mod prune_amis;
 mod real_account;
 mod regions;
 mod safety;
+mod stack;
 mod usage;
 mod verify_ami;

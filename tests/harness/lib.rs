@@ -9,6 +9,7 @@
 //! - `tools`: building the tools once, the venv, what the machine must have;
 //! - `server`: the local AWS, its test controls, the fault proxy;
 //! - `setup`: the world most tests start from, in one expression ([`LocalAws::world`]);
+//! - `stack`: the pipeline's CloudFormation stack, deployed with the AWS CLI, and the template read as JSON;
 //! - `world`: world builders (AMIs, templates, groups, a real account's world);
 //! - `regions`: worlds across Regions (builds copied as Packer copies them);
 //! - `verify`: what verify-ami needs and leaves (a profiled template, a target group, its instances);
@@ -18,6 +19,7 @@ pub mod regions;
 pub mod run;
 pub mod server;
 pub mod setup;
+pub mod stack;
 pub mod tools;
 pub mod verify;
 pub mod world;
