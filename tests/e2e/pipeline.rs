@@ -384,3 +384,30 @@ fn local_run_with_a_failing_check_stops_before_the_template_changes() {
     assert!(stdout.contains("  instance refresh:        none"), "{stdout}");
     assert_eq!(stdout.matches("(previous AMI)").count(), 2, "{stdout}");
 }
+
+/// The README's stack on the local AWS: `STACK=1 scripts/local-run` deploys the pipeline stack
+/// and runs the buildspec with the variables of the CodeBuild project it made.
+#[test]
+fn local_run_takes_its_variables_from_the_deployed_stacks_project() {
+    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
+    deploy_tests::bin_dir();
+    deploy_tests::awscli_dir();
+    let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
+    // The stack's parameters, not local-run's defaults (3 and 3), must decide.
+    let out = cmd
+        .env("STACK", "1")
+        .env("DEPLOYS", "3")
+        .env("STACK_PARAMETERS", "AmisToKeep=2 VersionsToKeep=2")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("local-run: variables from the CodeBuild project app-main-deploy: AMIS_TO_KEEP=2 VERSIONS_TO_KEEP=2"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Deploy of branch main to group app: succeeded"), "{stdout}");
+    // VERSIONS_TO_KEEP=2 from the project: the newest two and the default.
+    assert!(stdout.contains("launch template version: 4 (versions kept: [1, 3, 4], default 1)"), "{stdout}");
+}
