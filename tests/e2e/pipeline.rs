@@ -411,3 +411,34 @@ fn local_run_takes_its_variables_from_the_deployed_stacks_project() {
     // VERSIONS_TO_KEEP=2 from the project: the newest two and the default.
     assert!(stdout.contains("launch template version: 4 (versions kept: [1, 3, 4], default 1)"), "{stdout}");
 }
+
+/// Every call a build makes (Packer's and the tools', with what they use on the caller's
+/// behalf) is one the pipeline stack's service role allows.
+#[tokio::test]
+async fn the_stacks_role_allows_every_call_of_a_build() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let w = world(&aws, dir.path()).await;
+    aws.reset_calls();
+    let mut env: Vec<(&str, &str)> = w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("VERIFY_COMMAND", "true"));
+    aws.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &env).expect(0);
+    let called: BTreeSet<String> = aws.calls().keys().chain(aws.authorized().keys()).cloned().collect();
+    assert!(called.contains("ec2:CreateImage") && called.contains("ssm:SendCommand"), "Packer and verify-ami ran: {called:?}");
+
+    let template = deploy_tests::stack::template();
+    let mut allowed = BTreeSet::new();
+    for policy in template["Resources"]["ServiceRole"]["Properties"]["Policies"].as_array().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            let statement = statement.get("Fn::If").map_or(statement, |branches| &branches[1]);
+            match &statement["Action"] {
+                serde_json::Value::Array(actions) => allowed.extend(actions.iter().map(|a| a.as_str().unwrap().to_owned())),
+                one => {
+                    allowed.insert(one.as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    let missing: Vec<&String> = called.difference(&allowed).collect();
+    assert!(missing.is_empty(), "a build calls {missing:?}, which the stack's role does not allow");
+}
