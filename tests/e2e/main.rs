@@ -1,6 +1,7 @@
 //! The tools, run as users run them, against the local AWS. One test binary for all of them,
 //! so the workspace links one large executable instead of one for each tool.
 
+mod accounts;
 mod bump_launch_template;
 mod calls;
 mod cli;

@@ -76,6 +76,26 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
         ("verify-ami", vec![LT, AMI, "--target-group-arn", "web"], "malformed target group ARN"),
         ("verify-ami", vec![LT, AMI, "--on-failure", "delete"], "delete"),
     ];
+    // --role-arn and --external-id, which every tool takes, checked before any request.
+    let mut cases = cases;
+    let valid: [(&str, Vec<&str>); 6] = [
+        ("latest-ami", vec!["main"]),
+        ("prune-amis", vec!["main", "2"]),
+        ("delete-ami", vec![AMI]),
+        ("bump-launch-template", vec![LT, AMI, "2"]),
+        ("instance-refresh", vec![&cfg, "web"]),
+        ("verify-ami", vec![LT, AMI]),
+    ];
+    for (tool, base) in &valid {
+        for (extra, says) in [
+            (vec!["--role-arn", "deploy"], "malformed role ARN"),
+            (vec!["--role-arn", "arn:aws:iam::12345:role/deploy"], "malformed role ARN"),
+            (vec!["--role-arn", "arn:aws:iam::222233334444:role/deploy", "--external-id", "x"], "malformed external ID"),
+            (vec!["--external-id", "build-account"], "--role-arn"),
+        ] {
+            cases.push((*tool, [base.clone(), extra].concat(), says));
+        }
+    }
     aws.reset_calls();
     for (tool, args, says) in &cases {
         let run = aws.tool(tool, dir.path()).args(args).output();

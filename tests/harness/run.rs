@@ -127,8 +127,8 @@ impl LocalAws {
         }
         cmd.env("AWS_ENDPOINT_URL", &self.url)
             .env("AWS_REGION", self.region)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ACCESS_KEY_ID", &self.keys.0)
+            .env("AWS_SECRET_ACCESS_KEY", &self.keys.1)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", empty_file("config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", empty_file("credentials"));

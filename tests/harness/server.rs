@@ -71,6 +71,9 @@ pub struct LocalAws {
     pub url: String,
     pub region: &'static str,
     pub config: aws_config::SdkConfig,
+    /// The access key its clients and tool runs sign with (the default account's, or another's:
+    /// see [`LocalAws::in_account`]).
+    pub keys: (String, String),
 }
 
 impl LocalAws {
@@ -119,13 +122,30 @@ impl LocalAws {
         // Build stale tools now, before the test makes its world: a build in the middle of a
         // test (at its first tool run) would let a refresh it started run out meanwhile.
         bin_dir();
+        Self::signed_with(own, url, region, ("testing".into(), "testing".into())).await
+    }
+
+    async fn signed_with(own: Option<Server>, url: String, region: &'static str, keys: (String, String)) -> LocalAws {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region))
             .endpoint_url(&url)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(&keys.0, &keys.1, None, None, "tests"))
             .load()
             .await;
-        LocalAws { _own: own, url, region, config }
+        LocalAws { _own: own, url, region, config, keys }
+    }
+
+    /// The same Region of the same server, in another account (moto keeps a world per
+    /// account): its clients and tool runs sign with an access key of `account`.
+    pub async fn in_account(&self, account: &str) -> LocalAws {
+        let key = self.control("POST", "account-key", &serde_json::json!({"account": account}).to_string());
+        let keys = (key["access_key_id"].as_str().unwrap().to_owned(), key["secret_access_key"].as_str().unwrap().to_owned());
+        Self::signed_with(None, self.url.clone(), self.region, keys).await
+    }
+
+    /// Makes `role_arn` refuse AssumeRole (AccessDenied), always or unless `external_id` is given.
+    pub fn unassumable(&self, role_arn: &str, external_id: Option<&str>) {
+        self.control("POST", "unassumable", &serde_json::json!({"role_arn": role_arn, "external_id": external_id}).to_string());
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {

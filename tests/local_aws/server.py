@@ -59,7 +59,7 @@ import os
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import local_aws  # noqa: E402
-from local_aws import image_uses, verification  # noqa: E402
+from local_aws import accounts, image_uses, verification  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -116,6 +116,11 @@ def control_app(moto_app):
             result = {"ok": True}
         elif what == "recipe" and request.method == "POST":
             image_uses.add_recipe(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["arn"], body["kind"], body["parent_image"])
+            result = {"ok": True}
+        elif what == "account-key" and request.method == "POST":
+            result = accounts.account_key(body["account"])
+        elif what == "unassumable" and request.method == "POST":
+            accounts.set_unassumable(body["role_arn"], body.get("external_id"))
             result = {"ok": True}
         elif what == "deny" and request.method == "POST":
             local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))

@@ -72,11 +72,12 @@ pub(crate) fn check_endpoint(url: &str, allow_insecure: bool) -> Result<(), Usag
 }
 
 impl Context {
-    /// Loads config once from the standard chain, applying only the overrides the user gave.
+    /// Loads config once from the standard chain, applying only the overrides the user gave,
+    /// and assumes --role-arn (in a session named after `tool`) if given.
     /// `rate` is `--rate` for the tools that pace their mutating calls; `fallback_region` is
     /// the Region to use when neither --region nor the chain names one (the first of
     /// `--regions`).
-    pub async fn load(args: &AwsArgs, rate: Option<f64>, fallback_region: Option<&str>) -> Result<Self> {
+    pub async fn load(tool: &str, args: &AwsArgs, rate: Option<f64>, fallback_region: Option<&str>) -> Result<Self> {
         let env = |k: &str| std::env::var(k).ok();
         let retry = check_retry_env(env("AWS_MAX_ATTEMPTS").as_deref(), env("AWS_RETRY_MODE").as_deref())?;
         for url in [
@@ -129,6 +130,9 @@ impl Context {
         }
         if config.region().is_none() {
             bail!(Usage("no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()));
+        }
+        if let Some(role) = &args.role_arn {
+            config = crate::assume::assume(config, role, args.external_id.as_ref(), tool).await?;
         }
         Ok(Context { config, pacer: crate::pace::Pacer::new(rate), rate })
     }

@@ -123,7 +123,7 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         let prepared = args.prepare()?;
-        let ctx = Context::load(&global.aws, prepared.rate, prepared.fallback_region.as_deref()).await?;
+        let ctx = Context::load(T::NAME, &global.aws, prepared.rate, prepared.fallback_region.as_deref()).await?;
         prepared.plan.run(ctx).await
     });
     match outcome {

@@ -3,6 +3,7 @@
 
 use clap::Args;
 
+use crate::ids::{ExternalId, RoleArn};
 use crate::output::OutputFormat;
 
 /// How to reach AWS. Without these flags the standard chain decides.
@@ -15,6 +16,15 @@ pub struct AwsArgs {
     /// Named profile from ~/.aws/config to use (default: AWS_PROFILE, then "default").
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+
+    /// Act in another account (or as another role): assume this IAM role on top of the
+    /// standard chain's credentials, with a session named after the tool.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<RoleArn>,
+
+    /// The external ID the role's trust policy asks for (with --role-arn).
+    #[arg(long, value_name = "ID", requires = "role_arn")]
+    pub external_id: Option<ExternalId>,
 
     /// Send requests to this endpoint instead of AWS's (AWS_ENDPOINT_URL works too).
     #[arg(long, value_name = "URL")]

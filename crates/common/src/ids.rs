@@ -1,4 +1,4 @@
-//! Typed IDs (AMIs, launch templates, subnets, target groups), instance types and template
+//! Typed IDs (AMIs, launch templates, subnets, target groups, roles), instance types and template
 //! versions, parsed by clap into small newtypes: a malformed one is a usage error (exit 2) with
 //! clap's message, before anything is sent.
 
@@ -109,6 +109,58 @@ impl FromStr for TargetGroupArn {
     }
 }
 
+/// An IAM role's ARN, `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, as STS's AssumeRole takes
+/// it (20 to 2048 characters; a name of letters, digits and `+=,.@_-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleArn(String);
+
+impl RoleArn {
+    /// The account the role is in.
+    pub fn account(&self) -> &str {
+        self.0.split(':').nth(4).unwrap_or_default()
+    }
+}
+
+impl FromStr for RoleArn {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let name_char = |b: u8| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b);
+        let ok = (20..=2048).contains(&s.len())
+            && match parts.as_slice() {
+                ["arn", partition, "iam", "", account, resource] => {
+                    partition.starts_with("aws")
+                        && account.len() == 12
+                        && account.bytes().all(|b| b.is_ascii_digit())
+                        && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty() && !r.ends_with('/') && r.bytes().all(name_char))
+                }
+                _ => false,
+            };
+        if ok {
+            Ok(RoleArn(s.to_owned()))
+        } else {
+            Err("malformed role ARN: expected arn:aws:iam::ACCOUNT:role/NAME (a 12-digit account)".into())
+        }
+    }
+}
+
+/// An external ID for AssumeRole: 2 to 1224 characters of letters, digits and `+=,.@:/-_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalId(String);
+
+impl FromStr for ExternalId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if (2..=1224).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b)) {
+            Ok(ExternalId(s.to_owned()))
+        } else {
+            Err("malformed external ID: expected 2 to 1224 letters, digits or +=,.@:/-_".into())
+        }
+    }
+}
+
 /// A launch template version as AWS takes it: a number (1 or more), `$Latest` or `$Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -154,7 +206,7 @@ macro_rules! text_newtype {
     )*};
 }
 
-text_newtype!(AmiId, LaunchTemplateId, SubnetId, InstanceType, TargetGroupArn);
+text_newtype!(AmiId, LaunchTemplateId, SubnetId, InstanceType, TargetGroupArn, RoleArn, ExternalId);
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,6 +221,29 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_arns_and_external_ids() {
+        let role: RoleArn = "arn:aws:iam::222233334444:role/deploy/workload".parse().unwrap();
+        assert_eq!(role.account(), "222233334444");
+        assert!("arn:aws-us-gov:iam::222233334444:role/deploy".parse::<RoleArn>().is_ok());
+        for bad in [
+            "",
+            "deploy",
+            "arn:aws:iam::22223333444:role/deploy",
+            "arn:aws:iam::222233334444:user/deploy",
+            "arn:aws:iam:us-east-1:222233334444:role/deploy",
+            "arn:aws:sts::222233334444:role/deploy",
+            "arn:aws:iam::222233334444:role/",
+            "arn:aws:iam::222233334444:role/de ploy",
+        ] {
+            assert!(bad.parse::<RoleArn>().is_err(), "{bad}");
+        }
+        assert!("build-account:42".parse::<ExternalId>().is_ok());
+        for bad in ["x", "has space", &"x".repeat(1225)] {
+            assert!(bad.parse::<ExternalId>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ami_ids() {

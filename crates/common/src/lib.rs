@@ -10,6 +10,7 @@
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DEPLOY_TOOLS_COMMIT"), ")");
 
 pub mod ami;
+mod assume;
 pub mod aws;
 pub mod builds;
 pub mod calllog;

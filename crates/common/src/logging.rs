@@ -56,7 +56,8 @@ fn default_filter(tool: &str, verbose: u8, quiet: bool) -> String {
     let own = tool.split(' ').next().unwrap_or(tool).replace('-', "_");
     match (quiet, verbose) {
         (true, _) => "error".into(),
-        (false, 0) => format!("warn,common=info,{own}=info"),
+        // aws-config warns of a refused AssumeRole, which the tool reports as its error.
+        (false, 0) => format!("warn,aws_config::sts=error,common=info,{own}=info"),
         (false, 1) => format!("warn,common=debug,{own}=debug"),
         (false, _) => "debug,hyper=info,h2=info,rustls=info".into(),
     }
@@ -82,7 +83,7 @@ mod tests {
 
     #[test]
     fn the_default_filter_names_the_tool_itself() {
-        assert_eq!(default_filter("prune-amis", 0, false), "warn,common=info,prune_amis=info");
+        assert_eq!(default_filter("prune-amis", 0, false), "warn,aws_config::sts=error,common=info,prune_amis=info");
         assert_eq!(default_filter("some-new-tool", 1, false), "warn,common=debug,some_new_tool=debug");
         assert_eq!(default_filter("x", 0, true), "error");
     }
