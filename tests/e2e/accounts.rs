@@ -58,3 +58,44 @@ async fn a_role_that_cannot_be_assumed_stops_the_tool_before_anything_else() {
     let run = aws.run("latest-ami", dir.path(), &["main", "--role-arn", &role, "--external-id", "build-account"]).expect(0);
     assert!(run.stdout.contains(&amis[1]), "{}", run.stdout);
 }
+
+#[tokio::test]
+async fn the_targets_check_looks_in_each_targets_account_through_its_role() {
+    let aws = LocalAws::start().await;
+    let workload = aws.in_account(WORKLOAD).await;
+    let dir = workdir();
+    let ours = aws.world("main", 1).template("app").group("web", "1", 0).build().await;
+    let theirs = workload.world("main", 1).template("app").group("web", "1", 0).build().await;
+    let role = role(&aws);
+    let targets = dir.path().join("targets.json");
+    let write = |entries: serde_json::Value| std::fs::write(&targets, entries.to_string()).unwrap();
+    let file = targets.to_str().unwrap().to_owned();
+    let region = aws.region;
+
+    // One Region, two accounts: each target's template and group are looked up in its own.
+    write(serde_json::json!([
+        {"region": region, "launch_template_id": ours.template, "auto_scaling_group": "web"},
+        {"region": region, "launch_template_id": theirs.template, "auto_scaling_group": "web", "role_arn": role, "external_id": "build-account"},
+    ]));
+    aws.reset_calls();
+    let run = aws.tool("deploy-tools", dir.path()).args(["targets", &file]).expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], format!("{region}\t{}\tweb", ours.template));
+    assert_eq!(lines[1], format!("{region}\t{}\tweb\t{role}\tbuild-account", theirs.template));
+    assert_eq!(aws.calls().get("sts:AssumeRole"), Some(&1), "{:?}", aws.calls());
+    let listed = aws.tool("deploy-tools", dir.path()).args(["targets", "--list-regions", &file]).expect(0);
+    assert_eq!(listed.stdout.trim(), region, "the Region once");
+
+    // Our template named in their account does not exist there.
+    write(serde_json::json!([{"region": region, "launch_template_id": ours.template, "auto_scaling_group": "web", "role_arn": role}]));
+    let run = aws.tool("deploy-tools", dir.path()).args(["targets", &file]).expect(2);
+    let line = run.error_line("deploy-tools targets");
+    assert!(line.contains(&format!("target 1 ({region}, account {WORKLOAD})")) && line.contains("does not exist"), "{line}");
+
+    // A role that cannot be assumed: the target named, STS's error, exit 1.
+    aws.unassumable(&role, None);
+    write(serde_json::json!([{"region": region, "launch_template_id": theirs.template, "auto_scaling_group": "web", "role_arn": role}]));
+    let run = aws.tool("deploy-tools", dir.path()).args(["targets", &file]).expect(1);
+    let line = run.error_line("deploy-tools targets");
+    assert!(line.contains(&format!("target 1 ({region}, account {WORKLOAD})")) && line.contains("AccessDenied"), "{line}");
+}

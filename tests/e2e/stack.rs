@@ -13,7 +13,7 @@ fn ok(out: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_removes_them() {
-    let aws = LocalAws::start().await;
+    let aws = LocalAws::start_alone().await;
     let World { amis, template: lt, .. } = aws.world("main", 1).template("app").group("web", "$Latest", 1).build().await;
     let stack = format!("app-main-{}", aws.region);
     let lt_arg = format!("LaunchTemplateId={lt}");
@@ -85,7 +85,7 @@ async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_remove
 
 #[tokio::test]
 async fn parameters_that_do_not_fit_are_refused_and_leave_nothing_behind() {
-    let aws = LocalAws::start().await;
+    let aws = LocalAws::start_alone().await;
     for (bad, says) in [
         ("LaunchTemplateId=lt-xyz", "Parameter 'LaunchTemplateId' failed to satisfy constraint: a launch template ID"),
         ("AmisToKeep=1", "Parameter 'AmisToKeep' failed to satisfy constraint: at least 2"),

@@ -104,6 +104,14 @@ impl LocalAws {
         all
     }
 
+    /// A server of its own, in us-east-1: for a test that needs a Region every service is in
+    /// (the shared servers hand out Regions where moto has no CodeBuild, for one).
+    pub async fn start_alone() -> LocalAws {
+        let server = Server::spawn(0.15);
+        let url = server.url.clone();
+        Self::connect(Some(server), url, REGION).await
+    }
+
     /// A server of its own whose account has not enabled these (opt-in) Regions.
     pub async fn start_not_opted_in(regions: &str) -> LocalAws {
         let server = Server::spawn_with(0.15, &[("LOCAL_AWS_NOT_OPTED_IN", regions)]);

@@ -144,6 +144,13 @@ impl Context {
         Context { config, pacer: crate::pace::Pacer::new(self.rate), rate: self.rate }
     }
 
+    /// The same Region through `role` (in its account), assumed now, with a pacer of its
+    /// own: EC2 meters each account apart.
+    pub async fn assuming(&self, tool: &str, role: &crate::ids::RoleArn, external_id: Option<&crate::ids::ExternalId>) -> Result<Context> {
+        let config = crate::assume::assume(self.config.clone(), role, external_id, tool).await?;
+        Ok(Context { config, pacer: crate::pace::Pacer::new(self.rate), rate: self.rate })
+    }
+
     /// The Region the clients talk to.
     pub fn region(&self) -> &str {
         self.config.region().map_or("", |r| r.as_ref())

@@ -4,21 +4,26 @@
 //! ```json
 //! [
 //!   {"region": "us-east-1", "launch_template_id": "lt-0abc...", "auto_scaling_group": "web"},
-//!   {"region": "eu-west-1", "launch_template_id": "lt-0def...", "auto_scaling_group": "web"}
+//!   {"region": "eu-west-1", "launch_template_id": "lt-0def...", "auto_scaling_group": "web"},
+//!   {"region": "us-east-1", "launch_template_id": "lt-0123...", "auto_scaling_group": "web",
+//!    "role_arn": "arn:aws:iam::222233334444:role/deploy", "external_id": "build-account"}
 //! ]
 //! ```
 //!
+//! A target with `role_arn` is in that role's account (reached through the role, with
+//! `external_id` if its trust policy asks for one); one without, in the caller's.
+//!
 //! Everything is checked before a deploy starts: the file must parse, name one target or more,
 //! no unknown field (a misspelt key would otherwise be silently ignored), well-formed Region
-//! names and template IDs, a group name, and no Region twice (a second entry for a Region
-//! would deploy it twice).
+//! names and template IDs, a group name, well-formed role ARNs and external IDs, and no Region
+//! twice in one account (a second entry would deploy it twice).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Usage;
-use crate::ids::LaunchTemplateId;
+use crate::ids::{ExternalId, LaunchTemplateId, RoleArn};
 use crate::regions::RegionList;
 
 /// One Region's deploy target.
@@ -28,6 +33,35 @@ pub struct Target {
     pub region: String,
     pub launch_template_id: String,
     pub auto_scaling_group: String,
+    /// The role to act through in the target's account; none: the caller's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl Target {
+    /// The target's role, parsed (`parse` checked it).
+    pub fn role(&self) -> Option<RoleArn> {
+        self.role_arn.as_deref().map(|r| r.parse().expect("parse checked the role ARN"))
+    }
+
+    pub fn external(&self) -> Option<ExternalId> {
+        self.external_id.as_deref().map(|r| r.parse().expect("parse checked the external ID"))
+    }
+
+    /// The account the target is in: its role's, or "" for the caller's.
+    fn account(&self) -> String {
+        self.role().map(|r| r.account().to_owned()).unwrap_or_default()
+    }
+
+    /// How messages name it: "target 2 (us-east-1)", "target 3 (us-east-1, account 2222...)".
+    pub fn describe(&self, n: usize) -> String {
+        match self.role() {
+            Some(role) => format!("target {n} ({}, account {})", self.region, role.account()),
+            None => format!("target {n} ({})", self.region),
+        }
+    }
 }
 
 /// The targets, in the file's order.
@@ -54,16 +88,35 @@ impl Targets {
             if group.is_empty() || group.len() > 255 || group.chars().any(char::is_control) {
                 return Err(bad(format!("target {n} ({}): the Auto Scaling group name must be 1 to 255 printable characters", t.region)));
             }
-            if let Some(first) = targets[..i].iter().position(|o| o.region == t.region) {
-                return Err(bad(format!("Region {} is named twice (targets {} and {n}): one target per Region", t.region, first + 1)));
+            if let Some(role) = &t.role_arn {
+                role.parse::<RoleArn>().map_err(|e| bad(format!("target {n} ({}): {e}, got {role:?}", t.region)))?;
+            }
+            if let Some(id) = &t.external_id {
+                if t.role_arn.is_none() {
+                    return Err(bad(format!("target {n} ({}): external_id needs a role_arn", t.region)));
+                }
+                id.parse::<ExternalId>().map_err(|e| bad(format!("target {n} ({}): {e}", t.region)))?;
+            }
+            if let Some(first) = targets[..i].iter().position(|o| o.region == t.region && o.account() == t.account()) {
+                return Err(bad(format!(
+                    "Region {} is named twice (targets {} and {n}): one target per Region and account",
+                    t.region,
+                    first + 1
+                )));
             }
         }
         Ok(Targets { targets })
     }
 
-    /// The targets' Regions, in the file's order.
+    /// The targets' Regions, in the file's order, each once (several accounts may share one).
     pub fn regions(&self) -> RegionList {
-        RegionList::new(self.targets.iter().map(|t| t.region.clone()).collect()).expect("parse checked every Region, once each")
+        let mut names: Vec<String> = Vec::new();
+        for t in &self.targets {
+            if !names.contains(&t.region) {
+                names.push(t.region.clone());
+            }
+        }
+        RegionList::new(names).expect("parse checked every Region")
     }
 
     /// Reads and checks a targets file.
@@ -74,11 +127,19 @@ impl Targets {
     }
 }
 
-/// One target a line, tab-separated: `REGION LAUNCH_TEMPLATE_ID AUTO_SCALING_GROUP`.
+/// One target a line, tab-separated: `REGION LAUNCH_TEMPLATE_ID AUTO_SCALING_GROUP`, then
+/// `ROLE_ARN` and `EXTERNAL_ID` for a target in another account.
 impl crate::output::Report for Targets {
     fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for t in &self.targets {
-            writeln!(out, "{}\t{}\t{}", t.region, t.launch_template_id, t.auto_scaling_group)?;
+            write!(out, "{}\t{}\t{}", t.region, t.launch_template_id, t.auto_scaling_group)?;
+            if let Some(role) = &t.role_arn {
+                write!(out, "\t{role}")?;
+                if let Some(id) = &t.external_id {
+                    write!(out, "\t{id}")?;
+                }
+            }
+            writeln!(out)?;
         }
         Ok(())
     }
@@ -104,6 +165,24 @@ mod tests {
     }
 
     #[test]
+    fn accounts_share_a_region() {
+        let t = parse(
+            r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "web"},
+                {"region": "us-east-1", "launch_template_id": "lt-2", "auto_scaling_group": "web",
+                 "role_arn": "arn:aws:iam::222233334444:role/deploy", "external_id": "build-account"}]"#,
+        )
+        .unwrap();
+        assert_eq!(t.regions().names(), ["us-east-1"], "each Region once");
+        assert_eq!(t.targets[1].describe(2), "target 2 (us-east-1, account 222233334444)");
+        let mut text = Vec::new();
+        crate::output::Report::write_text(&t, &mut text).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "us-east-1\tlt-1\tweb\nus-east-1\tlt-2\tweb\tarn:aws:iam::222233334444:role/deploy\tbuild-account\n"
+        );
+    }
+
+    #[test]
     fn every_mistake_is_named() {
         let cases = [
             ("", "not a list of targets"),
@@ -126,6 +205,24 @@ mod tests {
                     {"region": "eu-west-1", "launch_template_id": "lt-2", "auto_scaling_group": "a"},
                     {"region": "us-east-1", "launch_template_id": "lt-3", "auto_scaling_group": "b"}]"#,
                 "Region us-east-1 is named twice (targets 1 and 3)",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "role_arn": "deploy"}]"#,
+                "target 1 (us-east-1): malformed role ARN",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "external_id": "build"}]"#,
+                "external_id needs a role_arn",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a",
+                     "role_arn": "arn:aws:iam::222233334444:role/a", "external_id": "b c"}]"#,
+                "malformed external ID",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "role_arn": "arn:aws:iam::222233334444:role/a"},
+                    {"region": "us-east-1", "launch_template_id": "lt-2", "auto_scaling_group": "a", "role_arn": "arn:aws:iam::222233334444:role/b"}]"#,
+                "one target per Region and account",
             ),
         ];
         for (text, expected) in cases {

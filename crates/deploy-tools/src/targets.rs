@@ -5,8 +5,9 @@
 //! The file's form is checked with no request (`common::targets`); then, with one
 //! DescribeRegions, that AWS knows each Region and the account has enabled it; then, in every
 //! Region at once, that its launch template exists and its group exists and launches from that
-//! template. Any fault is a usage error (exit 2), found before Packer bakes or any Region is
-//! touched: a typo in the last Region's group would otherwise stop a deploy half way, with the
+//! template (for a target with `role_arn`, in the role's account: the role is assumed first,
+//! and one that cannot be is an error, exit 1). Any other fault is a usage error (exit 2), found
+//! before Packer bakes or any Region is touched: a typo in the last Region's group would otherwise stop a deploy half way, with the
 //! first Regions on the new build and the rest on the old.
 
 use std::path::PathBuf;
@@ -90,16 +91,25 @@ impl Plan for Check {
     async fn run(self, ctx: Context) -> Result<Listed> {
         let targets = self.targets;
         check_known(&ctx.ec2(), &targets.regions()).await?;
-        let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(ctx.in_region(&t.region), i + 1, t));
+        let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(&ctx, i + 1, t));
         futures::future::try_join_all(checks).await?;
         Ok(Listed { regions_only: self.list_regions, targets })
     }
 }
 
-/// The target's launch template exists in its Region, and its group exists there and launches
-/// from that template (its own, or its mixed instances policy's: `common::launches`).
-async fn check_target(ctx: Context, n: usize, t: &Target) -> Result<()> {
-    let what = format!("target {n} ({})", t.region);
+/// The target's role can be assumed (if it names one), its launch template exists in its
+/// Region and account, and its group exists there and launches from that template (its own, or
+/// its mixed instances policy's: `common::launches`).
+async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
+    let what = t.describe(n);
+    let ctx = match t.role() {
+        Some(role) => ctx
+            .in_region(&t.region)
+            .assuming("deploy-tools-targets", &role, t.external().as_ref())
+            .await
+            .map_err(|e| e.context(what.clone()))?,
+        None => ctx.in_region(&t.region),
+    };
     let templates = ctx.ec2().describe_launch_templates().launch_template_ids(&t.launch_template_id).send().await;
     let missing = || Usage(format!("{what}: launch template {} does not exist in {}", t.launch_template_id, t.region));
     let name = match templates {
