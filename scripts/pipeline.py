@@ -5,7 +5,11 @@ commands, and a report of what happened. scripts/local-run and the pipeline test
                                       Scaling group of 2 on $Latest; print them as JSON. With
                                       REGIONS=R1,R2,...: a base AMI, template and group in
                                       each Region, and deploy-targets.json naming them (in the
-                                      work dir; printed as DEPLOY_TARGETS)
+                                      work dir; printed as DEPLOY_TARGETS). With
+                                      ACCOUNTS=A1,A2,...: the templates and groups are in
+                                      each of those workload accounts instead (the build
+                                      account keeps the base AMI), each target reached
+                                      through the account's role deploy-tools
     pipeline.py run PHASE...          run buildspec.yml's commands of these phases, in one
                                       shell, stopping at the first that fails (as CodeBuild does)
     pipeline.py report                show the group, its instances and the branch's AMIs
@@ -41,9 +45,22 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def client(service: str, region: str | None = None):
+def client(service: str, region: str | None = None, account: str | None = None):
+    """A client of the local AWS, in `account` if given (with a key of its own, from the
+    local AWS's account-key control), else the caller's."""
     region = region or os.environ.get("AWS_REGION", "us-east-1")
-    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=region)
+    keys = {}
+    if account:
+        url = f"{os.environ['AWS_ENDPOINT_URL']}/_local_aws/account-key"
+        body = json.dumps({"account": account}).encode()
+        key = json.loads(urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")).read())
+        keys = {"aws_access_key_id": key["access_key_id"], "aws_secret_access_key": key["secret_access_key"]}
+    return boto3.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=region, **keys)
+
+
+def accounts() -> list[str]:
+    """ACCOUNTS, the workload accounts of a multi-account world (empty: this account only)."""
+    return [a.strip() for a in os.environ.get("ACCOUNTS", "").split(",") if a.strip()]
 
 
 def regions() -> list[str]:
@@ -53,24 +70,37 @@ def regions() -> list[str]:
 
 def world() -> dict:
     """What a team has before its first deploy: a base image, a template, a running group; with
-    REGIONS, one of each in every Region and a targets file naming them."""
-    if not regions():
-        return world_in(os.environ.get("AWS_REGION", "us-east-1"))
-    made = {r: world_in(r) for r in regions()}
-    targets = [
-        {"region": r, "launch_template_id": m["LAUNCH_TEMPLATE_ID"], "auto_scaling_group": m["ASG_NAME"]}
-        for r, m in made.items()
-    ]
+    REGIONS, one of each in every Region and a targets file naming them; with ACCOUNTS, the
+    templates and groups in each workload account, reached through its role."""
+    home = os.environ.get("AWS_REGION", "us-east-1")
+    if not regions() and not accounts():
+        return world_in(home)
+    source = base_image(home)
+    targets = []
+    for account in accounts() or [None]:
+        for region in regions() or [home]:
+            made = world_in(region, account, source if region == home else None)
+            target = {"region": region, "launch_template_id": made["LAUNCH_TEMPLATE_ID"], "auto_scaling_group": made["ASG_NAME"]}
+            if account:
+                target["role_arn"] = f"arn:aws:iam::{account}:role/deploy-tools"
+            targets.append(target)
     path = workdir() / "deploy-targets.json"
     path.write_text(json.dumps(targets, indent=2) + "\n")
-    home = os.environ.get("AWS_REGION", "us-east-1")
-    return {"SOURCE_AMI": made[home]["SOURCE_AMI"] if home in made else world_in(home)["SOURCE_AMI"], "DEPLOY_TARGETS": str(path)}
+    return {"SOURCE_AMI": source, "DEPLOY_TARGETS": str(path)}
 
 
-def world_in(region: str) -> dict:
-    ec2, asg = client("ec2", region), client("autoscaling", region)
+def base_image(region: str, account: str | None = None) -> str:
+    ec2 = client("ec2", region, account)
+    return ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on", Architecture="x86_64", EnaSupport=True)["ImageId"]
+
+
+def world_in(region: str, account: str | None = None, source: str | None = None) -> dict:
+    """A template on `source` (else a base image of its own) and a group on it, in `account`
+    (else this one). A workload account launches a base image of its own until the first deploy."""
+    ec2, asg = client("ec2", region, account), client("autoscaling", region, account)
     group = os.environ.get("ASG_NAME") or "app"
-    source = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on", Architecture="x86_64", EnaSupport=True)["ImageId"]
+    if source is None or account:
+        source = base_image(region, account)
     lt = ec2.create_launch_template(
         LaunchTemplateName=f"{group}-lt",
         # The instance profile lets the SSM agent register, for verify-ami's VERIFY_COMMAND.
@@ -137,12 +167,22 @@ def targets() -> list[dict]:
 def report() -> dict:
     """The single-Region report, or with DEPLOY_TARGETS one for each target, in order."""
     if targets():
-        return {"regions": [{"region": t["region"], **report_in(t["region"], t["auto_scaling_group"])} for t in targets()]}
+        return {"regions": [{"region": t["region"], "account": account_of(t), **report_in(t["region"], t["auto_scaling_group"], account_of(t))}
+                            for t in targets()]}
     return report_in(None, os.environ["ASG_NAME"])
 
 
-def report_in(region: str | None, group: str) -> dict:
-    ec2, asg = client("ec2", region), client("autoscaling", region)
+def account_of(target: dict) -> str | None:
+    """The account of a target's role (None: this account)."""
+    role = target.get("role_arn")
+    return role.split(":")[4] if role else None
+
+
+def report_in(region: str | None, group: str, account: str | None = None) -> dict:
+    """The group, its instances and template in `account` (else this one), and the branch's
+    AMIs, which the build account (this one) owns."""
+    ec2, asg = client("ec2", region, account), client("autoscaling", region, account)
+    owner = client("ec2", region)
     branch = os.environ.get("BRANCH", "main")
     g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     ids = [i["InstanceId"] for i in g["Instances"]]
@@ -155,7 +195,7 @@ def report_in(region: str | None, group: str) -> dict:
         for i in instances:
             i["image_name"] = names.get(i["image_id"])
     app = os.environ.get("APP", "app")
-    images = ec2.describe_images(
+    images = owner.describe_images(
         Owners=["self"],
         Filters=[{"Name": "tag:branch", "Values": [branch]}, {"Name": "tag:app", "Values": [app]}],
         IncludeDisabled=True,
@@ -174,11 +214,11 @@ def report_in(region: str | None, group: str) -> dict:
     }
 
 
-def verification(ami: str, region: str | None = None) -> str:
-    """What verify-ami recorded on the AMI, in words."""
+def verification(ami: str, region: str | None = None, account: str | None = None) -> str:
+    """What verify-ami recorded on the AMI (in `account`, where it verified it), in words."""
     if not ami:
         return "none (no AMI picked)"
-    images = client("ec2", region).describe_images(ImageIds=[ami], IncludeDisabled=True, IncludeDeprecated=True)["Images"]
+    images = client("ec2", region, account).describe_images(ImageIds=[ami], IncludeDisabled=True, IncludeDeprecated=True)["Images"]
     tags = {t["Key"]: t["Value"] for t in (images[0].get("Tags", []) if images else [])}
     verdict = tags.get("verification")
     if verdict == "failed":
@@ -255,20 +295,21 @@ def deploy_regions() -> int:
     after = report()["regions"]
     lines = [
         "",
-        f"Deploy of branch {os.environ.get('BRANCH', 'main')} to {len(after)} Regions, one at a time: "
+        f"Deploy of branch {os.environ.get('BRANCH', 'main')} to {len(after)} targets, one at a time: "
         + ("succeeded" if rc == 0 else f"FAILED (exit status {rc})"),
     ]
     builds = set()
     for b, a in zip(before, after):
         old = {ami for _, ami in b["branch_amis"]}
         new = {ami for _, ami in a["branch_amis"]}
-        version_file = workdir() / f"launch_template_version.{a['region']}"
+        where = a["region"] + (f".{a['account']}" if a["account"] else "")
+        version_file = workdir() / f"launch_template_version.{where}"
         version = version_file.read_text().strip() if version_file.exists() else "none (not deployed)"
         lines += [
-            f"  {a['region']}: group {a['group']}",
+            f"  {a['region']}" + (f", account {a['account']}" if a["account"] else "") + f": group {a['group']}",
             f"    new AMI:                 {', '.join(sorted(new - old)) or 'none'}",
             f"    AMIs pruned:             {', '.join(sorted(old - new)) or 'none'}",
-            f"    verification:            {verification(picked(a['region']), a['region'])}",
+            f"    verification:            {verification(picked(a['region']), a['region'], a['account'])}",
             f"    launch template version: {version} (versions kept: {a['launch_template_versions']}, default {a['default_version']})",
             f"    instance refresh:        {a['last_refresh'] or 'none'}",
             "    instances:",

@@ -85,6 +85,8 @@ async fn the_targets_check_looks_in_each_targets_account_through_its_role() {
     assert_eq!(aws.calls().get("sts:AssumeRole"), Some(&1), "{:?}", aws.calls());
     let listed = aws.tool("deploy-tools", dir.path()).args(["targets", "--list-regions", &file]).expect(0);
     assert_eq!(listed.stdout.trim(), region, "the Region once");
+    let listed = aws.tool("deploy-tools", dir.path()).args(["targets", "--list-regions", "--list-accounts", &file]).expect(0);
+    assert_eq!(listed.stdout, format!("{region}\n{WORKLOAD}\n"), "the Regions, then the accounts to share with");
 
     // Our template named in their account does not exist there.
     write(serde_json::json!([{"region": region, "launch_template_id": ours.template, "auto_scaling_group": "web", "role_arn": role}]));
@@ -98,4 +100,93 @@ async fn the_targets_check_looks_in_each_targets_account_through_its_role() {
     let run = aws.tool("deploy-tools", dir.path()).args(["targets", &file]).expect(1);
     let line = run.error_line("deploy-tools targets");
     assert!(line.contains(&format!("target 1 ({region}, account {WORKLOAD})")) && line.contains("AccessDenied"), "{line}");
+}
+
+/// A launch permission for one account.
+fn for_account(account: &str) -> aws_sdk_ec2::types::LaunchPermission {
+    aws_sdk_ec2::types::LaunchPermission::builder().user_id(account).build()
+}
+
+/// The deploy's targets file: one target in the workload account, through `role`.
+fn targets_file(dir: &std::path::Path, region: &str, template: &str, role: &str) -> String {
+    let path = dir.join("targets.json");
+    let entry = serde_json::json!([{"region": region, "launch_template_id": template, "auto_scaling_group": "web", "role_arn": role}]);
+    std::fs::write(&path, entry.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn a_prune_with_targets_keeps_what_a_workload_account_launches_and_retires_what_none_uses() {
+    let aws = LocalAws::start().await;
+    let workload = aws.in_account(WORKLOAD).await;
+    let dir = workdir();
+    // Five builds in the build account, oldest first; the three oldest shared with the
+    // workload account, the fourth with an account no target names.
+    let World { amis, .. } = aws.world("main", 5).build().await;
+    for ami in &amis[..3] {
+        aws.share_image(ami, for_account(WORKLOAD)).await;
+    }
+    aws.share_image(&amis[3], for_account("999988887777")).await;
+    // There: an instance runs the oldest; its group is pinned to a template version naming
+    // the second, while the template's latest names the newest.
+    workload.ec2().run_instances().image_id(&amis[0]).min_count(1).max_count(1).send().await.unwrap();
+    let lt = workload.launch_template("app", &amis[1]).await;
+    workload.group("web", &lt, "1", 0).await;
+    workload.add_versions(&lt, &amis[4], 1).await;
+    let role = role(&aws);
+    let targets = targets_file(dir.path(), aws.region, &lt, &role);
+
+    // Without --targets, every shared AMI is kept: nothing here sees the other account.
+    let run = aws.run("prune-amis", dir.path(), &["main", "1", "--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains(&format!("keep {}", amis[2])) && run.stdout.contains(&format!("shared with account {WORKLOAD}")),
+        "{}",
+        run.stdout
+    );
+
+    let run = aws.run("prune-amis", dir.path(), &["main", "1", "--targets", &targets, "--dry-run"]).expect(0);
+    let line = |ami: &str| run.stdout.lines().find(|l| l.contains(ami)).unwrap_or_default().to_owned();
+    assert!(line(&amis[0]).contains(&format!("in account {WORKLOAD}, instance")), "{}", run.stdout);
+    assert!(
+        line(&amis[1]).contains(&format!("in account {WORKLOAD}, group web launches launch template {lt} version 1")),
+        "{}",
+        run.stdout
+    );
+    assert!(line(&amis[3]).contains("shared with account 999988887777"), "an account no target names: {}", run.stdout);
+
+    aws.reset_calls();
+    let run = aws.run("prune-amis", dir.path(), &["main", "1", "--targets", &targets]).expect(0);
+    assert!(
+        run.stdout.contains(&format!("deleted {}", amis[2])),
+        "shared only with a checked account that uses it nowhere: {}",
+        run.stdout
+    );
+    let mut kept = amis.clone();
+    kept.remove(2);
+    kept.sort();
+    assert_eq!(aws.branch_amis("main").await, kept);
+    let calls = aws.calls();
+    assert_eq!(calls.get("sts:AssumeRole"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ec2:DescribeInstances"), Some(&2), "once in each account: {calls:?}");
+    assert_eq!(calls.get("autoscaling:DescribeAutoScalingGroups"), Some(&2), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_target_whose_role_cannot_be_assumed_stops_the_prune_before_anything_is_retired() {
+    let aws = LocalAws::start().await;
+    let workload = aws.in_account(WORKLOAD).await;
+    let dir = workdir();
+    let World { amis, .. } = aws.world("main", 3).build().await;
+    let lt = workload.launch_template("app", &amis[2]).await;
+    let role = role(&aws);
+    let targets = targets_file(dir.path(), aws.region, &lt, &role);
+    aws.unassumable(&role, None);
+    for extra in [vec![], vec!["--regions", aws.region]] {
+        let args = [vec!["main", "1", "--targets", targets.as_str(), "--include-shared"], extra].concat();
+        let run = aws.run("prune-amis", dir.path(), &args).expect(1);
+        let line = run.error_line("prune-amis");
+        assert!(line.contains(&format!("target 1 ({}, account {WORKLOAD})", aws.region)) && line.contains("AccessDenied"), "{line}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+        assert_eq!(aws.branch_amis("main").await.len(), amis.len(), "nothing retired");
+    }
 }

@@ -239,7 +239,7 @@ fn local_run_deploys_two_regions_and_reports_one_build() {
     let out = cmd.env("REGIONS", "us-east-1,eu-west-1").env("REFRESH_INTERVAL", "0.2").stdin(std::process::Stdio::null()).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("Deploy of branch main to 2 Regions, one at a time: succeeded"), "{stdout}");
+    assert!(stdout.contains("Deploy of branch main to 2 targets, one at a time: succeeded"), "{stdout}");
     let sections: Vec<&str> = stdout.lines().filter(|l| l.ends_with(": group app")).map(str::trim).collect();
     assert_eq!(sections, ["us-east-1: group app", "eu-west-1: group app"], "{stdout}");
     // Four instances, two in each Region, all on one build, which the report names.
@@ -441,4 +441,44 @@ async fn the_stacks_role_allows_every_call_of_a_build() {
     }
     let missing: Vec<&String> = called.difference(&allowed).collect();
     assert!(missing.is_empty(), "a build calls {missing:?}, which the stack's role does not allow");
+}
+
+/// The build account bakes once and shares the AMI; the deploy goes account by account in the
+/// targets file's order, each through its role: verified, bumped and refreshed there.
+#[tokio::test]
+async fn one_build_is_shared_with_two_workload_accounts_and_deployed_in_each_in_order() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let workloads = ["222233334444", "333344445555"];
+    let made = aws.pipeline(dir.path(), &["world"], &[("ACCOUNTS", &workloads.join(",")), ("ASG_NAME", "app")]).expect(0).json();
+    let (source, targets) = (made["SOURCE_AMI"].as_str().unwrap(), made["DEPLOY_TARGETS"].as_str().unwrap());
+    let env = [("SOURCE_AMI", source), ("DEPLOY_TARGETS", targets), ("BRANCH", "main"), ("AMIS_TO_KEEP", "1"), ("VERSIONS_TO_KEEP", "2")];
+    let run = aws.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &env).expect(0);
+
+    // Baked once, in the build account, and shared with both accounts.
+    let baked = aws.branch_amis("main").await;
+    assert_eq!(baked.len(), 1, "{}", run.stderr);
+    let ami = &baked[0];
+    let permissions = aws.ec2().describe_image_attribute().image_id(ami).attribute("launchPermission".into()).send().await.unwrap();
+    let shared: Vec<&str> = permissions.launch_permissions().iter().filter_map(|p| p.user_id()).collect();
+    assert_eq!(shared, workloads, "Packer's ami_users, from the targets' roles");
+    let mut at = Vec::new();
+    for account in workloads {
+        let workload = aws.in_account(account).await;
+        let running = workload.group_amis("app").await;
+        assert!(!running.is_empty() && running.iter().all(|a| a == ami), "{account}'s group runs the build: {running:?}\n{}", run.stderr);
+        assert!(workload.branch_amis("main").await.is_empty(), "no AMI of its own in {account}");
+        // verify-ami booted it there and recorded its verdict in that account.
+        let seen = workload.ec2().describe_images().image_ids(ami).send().await.unwrap();
+        assert_eq!(image_tag(&seen, "verification").as_deref(), Some("passed"), "{account}");
+        let line = format!("deploy-regions: target {} of 2, {} (account {account})", at.len() + 1, aws.region);
+        at.push(run.stderr.find(&line).unwrap_or_else(|| panic!("{line:?} in {}", run.stderr)));
+    }
+    assert!(at[0] < at[1], "the first account deployed first");
+    assert!(
+        run.stderr
+            .contains(&format!("deployed to all 2 targets: {0} (account {1}) {0} (account {2})", aws.region, workloads[0], workloads[1])),
+        "{}",
+        run.stderr
+    );
 }

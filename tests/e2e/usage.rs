@@ -14,6 +14,19 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
     let cfg = refresh_config(dir.path(), "{}");
     let missing = dir.path().join("missing.json").to_string_lossy().into_owned();
     let bad_json = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 90}}"#);
+    // A targets file whose role is not an ARN, and one naming a Region twice in one account.
+    let bad_role = dir.path().join("bad-role.json");
+    std::fs::write(
+        &bad_role,
+        format!(r#"[{{"region": "us-east-1", "launch_template_id": "{LT}", "auto_scaling_group": "web", "role_arn": "deploy"}}]"#),
+    )
+    .unwrap();
+    let bad_role = bad_role.to_string_lossy().into_owned();
+    let twice = dir.path().join("twice.json");
+    let role = "arn:aws:iam::222233334444:role/deploy";
+    let entry = format!(r#"{{"region": "us-east-1", "launch_template_id": "{LT}", "auto_scaling_group": "web", "role_arn": "{role}"}}"#);
+    std::fs::write(&twice, format!("[{entry}, {entry}]")).unwrap();
+    let twice = twice.to_string_lossy().into_owned();
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         ("latest-ami", vec![], "<BRANCH>"),
         ("latest-ami", vec!["main", "--tag", "app"], "KEY=VALUE"),
@@ -35,6 +48,9 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
         ("prune-amis", vec!["main", "2", "--older-than", "0s"], "more than 0"),
         ("prune-amis", vec!["main", "2", "--unused-for", "0d"], "more than 0"),
         ("prune-amis", vec!["main", "2", "--retire", "shred"], "shred"),
+        ("prune-amis", vec!["main", "2", "--targets", &missing], "missing.json: cannot read it"),
+        ("prune-amis", vec!["main", "2", "--targets", &bad_role], "target 1 (us-east-1): malformed role ARN"),
+        ("prune-amis", vec!["main", "2", "--targets", &twice], "one target per Region and account"),
         ("delete-ami", vec![AMI, "-", "-"], "stdin"),
         ("delete-ami", vec![], "<AMI_ID>"),
         ("delete-ami", vec!["not-an-ami"], "malformed AMI ID"),

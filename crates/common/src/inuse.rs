@@ -18,8 +18,9 @@
 //! costs one DescribeImageReferences per 10 AMIs asked about, and [`shared_with`] one
 //! DescribeImageAttribute per AMI: callers ask only about the AMIs they are about to delete.
 //!
-//! What no lookup here can see: other accounts' use of an AMI shared with them (so a shared
-//! AMI is kept unless `--include-shared`).
+//! What no lookup here can see: other accounts' use of an AMI shared with them. A shared AMI
+//! is kept unless `--include-shared`, or unless every account it is shared with was looked up
+//! too, through a role ([`find`] in each: `prune-amis --targets`).
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,16 @@ impl InUse {
 
     pub fn is_empty(&self) -> bool {
         self.reasons.is_empty()
+    }
+
+    /// The same uses, each reason naming the account it was found in (a lookup through a role).
+    pub fn in_account(self, account: &str) -> InUse {
+        let reasons = self
+            .reasons
+            .into_iter()
+            .map(|(ami, list)| (ami, list.into_iter().map(|r| format!("in account {account}, {r}")).collect()))
+            .collect();
+        InUse { reasons }
     }
 
     /// Adds `other`'s reasons after this one's.
@@ -246,10 +257,29 @@ fn reference_reason(kind: Option<&ImageReferenceResourceType>, arn: &str) -> Str
     }
 }
 
-/// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute), or
-/// `None` when only this account can. Deleting a shared AMI breaks the other accounts'
-/// launches, which no lookup of ours can see.
-pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Option<String>> {
+/// Who else may launch an AMI, from its launch permissions: accounts by ID, and the grants no
+/// account lookup can cover (the public, organizations, organizational units).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sharing {
+    pub accounts: Vec<String>,
+    /// "everyone (public)", "organization ARN", "organizational unit ARN".
+    pub beyond_accounts: Vec<String>,
+}
+
+impl Sharing {
+    /// Who may launch it besides the accounts in `checked` (whose uses were looked up), as a
+    /// reason to keep it, or `None` when nobody else may.
+    pub fn beyond(&self, checked: &[String]) -> Option<String> {
+        let mut who: Vec<String> = self.beyond_accounts.clone();
+        who.extend(self.accounts.iter().filter(|a| !checked.contains(a)).map(|a| format!("account {a}")));
+        (!who.is_empty()).then(|| format!("shared with {}", who.join(", ")))
+    }
+}
+
+/// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute).
+/// Deleting a shared AMI breaks the other accounts' launches, which only a lookup in each of
+/// those accounts can see (`prune-amis --targets`).
+pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Sharing> {
     let out = ec2
         .describe_image_attribute()
         .image_id(ami)
@@ -257,16 +287,16 @@ pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Option<
         .send()
         .await
         .map_err(|e| aws_error(format!("reading the launch permissions of {ami}"), e))?;
-    let mut who: Vec<String> = Vec::new();
+    let mut sharing = Sharing::default();
     for p in out.launch_permissions() {
         if p.group().is_some_and(|g| g.as_str() == "all") {
-            who.push("everyone (public)".into());
+            sharing.beyond_accounts.push("everyone (public)".into());
         }
-        who.extend(p.user_id().map(|u| format!("account {u}")));
-        who.extend(p.organization_arn().map(|o| format!("organization {o}")));
-        who.extend(p.organizational_unit_arn().map(|o| format!("organizational unit {o}")));
+        sharing.accounts.extend(p.user_id().map(str::to_owned));
+        sharing.beyond_accounts.extend(p.organization_arn().map(|o| format!("organization {o}")));
+        sharing.beyond_accounts.extend(p.organizational_unit_arn().map(|o| format!("organizational unit {o}")));
     }
-    Ok((!who.is_empty()).then(|| format!("shared with {}", who.join(", "))))
+    Ok(sharing)
 }
 
 /// What keeps an AMI that nothing in this account launches from: an SSM parameter or an
@@ -288,7 +318,7 @@ pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: b
         return Ok(());
     }
     for id in ids.iter().filter(|id| uses.in_use.reason(id).is_none()) {
-        if let Some(who) = shared_with(ec2, id).await? {
+        if let Some(who) = shared_with(ec2, id).await?.beyond(&[]) {
             uses.shared.insert(id.clone(), who);
         }
     }
@@ -298,6 +328,18 @@ pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharing_beyond_the_checked_accounts() {
+        let only_accounts = Sharing { accounts: vec!["111122223333".into(), "222233334444".into()], beyond_accounts: vec![] };
+        assert_eq!(only_accounts.beyond(&[]).unwrap(), "shared with account 111122223333, account 222233334444");
+        assert_eq!(only_accounts.beyond(&["222233334444".into()]).unwrap(), "shared with account 111122223333");
+        assert_eq!(only_accounts.beyond(&["111122223333".into(), "222233334444".into()]), None, "every one checked");
+        let organization =
+            Sharing { accounts: vec![], beyond_accounts: vec!["organization arn:aws:organizations::1:organization/o-1".into()] };
+        assert!(organization.beyond(&["111122223333".into()]).unwrap().contains("organization"), "no account check covers it");
+        assert_eq!(Sharing::default().beyond(&[]), None);
+    }
 
     #[test]
     fn reasons_are_bounded_and_unique() {

@@ -119,6 +119,19 @@ impl Targets {
         RegionList::new(names).expect("parse checked every Region")
     }
 
+    /// The accounts of the targets' roles, in the file's order, each once: the accounts an AMI
+    /// is shared with (Packer's `ami_users`). Targets without a role are the caller's own.
+    pub fn accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = Vec::new();
+        for t in &self.targets {
+            let account = t.account();
+            if !account.is_empty() && !accounts.contains(&account) {
+                accounts.push(account);
+            }
+        }
+        accounts
+    }
+
     /// Reads and checks a targets file.
     pub fn read(path: &Path) -> Result<Targets, Usage> {
         let name = path.display().to_string();
@@ -173,6 +186,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.regions().names(), ["us-east-1"], "each Region once");
+        assert_eq!(t.accounts(), ["222233334444"], "the caller's own is not one to share with");
         assert_eq!(t.targets[1].describe(2), "target 2 (us-east-1, account 222233334444)");
         let mut text = Vec::new();
         crate::output::Report::write_text(&t, &mut text).unwrap();

@@ -41,6 +41,12 @@ pub struct Args {
     #[arg(long)]
     pub list_regions: bool,
 
+    /// Print only the accounts of the targets' roles, comma-separated, as Packer's ami_users
+    /// takes them (an empty line when every target is in this account). With --list-regions,
+    /// on the line after the Regions.
+    #[arg(long)]
+    pub list_accounts: bool,
+
     #[command(flatten)]
     pub global: GlobalArgs,
 }
@@ -49,24 +55,34 @@ pub struct Args {
 pub struct Check {
     targets: Targets,
     list_regions: bool,
+    list_accounts: bool,
 }
 
-/// The targets, or (--list-regions) only their Regions.
+/// The targets, or (--list-regions, --list-accounts) only their Regions and accounts.
 #[derive(Debug, Serialize)]
 pub struct Listed {
     #[serde(skip)]
     regions_only: bool,
+    #[serde(skip)]
+    accounts_only: bool,
     #[serde(flatten)]
     targets: Targets,
+    /// The accounts of the targets' roles.
+    accounts: Vec<String>,
 }
 
 impl Report for Listed {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        if self.regions_only {
-            writeln!(out, "{}", self.targets.regions())
-        } else {
-            self.targets.write_text(out)
+        if !self.regions_only && !self.accounts_only {
+            return self.targets.write_text(out);
         }
+        if self.regions_only {
+            writeln!(out, "{}", self.targets.regions())?;
+        }
+        if self.accounts_only {
+            writeln!(out, "{}", self.accounts.join(","))?;
+        }
+        Ok(())
     }
 }
 
@@ -81,7 +97,8 @@ impl Tool for Args {
     fn prepare(self) -> Result<Prepared<Check>> {
         let targets = Targets::read(&self.file)?;
         let first = targets.regions().names()[0].clone();
-        Ok(Prepared::new(Check { targets, list_regions: self.list_regions }).fallback_region(Some(first)))
+        Ok(Prepared::new(Check { targets, list_regions: self.list_regions, list_accounts: self.list_accounts })
+            .fallback_region(Some(first)))
     }
 }
 
@@ -93,7 +110,8 @@ impl Plan for Check {
         check_known(&ctx.ec2(), &targets.regions()).await?;
         let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(&ctx, i + 1, t));
         futures::future::try_join_all(checks).await?;
-        Ok(Listed { regions_only: self.list_regions, targets })
+        let accounts = targets.accounts();
+        Ok(Listed { regions_only: self.list_regions, accounts_only: self.list_accounts, targets, accounts })
     }
 }
 

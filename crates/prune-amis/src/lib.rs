@@ -7,10 +7,12 @@
 //! snapshots too. One AMI that fails does not stop the others: every failure is reported and
 //! the exit status is 1.
 
+pub mod accounts;
 pub mod plan;
 pub mod report;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
@@ -20,9 +22,11 @@ use common::delete::{delete, Batch, Target};
 use common::flags::PaceArgs;
 use common::keep::Keep;
 use common::regions::{check_known, each, list_in_each, OneOrMany};
+use common::targets::{self, Targets};
 use common::{list_amis, Ami, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
+use crate::accounts::Elsewhere;
 use crate::plan::{plan, shared_reason, Action, Retire, Rules};
 use crate::report::Pruned;
 
@@ -46,6 +50,8 @@ use crate::report::Pruned;
 /// Example (staged retirement):  prune-amis main 5 --retire disable && prune-amis main 10
 ///
 /// Example (every Region a build was copied to, at once):  prune-amis --regions us-east-1,eu-west-1 main 5
+///
+/// Example (AMIs shared with the deploy's accounts):  prune-amis --targets deploy-targets.json main 5
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 pub struct Args {
@@ -77,6 +83,16 @@ pub struct Args {
     /// fail). Without it they are kept.
     #[arg(long)]
     pub include_shared: bool,
+
+    /// The deploy's targets file: also look up, through each target's role, what its account
+    /// launches in its Region (instances, templates and their versions, groups, launch
+    /// configurations, SSM parameters), all at once, and keep every AMI any of them uses. An
+    /// AMI shared only with accounts looked up so is retired by the usual rules; one shared
+    /// with any other account, an organization, an OU or the public is kept unless
+    /// --include-shared. A role that cannot be assumed, or a lookup that fails, stops the prune
+    /// before anything is retired.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
 
     /// Print the plan (each AMI, keep or retire, and why) and check permissions with EC2's
     /// DryRun; change nothing.
@@ -136,16 +152,22 @@ impl Tool for Args {
             retire: self.retire,
             include_shared: self.include_shared,
         };
+        let targets = match &self.targets {
+            Some(path) => Targets::read(path)?.targets,
+            None => Vec::new(),
+        };
         let (rate, first) = (self.pace.rate, self.regions.regions.as_ref().map(|r| r.names()[0].clone()));
-        Ok(Prepared::new(Pruning { args: self, scope, rules }).rate(rate).fallback_region(first))
+        Ok(Prepared::new(Pruning { args: self, scope, rules, targets }).rate(rate).fallback_region(first))
     }
 }
 
-/// A prune to run: the arguments, the AMIs' scope and the rules made of them.
+/// A prune to run: the arguments, the AMIs' scope and the rules made of them, and the
+/// deploy's targets (--targets).
 pub struct Pruning {
     args: Args,
     scope: Scope,
     rules: Rules,
+    targets: Vec<targets::Target>,
 }
 
 impl std::ops::Deref for Pruning {
@@ -161,35 +183,48 @@ impl Plan for Pruning {
 
     async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
         let Some(regions) = self.regions.regions.clone() else {
-            return Ok(OneOrMany::One(self.prune(ctx, None, None).await?));
+            if self.targets.is_empty() {
+                return Ok(OneOrMany::One(self.prune(ctx, None, None, Elsewhere::default()).await?));
+            }
+            // With --targets, the other accounts' lookups run beside the listing.
+            let region = ctx.region().to_owned();
+            let ec2 = ctx.ec2();
+            let (amis, reached) = futures::try_join!(
+                list_amis(&ec2, &self.scope, false),
+                accounts::reach(&ctx, accounts::to_check(&self.targets, std::slice::from_ref(&region)))
+            )?;
+            let older = BTreeMap::from([(region.clone(), accounts::older(&amis, self.max))]);
+            let elsewhere = accounts::look(reached, &older).await?.remove(&region).unwrap_or_default();
+            return Ok(OneOrMany::One(self.prune(ctx, Some(amis), None, elsewhere).await?));
         };
         check_known(&ctx.ec2(), &regions).await?;
         // Every Region's AMIs first: only all of them together tell which build a deploy to
         // these Regions picks (the newest available in every one), and its copies must stay
-        // in every Region, even where newer builds would push them past MAX.
+        // in every Region, even where newer builds would push them past MAX. The other
+        // accounts' lookups run beside the listing; any that fails stops the prune here.
+        let (listings, reached) = futures::join!(
+            list_in_each(&ctx, &regions, &self.scope),
+            accounts::reach(&ctx, accounts::to_check(&self.targets, regions.names()))
+        );
         let (mut listed, mut failed) = (Vec::new(), Vec::new());
-        for (region, listing) in list_in_each(&ctx, &regions, &self.scope).await {
+        for (region, listing) in listings {
             match listing {
                 Ok(amis) => listed.push((region, amis)),
                 Err(e) => failed.push((region, Err(e))),
             }
         }
-        let listed_regions: Vec<String> = listed.iter().map(|(r, _)| r.clone()).collect();
-        let deployable = match pick(&listed_regions, &listed, SystemTime::now(), false) {
-            Picked::Build { name, images, .. } => {
-                let why = format!("build {name} is the newest available in every Region, the one a deploy to them picks");
-                images.into_iter().map(|(region, id)| (region, (id, why.clone()))).collect()
-            }
-            Picked::None { .. } => HashMap::new(),
-        };
+        let older: BTreeMap<String, Vec<String>> = listed.iter().map(|(r, amis)| (r.clone(), accounts::older(amis, self.max))).collect();
+        let mut elsewhere = accounts::look(reached?, &older).await?;
+        let deployable = deployable(&listed);
         let mut listings: HashMap<String, Result<Vec<Ami>>> = listed.into_iter().map(|(r, amis)| (r, Ok(amis))).chain(failed).collect();
         let this = &self;
         let per_region = each(&ctx, &regions, |ctx| {
             let listing = listings.remove(ctx.region());
             let keep = deployable.get(ctx.region()).cloned();
+            let there = elsewhere.remove(ctx.region()).unwrap_or_default();
             async move {
                 let amis = listing.expect("every Region was listed")?;
-                this.prune(ctx, Some(amis), keep).await
+                this.prune(ctx, Some(amis), keep, there).await
             }
         })
         .await;
@@ -197,20 +232,34 @@ impl Plan for Pruning {
     }
 }
 
+/// Which AMI each Region must keep for the build a deploy to all of them picks (the newest
+/// available in every listed Region), and why.
+fn deployable(listed: &[(String, Vec<Ami>)]) -> HashMap<String, (String, String)> {
+    let listed_regions: Vec<String> = listed.iter().map(|(r, _)| r.clone()).collect();
+    match pick(&listed_regions, listed, SystemTime::now(), false) {
+        Picked::Build { name, images, .. } => {
+            let why = format!("build {name} is the newest available in every Region, the one a deploy to them picks");
+            images.into_iter().map(|(region, id)| (region, (id, why.clone()))).collect()
+        }
+        Picked::None { .. } => HashMap::new(),
+    }
+}
+
 impl Pruning {
     /// Prunes the branch's AMIs in the context's Region: `listed`, if they were listed already,
     /// keeping `keep` (an AMI ID and why) besides what the rules keep.
-    async fn prune(&self, ctx: Context, listed: Option<Vec<Ami>>, keep: Option<(String, String)>) -> Result<Pruned> {
+    /// `elsewhere` is what the other accounts use in this Region (--targets).
+    async fn prune(&self, ctx: Context, listed: Option<Vec<Ami>>, keep: Option<(String, String)>, elsewhere: Elsewhere) -> Result<Pruned> {
         let (scope, rules, now) = (&self.scope, &self.rules, SystemTime::now());
         let amis = match listed {
             Some(amis) => amis,
             None => list_amis(&ctx.ec2(), scope, false).await?,
         };
-        let uses = self.uses(&ctx, &amis, keep, now).await?;
+        let uses = self.uses(&ctx, &amis, keep, elsewhere.in_use, now).await?;
         let mut plan = plan(amis, rules, &uses, now);
         let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();
         tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
-        let results = self.retire_all(&ctx, doomed, now).await;
+        let results = self.retire_all(&ctx, doomed, &elsewhere.checked, now).await;
         let mut report = self.tally(results, &mut plan);
         report.plan = plan;
         Ok(report)
@@ -219,11 +268,19 @@ impl Pruning {
     /// What the plan must not retire. Only the older AMIs can be retired: uses are looked up
     /// only if there are any, and the lookups that cost calls per AMI only for those the
     /// cheaper ones left to retire.
-    async fn uses(&self, ctx: &Context, amis: &[Ami], keep: Option<(String, String)>, now: SystemTime) -> Result<Uses> {
+    async fn uses(
+        &self,
+        ctx: &Context,
+        amis: &[Ami],
+        keep: Option<(String, String)>,
+        elsewhere: common::InUse,
+        now: SystemTime,
+    ) -> Result<Uses> {
         let mut uses = Uses::default();
         if amis.len() > self.max as usize {
             let ec2 = ctx.ec2();
             uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
+            uses.in_use.merge(elsewhere);
             if let Some((id, why)) = keep {
                 uses.in_use.add(id, why);
             }
@@ -237,7 +294,8 @@ impl Pruning {
     /// Retires the doomed, `--concurrency` at a time. Launch permissions come one AMI a call,
     /// so each is read just before that AMI is retired, in the same paced stream: the reads
     /// (20 a second) overlap the deletes (5).
-    async fn retire_all(&self, ctx: &Context, doomed: Vec<(Ami, Action)>, now: SystemTime) -> Vec<(String, Outcome)> {
+    /// An AMI shared only with `checked` accounts (whose uses were looked up) is retired.
+    async fn retire_all(&self, ctx: &Context, doomed: Vec<(Ami, Action)>, checked: &[String], now: SystemTime) -> Vec<(String, Outcome)> {
         let (dry_run, check_shared) = (self.dry_run, !self.include_shared);
         let (ec2, pacer) = (ctx.ec2(), ctx.pacer().clone());
         stream::iter(doomed)
@@ -248,8 +306,11 @@ impl Pruning {
                     if check_shared {
                         pacer.wait("DescribeImageAttribute").await;
                         match common::inuse::shared_with(&ec2, &id).await {
-                            Ok(Some(who)) => return (id, Outcome::Shared(who)),
-                            Ok(None) => {}
+                            Ok(sharing) => {
+                                if let Some(who) = sharing.beyond(checked) {
+                                    return (id, Outcome::Shared(who));
+                                }
+                            }
                             Err(e) => return (id, Outcome::Failed(e)),
                         }
                     }

@@ -24,7 +24,7 @@ from moto.ec2.responses.amis import AmisResponse
 from .core import paged, _authorize, _iso, _now, _parse_time, DENIED, LOCK
 from .regions import _settle
 from . import image_uses
-from . import verification
+from . import sharing, verification
 
 
 
@@ -233,7 +233,7 @@ _original_instance_init = ec2_instances.Instance.__init__
 def _instance_init(self: Any, ec2_backend: Any, image_id: str, *args: Any, **kwargs: Any) -> None:
     _original_instance_init(self, ec2_backend, image_id, *args, **kwargs)
     verification.on_launch(self)
-    ami = ec2_backend.amis.get(self.image_id)
+    ami = sharing.original(ec2_backend, self.image_id)
     if ami is not None:
         stamp = _iso(_now())
 

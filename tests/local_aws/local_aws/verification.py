@@ -54,6 +54,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 
+from . import sharing
 from .core import _authorize, paged
 from .regions import _settle
 
@@ -230,7 +231,7 @@ def run_instances(self: Any) -> ActionResult:
         template_data = backend._get_template_from_args(template_arg).data
         image_id = image_id or template_data.get("ImageId")
     if image_id:
-        ami = backend.amis.get(image_id)
+        ami = sharing.original(backend, image_id)
         if ami is None:
             raise InvalidAMIIdError(image_id)
         _settle(ami)
