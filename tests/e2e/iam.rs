@@ -150,6 +150,83 @@ async fn verify_ami_calls_only_what_its_policy_allows() {
     check("verify-ami", seen);
 }
 
+/// The actions of a policy's statements whose Sid starts with `prefix`.
+fn statement_actions(file: &str, prefix: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join(format!("scripts/iam/{file}.json"))).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut actions = BTreeSet::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        if statement["Sid"].as_str().unwrap_or_default().starts_with(prefix) {
+            actions.extend(statement["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()));
+        }
+    }
+    actions
+}
+
+/// The calls made in the test's Region by `account`, and the permissions they used on its behalf.
+fn called_by(aws: &LocalAws, account: &str) -> BTreeSet<String> {
+    aws.calls_by(account).keys().chain(aws.authorized_by(account).keys()).cloned().collect()
+}
+
+/// In a workload account, through its role (scripts/iam/deploy-role.json): the prune's lookups
+/// are exactly its statement's; every other step's calls are within the role; the build
+/// account calls sts:AssumeRole only as scripts/iam/assume-deploy-roles.json allows.
+#[tokio::test]
+async fn the_workload_role_allows_every_call_made_in_its_account() {
+    const WORKLOAD: &str = "222233334444";
+    let aws = LocalAws::start().await;
+    let workload = aws.in_account(WORKLOAD).await;
+    let build_account = "123456789012";
+    let dir = workdir();
+    let World { amis, .. } = aws.world("main", 3).build().await;
+    for ami in &amis {
+        let permission = aws_sdk_ec2::types::LaunchPermission::builder().user_id(WORKLOAD).build();
+        aws.share_image(ami, permission).await;
+    }
+    let lt = workload.profiled_template("app", &amis[0]).await;
+    workload.group("web", &lt, "$Latest", 0).await;
+    let tg = workload.target_group("web").await;
+    let role = format!("arn:aws:iam::{WORKLOAD}:role/deploy-tools");
+    let targets = dir.path().join("targets.json");
+    let entry = serde_json::json!([{"region": aws.region, "launch_template_id": lt, "auto_scaling_group": "web", "role_arn": role}]);
+    std::fs::write(&targets, entry.to_string()).unwrap();
+    let targets = targets.to_str().unwrap();
+
+    aws.reset_calls();
+    aws.run("prune-amis", dir.path(), &["main", "1", "--targets", targets, "--dry-run"]).expect(0);
+    assert_eq!(called_by(&aws, WORKLOAD), statement_actions("deploy-role", "PruneLookups"), "the prune's lookups there");
+    let assumed: BTreeSet<String> = called_by(&aws, build_account).into_iter().filter(|a| a.starts_with("sts:")).collect();
+    assert_eq!(assumed, policy_actions("assume-deploy-roles"), "the build account assumes the role, nothing more of STS");
+
+    aws.reset_calls();
+    let through = ["--role-arn", role.as_str()];
+    aws.tool("deploy-tools", dir.path()).args(["targets", targets]).expect(0);
+    let fast = ["--interval", "0.2"];
+    let verify =
+        [&[lt.as_str(), &amis[2], "--asg", "web", "--ssm-command", "true", "--target-group-arn", &tg][..], &fast, &through].concat();
+    aws.run("verify-ami", dir.path(), &verify).expect(0);
+    aws.run("bump-launch-template", dir.path(), &[&[lt.as_str(), &amis[2], "2", "--set-default"][..], &through].concat()).expect(0);
+    let cfg = refresh_config(dir.path(), "{}");
+    aws.run("instance-refresh", dir.path(), &[&[cfg.as_str(), "web"][..], &fast, &through].concat()).expect(0);
+    let seen = called_by(&aws, WORKLOAD);
+    let allowed = policy_actions("deploy-role");
+    let missing: Vec<_> = seen.difference(&allowed).collect();
+    assert!(missing.is_empty(), "the deploy called {missing:?} in the workload account, which scripts/iam/deploy-role.json does not allow");
+    // The role deploys; it never deletes, retires or shares an image (only the owner can).
+    for owner_only in
+        ["ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DisableImage", "ec2:EnableImageDeprecation", "ec2:ModifyImageAttribute"]
+    {
+        assert!(!allowed.contains(owner_only), "{owner_only}");
+    }
+    // Everything else it grants is what the tools' own policies grant.
+    let tools: BTreeSet<String> = ["prune-amis", "deploy-tools-targets", "verify-ami", "bump-launch-template", "instance-refresh"]
+        .iter()
+        .flat_map(|t| policy_actions(t))
+        .collect();
+    let extra: Vec<_> = allowed.difference(&tools).collect();
+    assert!(extra.is_empty(), "scripts/iam/deploy-role.json grants {extra:?}, which no tool's policy does");
+}
+
 /// One permission as a statement grants it: the action, its resources and its condition.
 type Grant = (String, String, String);
 
@@ -164,13 +241,17 @@ fn grants(statement: &serde_json::Value) -> Vec<Grant> {
 }
 
 /// A file's statement as the stack's role states it: deletes and retirements on this branch's
-/// resources only (the files allow any branch tag), iam:PassRole to InstanceRoleArn only.
+/// resources only (the files allow any branch tag), iam:PassRole to InstanceRoleArn only,
+/// sts:AssumeRole to DeployRoleArns only.
 fn as_in_the_stack(mut statement: serde_json::Value) -> serde_json::Value {
     if statement["Condition"]["StringLike"]["aws:ResourceTag/branch"] == "*" {
         statement["Condition"] = serde_json::json!({"StringEquals": {"aws:ResourceTag/branch": {"Ref": "Branch"}}});
     }
     if statement["Action"] == serde_json::json!(["iam:PassRole"]) {
         statement["Resource"] = serde_json::json!({"Ref": "InstanceRoleArn"});
+    }
+    if statement["Action"] == serde_json::json!(["sts:AssumeRole"]) {
+        statement["Resource"] = serde_json::json!({"Ref": "DeployRoleArns"});
     }
     statement
 }
@@ -185,6 +266,7 @@ fn the_stacks_role_grants_exactly_the_tools_policies_and_packers() {
         "instance-refresh",
         "verify-ami",
         "deploy-tools-targets",
+        "assume-deploy-roles",
         "packer",
     ];
     let mut wanted = BTreeSet::new();
@@ -200,7 +282,8 @@ fn the_stacks_role_grants_exactly_the_tools_policies_and_packers() {
     let tools = policies.iter().find(|p| p["PolicyName"] == "tools-and-packer").expect("the tools-and-packer policy");
     let mut granted = BTreeSet::new();
     for statement in tools["PolicyDocument"]["Statement"].as_array().unwrap() {
-        // The one conditional statement: iam:PassRole, when the template names a profile.
+        // The conditional statements: iam:PassRole, when the template names a profile, and
+        // sts:AssumeRole, when the targets are in other accounts.
         let statement = match statement.get("Fn::If") {
             Some(branches) => branches[1].clone(),
             None => statement.clone(),

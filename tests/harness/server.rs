@@ -181,6 +181,18 @@ impl LocalAws {
 
     /// Other services' permissions that calls used on the caller's behalf in this test's Region
     /// ("ssm:GetParameters" when EC2 resolves a `resolve:ssm:` alias), by IAM action ("ec2:DescribeImages").
+    /// The calls `account` made in the test's Region (an account's own, through a role or its keys).
+    pub fn calls_by(&self, account: &str) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("calls?region={}&account={account}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
+    /// The permissions `account`'s calls used on its behalf in the test's Region.
+    pub fn authorized_by(&self, account: &str) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("authorized?region={}&account={account}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
     pub fn authorized(&self) -> BTreeMap<String, u64> {
         let v = self.control("GET", &format!("authorized?region={}", self.region), "");
         v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()

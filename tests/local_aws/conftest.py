@@ -24,6 +24,8 @@ def _start() -> tuple[subprocess.Popen, str]:
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         "LOCAL_AWS_REFRESH_STEP": "0.1",
         "LOCAL_AWS_NOT_OPTED_IN": "il-central-1",
+        # Long enough that a test sees the agent offline first on a busy machine.
+        "LOCAL_AWS_SSM_AGENT_SECONDS": "6",
     }
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "server.py"), "--exit-on-stdin-eof"],

@@ -16,7 +16,7 @@ loop.
 Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
 
     GET  /_local_aws/health          {"ok": true}
-    GET  /_local_aws/calls[?region=R] {"ec2:DescribeImages": 3, ...} since start or reset
+    GET  /_local_aws/calls[?region=R][&account=A] {"ec2:DescribeImages": 3, ...} since start or reset
     POST /_local_aws/calls/reset     {"region": R} (or {} for all)
     GET  /_local_aws/authorized[?region=R] {"ssm:GetParameters": 1, ...}: other services'
                                       permissions calls used on the caller's behalf
@@ -82,9 +82,9 @@ def control_app(moto_app):
         if what == "health":
             result = {"ok": True}
         elif what == "calls" and request.method == "GET":
-            result = local_aws.calls(request.args.get("region"))
+            result = local_aws.calls(request.args.get("region"), request.args.get("account"))
         elif what == "authorized" and request.method == "GET":
-            result = local_aws.authorized(request.args.get("region"))
+            result = local_aws.authorized(request.args.get("region"), request.args.get("account"))
         elif what == "first-call" and request.method == "GET":
             result = {"at": local_aws.first_call(request.args.get("region", "us-east-1"))}
         elif what == "calls/reset" and request.method == "POST":

@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import client
+from conftest import CURRENT, another_region, client
+
+
+@pytest.fixture()
+def url(url):
+    """The test's Region, or the next of its server's where moto has CodeBuild (not in every
+    Region the tests draw from)."""
+    from moto.codebuild.models import codebuild_backends
+
+    while CURRENT["region"] not in codebuild_backends["123456789012"].regions:
+        CURRENT["region"] = another_region()
+    return url
 
 
 STACK_TEMPLATE = """

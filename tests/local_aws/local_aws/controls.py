@@ -42,17 +42,17 @@ def set_fault(account: str, region: str, group: str, fault: dict[str, Any]) -> N
         FAULTS[(account, region, group)] = fault
 
 
-def _totals(counter: Counter[tuple[str, str]], region: str | None) -> dict[str, int]:
+def _totals(counter: Counter[tuple[str, str, str]], region: str | None, account: str | None) -> dict[str, int]:
     totals: Counter[str] = Counter()
     with LOCK:
-        for (r, action), n in counter.items():
-            if region is None or r == region:
+        for (r, a, action), n in counter.items():
+            if (region is None or r == region) and (account is None or a == account):
                 totals[action] += n
     return dict(totals)
 
 
-def calls(region: str | None = None) -> dict[str, int]:
-    return _totals(CALLS, region)
+def calls(region: str | None = None, account: str | None = None) -> dict[str, int]:
+    return _totals(CALLS, region, account)
 
 
 def first_call(region: str) -> float | None:
@@ -60,8 +60,8 @@ def first_call(region: str) -> float | None:
         return FIRST_CALL.get(region)
 
 
-def authorized(region: str | None = None) -> dict[str, int]:
-    return _totals(AUTHORIZED, region)
+def authorized(region: str | None = None, account: str | None = None) -> dict[str, int]:
+    return _totals(AUTHORIZED, region, account)
 
 
 def reset_calls(region: str | None = None) -> None:

@@ -21,21 +21,25 @@ LOCK = threading.RLock()
 
 # ---------------------------------------------------------------------------------------------
 # Call counting: every call that reaches a response class, as IAM names the action ("ec2:DescribeImages"), by Region
-# (tests that share one server each work in a Region of their own).
+# (tests that share one server each work in a Region of their own) and account (the IAM tests
+# check a role's policy against the calls made in its account).
 
-CALLS: Counter[tuple[str, str]] = Counter()
+CALLS: Counter[tuple[str, str, str]] = Counter()
+# The account of the call being answered, for the authorisations it records.
+_CALLER = threading.local()
 # When the first call since the last reset arrived, by Region (for start-up latency).
 FIRST_CALL: dict[str, float] = {}
 # Actions a test took away, by Region: they answer UnauthorizedOperation / AccessDenied.
 DENIED: dict[str, set[str]] = defaultdict(set)
-# Other services' permissions that a call used on the caller's behalf, by Region (IAM tests).
-AUTHORIZED: Counter[tuple[str, str]] = Counter()
+# Other services' permissions that a call used on the caller's behalf, by Region and account (IAM tests).
+AUTHORIZED: Counter[tuple[str, str, str]] = Counter()
 
 
 def _authorize(region: str, *actions: str) -> None:
+    account = getattr(_CALLER, "account", "?")
     with LOCK:
         for action in actions:
-            AUTHORIZED[(region, action)] += 1
+            AUTHORIZED[(region, account, action)] += 1
 
 
 class _Denied(ServiceException):
@@ -55,8 +59,13 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
     # IAM names Elastic Load Balancing's actions alike for both API versions.
     service = "elasticloadbalancing" if self.service_name == "elbv2" else self.service_name
     name = f"{service}:{action}"
+    try:
+        account = self.current_account
+    except Exception:  # noqa: BLE001 - a call moto cannot place is still counted
+        account = "?"
+    _CALLER.account = account
     with LOCK:
-        CALLS[(region, name)] += 1
+        CALLS[(region, account, name)] += 1
         FIRST_CALL.setdefault(region, time.time())
         denied = name in DENIED.get(region, set())
     if denied:
