@@ -2,7 +2,7 @@
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
     scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--region-size N] [--no-peer]
-                  [--only latest,bump,delete,refresh,verify,prune,regions]
+                  [--only latest,bump,delete,refresh,verify,prune,regions,accounts]
 
 Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
 the "minimum" column is the least each job needs (see the README). The local AWS is the floor
@@ -56,8 +56,22 @@ class LocalAws:
         self.proc.wait(timeout=10)
 
 
-def client(url: str, service: str, region: str):
-    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id="bench", aws_secret_access_key="bench")
+def client(url: str, service: str, region: str, keys: dict | None = None):
+    """A client of the local AWS; with `keys` (the account-key control's), in that account."""
+    key, secret = (keys["access_key_id"], keys["secret_access_key"]) if keys else ("bench", "bench")
+    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id=key, aws_secret_access_key=secret)
+
+
+def workload(ec2, asg, region: str, image: str) -> None:
+    """What an account launches from: 5 templates of 4 versions each, a group on each, 3 instances."""
+    for t in range(5):
+        lt = ec2.create_launch_template(LaunchTemplateName=f"app-{t}", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"})
+        lt_id = lt["LaunchTemplate"]["LaunchTemplateId"]
+        for _ in range(3):
+            ec2.create_launch_template_version(LaunchTemplateId=lt_id, SourceVersion="1", LaunchTemplateData={"ImageId": image})
+        asg.create_auto_scaling_group(AutoScalingGroupName=f"web-{t}", MinSize=0, MaxSize=2, DesiredCapacity=0,
+                                      AvailabilityZones=[f"{region}a"], LaunchTemplate={"LaunchTemplateId": lt_id, "Version": "2"})
+    ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3)
 
 
 def bake(ec2, instance: str, branch: str, n: int) -> list[str]:
@@ -130,7 +144,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--region-size", type=int, default=150, help="AMIs to prune in each of 3 Regions")
     parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
-    parser.add_argument("--only", default="latest,bump,delete,refresh,verify,prune,regions", help="the rows to run (comma-separated)")
+    parser.add_argument("--only", default="latest,bump,delete,refresh,verify,prune,regions,accounts", help="the rows to run (comma-separated)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     only = set(args.only.split(","))
@@ -356,6 +370,42 @@ def main() -> int:
                     })
                 summarize(f"prune-amis --regions, 3 Regions x {n} AMIs, {how}", together)
                 summarize(f"3 x prune-amis one after another, {n} AMIs each, {how}", apart)
+        if "accounts" in only:
+            # prune-amis --targets over three workload accounts against a prune of one account:
+            # the same AMIs to delete (50, shared with the three), the same world in each
+            # account looked at (templates, versions, groups, instances). The lookups in the
+            # three accounts (through their roles) run at once.
+            n = 50
+            accounts = ["222233334444", "333344445555", "444455556666"]
+            keys = {a: aws.control("account-key", {"account": a}) for a in accounts}
+            one, three = [], []
+            for _ in range(args.runs):
+                region, ec2, amis = fresh_world(n + 1)
+                workload(ec2, client(aws.url, "autoscaling", region), region, amis[-1])
+                lookups = 1 + 4 + 5 + -(-n // 10)
+                one.append(with_floor(lambda: run_tool("prune-amis", region, ["main", "1", "--rate", "100000", "--concurrency", str(CONCURRENCY)],
+                                                     f"{lookups + 2 * n} (list, 4 in-use lookups and 5 templates' versions, "
+                                                     f"{-(-n // 10)} reference lookups, {n} launch permissions, {n} deregisters)")))
+                region, ec2, amis = fresh_world(n + 1)
+                workload(ec2, client(aws.url, "autoscaling", region), region, amis[-1])
+                targets = []
+                for a in accounts:
+                    for ami in amis:
+                        ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": a}]})
+                    there = client(aws.url, "ec2", region, keys[a])
+                    workload(there, client(aws.url, "autoscaling", region, keys[a]), region, amis[-1])
+                    lt = there.describe_launch_templates()["LaunchTemplates"][0]["LaunchTemplateId"]
+                    targets.append({"region": region, "launch_template_id": lt, "auto_scaling_group": "web-0",
+                                    "role_arn": f"arn:aws:iam::{a}:role/deploy-tools"})
+                path = Path(work) / "targets.json"
+                path.write_text(json.dumps(targets))
+                argv = ["main", "1", "--targets", str(path), "--rate", "100000", "--concurrency", str(CONCURRENCY)]
+                three.append(with_floor(lambda: run_tool("prune-amis", region, argv,
+                                                         f"{lookups + 2 * n + 3 * lookups} (as in one account, and in each of 3: "
+                                                         "1 AssumeRole, its in-use lookups and reference lookups)")))
+                assert branch_left(ec2) == 1, f"prune --targets left {branch_left(ec2)} AMIs"
+            summarize(f"prune-amis, {n} AMIs, one account looked at", one, floor_calls=True)
+            summarize(f"prune-amis --targets, {n} AMIs shared with 3 accounts, 4 accounts looked at", three, floor_calls=True)
     finally:
         aws.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -375,6 +425,11 @@ def main() -> int:
         if one and seq:
             print(f"\nprune-amis --regions over 3 Regions, {how}: {one['wall_s']:.2f} s; three single-Region prunes one after another: "
                   f"{seq['wall_s']:.2f} s ({seq['wall_s'] / one['wall_s']:.1f}x as long); {one['calls']} calls against {seq['calls']}")
+    single = next((r for r in rows if r["what"].startswith("prune-amis, ") and "one account" in r["what"]), None)
+    across = next((r for r in rows if r["what"].startswith("prune-amis --targets")), None)
+    if single and across:
+        print(f"\nprune-amis --targets looking in 3 more accounts: {across['wall_s']:.2f} s; in this account only: {single['wall_s']:.2f} s "
+              f"({across['wall_s'] / single['wall_s']:.2f}x); {across['calls']} calls against {single['calls']}")
     if lags:
         print(f"\ninstance-refresh exited {statistics.median(lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
     if verdicts:

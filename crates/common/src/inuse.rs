@@ -15,7 +15,7 @@
 //! [`find`] is a fixed number of paged describes, whatever the number of AMIs, made at the
 //! same time: instances, groups, launch configurations, every template's `$Latest` and
 //! `$Default` in one call, and the versions of each template a group names. [`references`]
-//! costs one DescribeImageReferences per 10 AMIs asked about, and [`shared_with`] one
+//! costs one DescribeImageReferences per 10 AMIs asked about (a few at once), and [`shared_with`] one
 //! DescribeImageAttribute per AMI: callers ask only about the AMIs they are about to delete.
 //!
 //! What no lookup here can see: other accounts' use of an AMI shared with them. A shared AMI
@@ -225,7 +225,8 @@ pub async fn references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut 
         ImageReferenceResourceType::ImageBuilderImageRecipe,
         ImageReferenceResourceType::ImageBuilderContainerRecipe,
     ];
-    for batch in ids.chunks(REFERENCE_BATCH) {
+    // The batches at the same time, a few at once (the describes share one bucket).
+    let batches = ids.chunks(REFERENCE_BATCH).map(|batch| {
         let mut pages = ec2
             .describe_image_references()
             .set_image_ids(Some(batch.to_vec()))
@@ -233,15 +234,23 @@ pub async fn references(ec2: &aws_sdk_ec2::Client, ids: &[String], in_use: &mut 
             .max_results(1000)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                aws_error("looking up SSM parameters and Image Builder recipes that name the AMIs (DescribeImageReferences)", e)
-            })?;
-            for r in page.image_references() {
-                let (Some(ami), Some(arn)) = (r.image_id(), r.arn()) else { continue };
-                in_use.add(ami, reference_reason(r.resource_type(), arn));
+        async move {
+            let mut found = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    aws_error("looking up SSM parameters and Image Builder recipes that name the AMIs (DescribeImageReferences)", e)
+                })?;
+                for r in page.image_references() {
+                    let (Some(ami), Some(arn)) = (r.image_id(), r.arn()) else { continue };
+                    found.push((ami.to_owned(), reference_reason(r.resource_type(), arn)));
+                }
             }
+            Ok::<_, anyhow::Error>(found)
         }
+    });
+    let found: Vec<Vec<(String, String)>> = futures::stream::iter(batches).buffered(LISTINGS_AT_ONCE).try_collect().await?;
+    for (ami, reason) in found.into_iter().flatten() {
+        in_use.add(ami, reason);
     }
     Ok(())
 }

@@ -19,6 +19,8 @@ pub struct Elsewhere {
     /// The accounts whose uses in this Region are in `in_use`: an AMI shared only with these
     /// is retired by the usual rules.
     pub checked: Vec<String>,
+    /// This account's own uses, when they were looked up beside the others'.
+    pub here: Option<InUse>,
 }
 
 /// The targets to look up: each with a role, in one of `regions`, with its number in the file.

@@ -186,15 +186,17 @@ impl Plan for Pruning {
             if self.targets.is_empty() {
                 return Ok(OneOrMany::One(self.prune(ctx, None, None, Elsewhere::default()).await?));
             }
-            // With --targets, the other accounts' lookups run beside the listing.
+            // With --targets, the other accounts' lookups and this one's run beside the listing.
             let region = ctx.region().to_owned();
-            let ec2 = ctx.ec2();
-            let (amis, reached) = futures::try_join!(
+            let (ec2, asg) = (ctx.ec2(), ctx.autoscaling());
+            let (amis, reached, here) = futures::try_join!(
                 list_amis(&ec2, &self.scope, false),
-                accounts::reach(&ctx, accounts::to_check(&self.targets, std::slice::from_ref(&region)))
+                accounts::reach(&ctx, accounts::to_check(&self.targets, std::slice::from_ref(&region))),
+                common::inuse::find(&ec2, &asg)
             )?;
             let older = BTreeMap::from([(region.clone(), accounts::older(&amis, self.max))]);
-            let elsewhere = accounts::look(reached, &older).await?.remove(&region).unwrap_or_default();
+            let mut elsewhere = accounts::look(reached, &older).await?.remove(&region).unwrap_or_default();
+            elsewhere.here = Some(here);
             return Ok(OneOrMany::One(self.prune(ctx, Some(amis), None, elsewhere).await?));
         };
         check_known(&ctx.ec2(), &regions).await?;
@@ -255,7 +257,7 @@ impl Pruning {
             Some(amis) => amis,
             None => list_amis(&ctx.ec2(), scope, false).await?,
         };
-        let uses = self.uses(&ctx, &amis, keep, elsewhere.in_use, now).await?;
+        let uses = self.uses(&ctx, &amis, keep, elsewhere.here, elsewhere.in_use, now).await?;
         let mut plan = plan(amis, rules, &uses, now);
         let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();
         tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
@@ -267,19 +269,24 @@ impl Pruning {
 
     /// What the plan must not retire. Only the older AMIs can be retired: uses are looked up
     /// only if there are any, and the lookups that cost calls per AMI only for those the
-    /// cheaper ones left to retire.
+    /// cheaper ones left to retire. `here` is this account's uses when already looked up;
+    /// `elsewhere`, the other accounts'.
     async fn uses(
         &self,
         ctx: &Context,
         amis: &[Ami],
         keep: Option<(String, String)>,
+        here: Option<common::InUse>,
         elsewhere: common::InUse,
         now: SystemTime,
     ) -> Result<Uses> {
         let mut uses = Uses::default();
         if amis.len() > self.max as usize {
             let ec2 = ctx.ec2();
-            uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
+            uses.in_use = match here {
+                Some(found) => found,
+                None => common::inuse::find(&ec2, &ctx.autoscaling()).await?,
+            };
             uses.in_use.merge(elsewhere);
             if let Some((id, why)) = keep {
                 uses.in_use.add(id, why);
