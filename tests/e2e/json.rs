@@ -84,7 +84,8 @@ async fn every_tool_has_its_documented_json_shape() {
     std::fs::write(&targets, format!(r#"[{{"region": "{}", "launch_template_id": "{lt}", "auto_scaling_group": "web"}}]"#, aws.region))
         .unwrap();
     let v = aws.tool("deploy-tools", dir.path()).args(["targets", targets.to_str().unwrap(), "-o", "json"]).expect(0).json();
-    assert_eq!(keys(&v), set(&["targets"]));
+    assert_eq!(keys(&v), set(&["targets", "accounts"]));
+    assert_eq!(v["accounts"], serde_json::json!([]), "the accounts of the targets' roles: none here");
     assert_eq!(keys(&v["targets"][0]), set(&["region", "launch_template_id", "auto_scaling_group"]));
 
     let v = aws.run("delete-ami", dir.path(), &[&amis[2], "-o", "json"]).expect(0).json();
