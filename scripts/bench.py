@@ -2,7 +2,13 @@
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
     scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--region-size N] [--no-peer]
-                  [--only latest,bump,delete,refresh,verify,prune,regions,accounts]
+                  [--only latest,bump,delete,refresh,verify,prune,regions,accounts,aws]
+                  [--aws-sizes 60,200,500] [--aws-runs N]
+
+The "aws" rows run under AWS's rules: the local AWS answers each call after 40 ms (plus up to
+10 ms of jitter) and meters EC2's request-rate buckets (tests/local_aws/local_aws/metering.py),
+each tool in a Region of its own with full buckets, at its default settings. Their floor is the
+buckets': for each bucket, the calls past its burst over its refill rate, the largest of them.
 
 Prints a Markdown table (the README keeps a copy). Calls are counted by the local AWS itself;
 the "minimum" column is the least each job needs (see the README). The local AWS is the floor
@@ -108,6 +114,21 @@ def timed(cmd: list[str], env: dict, cwd: str) -> dict:
     return {"wall": float(line[1]), "cpu": float(line[2]) + float(line[3]), "rss_mb": int(line[4]) / 1024, "started": started}
 
 
+def bucket_floor(calls: dict) -> float:
+    """The least time EC2's buckets allow for these calls (metering.py's sizes): for each
+    bucket, the calls past its burst over its refill rate; the largest of them."""
+    sys.path.insert(0, str(ROOT / "tests/local_aws"))
+    from local_aws.metering import size_and_refill
+
+    floor = 0.0
+    for action, count in calls.items():
+        service, _, name = action.partition(":")
+        if service == "ec2":
+            _, size, refill = size_and_refill(name, False)
+            floor = max(floor, (count - size) / refill)
+    return floor
+
+
 def measure_rate(aws: LocalAws, region: str) -> float:
     """Calls per second the local AWS serves for prune's calls, CONCURRENCY clients at once."""
     ec2 = client(aws.url, "ec2", region)
@@ -144,7 +165,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--region-size", type=int, default=150, help="AMIs to prune in each of 3 Regions")
     parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
-    parser.add_argument("--only", default="latest,bump,delete,refresh,verify,prune,regions,accounts", help="the rows to run (comma-separated)")
+    parser.add_argument("--only", default="latest,bump,delete,refresh,verify,prune,regions,accounts,aws", help="the rows to run (comma-separated)")
+    parser.add_argument("--aws-sizes", default="60,200,500", help="AMIs to prune in the rows under AWS's rules")
+    parser.add_argument("--aws-runs", type=int, default=None, help="runs of each row under AWS's rules (default: --runs)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     only = set(args.only.split(","))
@@ -219,7 +242,7 @@ def main() -> int:
                 "first_request_ms": statistics.median(firsts) if firsts else None,
                 "calls": calls, "by_action": results[0]["by_action"], "minimum": results[0]["minimum"],
                 "floor_s": statistics.median(r["floor"] for r in results) if floor_calls else None,
-                "wall_over_floor": statistics.median(r["wall"] / r["floor"] for r in results) if floor_calls else None,
+                "wall_over_floor": statistics.median(r["wall"] / r["floor"] for r in results) if floor_calls and all(r["floor"] > 0 for r in results) else None,
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
@@ -406,6 +429,64 @@ def main() -> int:
                 assert branch_left(ec2) == 1, f"prune --targets left {branch_left(ec2)} AMIs"
             summarize(f"prune-amis, {n} AMIs, one account looked at", one, floor_calls=True)
             summarize(f"prune-amis --targets, {n} AMIs shared with 3 accounts, 4 accounts looked at", three, floor_calls=True)
+        if "aws" in only:
+            # Under AWS's rules: 40 ms a call (+ up to 10 ms), EC2's buckets. prune-amis at its
+            # defaults and aws-amicleaner, each on its own AMIs in a Region of its own.
+            runs = args.aws_runs or args.runs
+            latency, jitter = 40.0, 10.0
+
+            def metered(region: str, cmd: list[str], minimum: str, allow_failure: bool = False) -> dict:
+                aws.control("metering", {"region": region, "latency_ms": latency, "jitter_ms": jitter, "buckets": True})
+                env = env_for(aws.url, region, work)
+                aws.control("calls/reset", {"region": region})
+                started = time.time()
+                out = subprocess.run(["/usr/bin/time", "-f", "BENCH %e %U %S %M", *cmd], env=env, cwd=work, capture_output=True, text=True)
+                line = [l for l in out.stderr.splitlines() if l.startswith("BENCH ")][-1].split()
+                if out.returncode != 0 and not allow_failure:
+                    raise SystemExit(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+                calls = aws.control(f"calls?region={region}")
+                throttled = aws.control(f"throttled?region={region}")
+                aws.control("metering", {"region": region})
+                return {"wall": float(line[1]), "cpu": float(line[2]) + float(line[3]), "rss_mb": int(line[4]) / 1024, "started": started,
+                        "calls": sum(calls.values()), "by_action": calls, "minimum": minimum, "first_ms": None,
+                        "floor": bucket_floor(calls), "throttled": sum(throttled.values()), "rc": out.returncode}
+
+            for n in [int(x) for x in args.aws_sizes.split(",")]:
+                ours, theirs = [], []
+                for _ in range(runs):
+                    region, ec2, amis = fresh_world(n + 1)
+                    refs = -(-n // 10)
+                    ours.append(metered(region, [str(bins / "prune-amis"), "main", "1"],
+                                        f"{1 + 4 + refs + 2 * n} (list, 4 in-use lookups, {refs} reference lookups, {n} launch permissions, {n} deregisters)"))
+                    assert branch_left(ec2) == 1, f"prune left {branch_left(ec2)} AMIs"
+                    if not args.no_peer:
+                        region, ec2, amis = fresh_world(n + 1)
+                        cmd = [str(PEER_VENV / "bin/amicleaner"), "--mapping-key", "tags", "--mapping-values", "branch", "--keep-previous", "1", "-f"]
+                        r = metered(region, cmd, "", allow_failure=True)
+                        r["left"] = branch_left(ec2)
+                        theirs.append(r)
+                summarize(f"AWS's rules: prune-amis, {n} AMIs", ours, floor_calls=True)
+                rows[-1]["throttled"] = statistics.median(r["throttled"] for r in ours)
+                if theirs:
+                    rcs = sorted({r["rc"] for r in theirs})
+                    summarize(f"AWS's rules: aws-amicleaner 0.2.2, {n} AMIs (exit {','.join(map(str, rcs))}, left {theirs[0]['left']})", theirs, floor_calls=True)
+                    rows[-1]["throttled"] = statistics.median(r["throttled"] for r in theirs)
+
+            # A prune of one AMI, the pipeline's common case, in round trips at 100 ms a call, in
+            # an account with templates, groups and instances (the groups' templates' versions
+            # are a second round of lookups).
+            results = []
+            for _ in range(runs):
+                region, ec2, amis = fresh_world(2)
+                workload(ec2, client(aws.url, "autoscaling", region), region, amis[-1])
+                aws.control("metering", {"region": region, "latency_ms": 100.0, "jitter_ms": 0, "buckets": True})
+                aws.control("calls/reset", {"region": region})
+                r = run_tool("prune-amis", region, ["main", "1"], "13 (list, 4 in-use lookups and 5 templates' versions, 1 reference lookup, 1 launch permissions, 1 deregister)")
+                r["rounds"] = aws.control(f"rounds?region={region}")["rounds"]
+                aws.control("metering", {"region": region})
+                results.append(r)
+            summarize("AWS's rules: prune-amis, 1 AMI to delete, 100 ms a call", results)
+            rows[-1]["rounds"] = statistics.median(r["rounds"] for r in results)
     finally:
         aws.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -415,10 +496,30 @@ def main() -> int:
           f"profile {args.profile}; median of {args.runs} runs; {measured}\n")
     print("| run | wall (s) | tool CPU (s) | peak RSS (MB) | first request (ms) | AWS calls | minimum | local AWS floor (s) |")
     print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    for r in [r for r in rows if not r["what"].startswith("AWS's rules: ")]:
         first = f"{r['first_request_ms']:.1f}" if r["first_request_ms"] is not None else "-"
         floor = f"{r['floor_s']:.2f}" if r["floor_s"] is not None else "-"
         print(f"| {r['what']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['rss_mb']:.1f} | {first} | {r['calls']} | {r['minimum']} | {floor} |")
+    under_aws = [r for r in rows if r["what"].startswith("AWS's rules: ")]
+    if under_aws:
+        print(f"\nUnder AWS's rules ({40} ms a call plus up to 10 ms, EC2's buckets; each tool at its defaults, in a Region of its own):\n")
+        print("| run | wall (s) | tool CPU (s) | AWS calls | throttled | bucket floor (s) | over the floor |")
+        print("|---|---|---|---|---|---|---|")
+        for r in under_aws:
+            what = r["what"].removeprefix("AWS's rules: ")
+            if "rounds" in r:
+                what += f" ({r['rounds']:.0f} round trips)"
+            floor = r["floor_s"] or 0.0
+            over = f"{(r['wall_s'] - floor):+.2f} s ({(r['wall_s'] / floor - 1) * 100:+.0f}%)" if floor else "inside the burst"
+            throttled = f"{r['throttled']:.0f}" if "throttled" in r else "-"
+            print(f"| {what} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['calls']} | {throttled} | {floor:.2f} | {over} |")
+        sizes_ = sorted({int(r["what"].split(", ")[1].split()[0]) for r in under_aws if "amicleaner" in r["what"]})
+        for n in sizes_:
+            ours = next(r for r in under_aws if r["what"] == f"AWS's rules: prune-amis, {n} AMIs")
+            theirs = next(r for r in under_aws if r["what"].startswith(f"AWS's rules: aws-amicleaner 0.2.2, {n} AMIs"))
+            print(f"\nAt {n} AMIs under AWS's rules: prune-amis {ours['wall_s']:.2f} s, aws-amicleaner {theirs['wall_s']:.2f} s "
+                  f"({theirs['wall_s'] / ours['wall_s']:.2f}x); throttled {ours['throttled']:.0f} against {theirs['throttled']:.0f}")
+    rows = [r for r in rows if r not in under_aws]
     for how in ("EC2's pace", "unpaced"):
         one = next((r for r in rows if r["what"].startswith("prune-amis --regions") and r["what"].endswith(how)), None)
         seq = next((r for r in rows if r["what"].startswith("3 x prune-amis") and r["what"].endswith(how)), None)

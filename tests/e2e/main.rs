@@ -13,6 +13,7 @@ mod instance_refresh;
 mod json;
 mod latest_ami;
 mod lifecycle;
+mod pace;
 mod package;
 mod pipeline;
 mod prune_amis;

@@ -251,6 +251,34 @@ impl LocalAws {
         self.control("POST", "command-outcome", &body.to_string());
     }
 
+    /// AWS's pace in this test's Region: every call takes `latency_ms` (plus up to `jitter_ms`),
+    /// and with `buckets` EC2's request-rate buckets throttle (metering.py), starting full.
+    pub fn meter(&self, latency_ms: f64, jitter_ms: f64, buckets: bool) {
+        let body = serde_json::json!({"region": self.region, "latency_ms": latency_ms, "jitter_ms": jitter_ms, "buckets": buckets});
+        self.control("POST", "metering", &body.to_string());
+    }
+
+    /// Empties the bucket of `action` in this test's Region, as other clients of the account
+    /// would leave it.
+    pub fn drain(&self, action: &str) {
+        let body = serde_json::json!({"region": self.region, "action": action});
+        self.control("POST", "metering/drain", &body.to_string());
+    }
+
+    /// With a latency on ([`LocalAws::meter`]): the calls made since the last reset, and how
+    /// many round trips a tool waited for one after another (the longest chain of calls each
+    /// made after the one before had been answered).
+    pub fn rounds(&self) -> (u64, u64) {
+        let v = self.control("GET", &format!("rounds?region={}", self.region), "");
+        (v["calls"].as_u64().unwrap(), v["rounds"].as_u64().unwrap())
+    }
+
+    /// The calls answered RequestLimitExceeded in this test's Region, by action.
+    pub fn throttled(&self) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("throttled?region={}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
     /// Takes these actions ("ec2:DeregisterImage") away in this test's Region (an empty list
     /// gives them back).
     pub fn deny(&self, actions: &[&str]) {

@@ -82,13 +82,14 @@ def another_region() -> str:
     return _TAKEN["left"].pop(0)
 
 
-def client(url: str, service: str):
+def client(url: str, service: str, config=None):
     return boto3.client(
         service,
         endpoint_url=url,
         region_name=CURRENT["region"],
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=config,
     )
 
 

@@ -44,6 +44,15 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
     POST /_local_aws/recipe          {"region": R, "arn": ARN, "kind": "image" | "container",
                                       "parent_image": AMI_ID}: an Image Builder recipe that
                                       builds on the AMI (DescribeImageReferences reports it)
+    POST /_local_aws/metering        {"region": R, "latency_ms": N, "jitter_ms": N, "buckets":
+                                      true}: AWS's pace in that Region (metering.py), its
+                                      buckets full again
+    POST /_local_aws/metering/drain  {"region": R, "account": A, "action": "DeregisterImage"}:
+                                      that bucket empty, as other clients would leave it
+    GET  /_local_aws/throttled[?region=R][&account=A] {"ec2:DeregisterImage": 3, ...}: calls
+                                      answered RequestLimitExceeded, since start or reset
+    GET  /_local_aws/rounds?region=R {"calls": N, "rounds": N}: with a latency on, the longest
+                                      chain of calls made one after another
     POST /_local_aws/deny            {"region": R, "actions": ["ec2:DeregisterImage", ...]}:
                                       these answer UnauthorizedOperation (EC2) or
                                       AccessDenied (Auto Scaling) until denied again
@@ -59,7 +68,7 @@ import os
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import local_aws  # noqa: E402
-from local_aws import accounts, image_uses, verification  # noqa: E402
+from local_aws import accounts, image_uses, metering, verification  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -122,6 +131,18 @@ def control_app(moto_app):
         elif what == "unassumable" and request.method == "POST":
             accounts.set_unassumable(body["role_arn"], body.get("external_id"))
             result = {"ok": True}
+        elif what == "metering" and request.method == "POST":
+            metering.configure(
+                body["region"], float(body.get("latency_ms", 0)), float(body.get("jitter_ms", 0)), bool(body.get("buckets", False))
+            )
+            result = {"ok": True}
+        elif what == "metering/drain" and request.method == "POST":
+            metering.drain(body.get("account", DEFAULT_ACCOUNT_ID), body["region"], body["action"])
+            result = {"ok": True}
+        elif what == "rounds" and request.method == "GET":
+            result = metering.rounds(request.args["region"])
+        elif what == "throttled" and request.method == "GET":
+            result = metering.throttled(request.args.get("region"), request.args.get("account"))
         elif what == "deny" and request.method == "POST":
             local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))
             result = {"ok": True}
@@ -142,10 +163,12 @@ def main() -> None:
 
     local_aws.install()
     app = control_app(DomainDispatcherApplication(create_backend_app))
-    # Eight threads: calls never wait on one another for long (a refresh runs in its own
-    # thread), and the GIL makes more pointless. "Task queue depth" warnings are noise here.
+    # 32 threads: a call holds its thread through its latency (metering.py), asleep, so
+    # concurrent callers (a tool's workers, several tools in a benchmark) must not queue behind
+    # one another's latency; without latency most threads stay idle. "Task queue depth"
+    # warnings are noise here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = waitress.create_server(app, host=args.host, port=args.port, threads=8, ident="local-aws")
+    server = waitress.create_server(app, host=args.host, port=args.port, threads=32, ident="local-aws")
 
     # Stopping ends waitress's loop with SystemExit (raised in the main thread, by the signal
     # handler); run() then stops its threads.

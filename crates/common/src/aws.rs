@@ -157,11 +157,15 @@ impl Context {
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        let config = aws_sdk_ec2::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        let config = aws_sdk_ec2::config::Builder::from(&self.config)
+            .interceptor(crate::calllog::CallLog)
+            .interceptor(crate::pace::Metered(self.pacer.clone()))
+            .build();
         aws_sdk_ec2::Client::from_conf(config)
     }
 
-    /// The pacer for mutating calls (EC2's buckets, or --rate).
+    /// The pacer of this account and Region's EC2 buckets (or --rate), which every EC2
+    /// client built here counts its requests against.
     pub fn pacer(&self) -> &crate::pace::Pacer {
         &self.pacer
     }

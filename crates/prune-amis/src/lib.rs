@@ -20,6 +20,7 @@ use clap::Parser;
 use common::builds::{pick, Picked};
 use common::delete::{delete, Batch, Target};
 use common::flags::PaceArgs;
+use common::inuse::Sharing;
 use common::keep::Keep;
 use common::regions::{check_known, each, list_in_each, OneOrMany};
 use common::targets::{self, Targets};
@@ -123,6 +124,11 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
         Err(e) => Err(format!("expected a duration such as 30d, 12h, 90m or 45s, got {s:?} ({e})")),
     }
 }
+
+/// How many of the AMIs to retire have their launch permissions read beside the in-use
+/// lookups: a prune of a few AMIs then waits for no read of its own, and at most this many
+/// reads are spent on AMIs a lookup then keeps.
+const READ_AHEAD: usize = 8;
 
 /// What became of one AMI the plan meant to retire.
 enum Outcome {
@@ -257,9 +263,10 @@ impl Pruning {
             Some(amis) => amis,
             None => list_amis(&ctx.ec2(), scope, false).await?,
         };
-        let uses = self.uses(&ctx, &amis, keep, elsewhere.here, elsewhere.in_use, now).await?;
+        let (uses, mut read) = self.uses(&ctx, &amis, keep, elsewhere.here, elsewhere.in_use, now).await?;
         let mut plan = plan(amis, rules, &uses, now);
-        let doomed: Vec<(Ami, Action)> = plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action)).collect();
+        let doomed: Vec<(Ami, Action, Option<Result<Sharing>>)> =
+            plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action, read.remove(&d.ami.image_id))).collect();
         tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
         let results = self.retire_all(&ctx, doomed, &elsewhere.checked, now).await;
         let mut report = self.tally(results, &mut plan);
@@ -267,10 +274,13 @@ impl Pruning {
         Ok(report)
     }
 
-    /// What the plan must not retire. Only the older AMIs can be retired: uses are looked up
-    /// only if there are any, and the lookups that cost calls per AMI only for those the
-    /// cheaper ones left to retire. `here` is this account's uses when already looked up;
-    /// `elsewhere`, the other accounts'.
+    /// What the plan must not retire, and the launch permissions of the first AMIs it may
+    /// retire. Only the older AMIs can be retired: nothing is looked up unless there are any.
+    /// Then the lookups run at the same time: this account's uses (unless `here` has them
+    /// already), the references to the AMIs the rules would retire were nothing in use (a
+    /// superset of those they will retire: a use only ever keeps more), and the launch
+    /// permissions of the first [`READ_AHEAD`] of those; the rest are read as they are
+    /// retired. `elsewhere` is the other accounts' uses.
     async fn uses(
         &self,
         ctx: &Context,
@@ -279,60 +289,109 @@ impl Pruning {
         here: Option<common::InUse>,
         elsewhere: common::InUse,
         now: SystemTime,
-    ) -> Result<Uses> {
+    ) -> Result<(Uses, HashMap<String, Result<Sharing>>)> {
         let mut uses = Uses::default();
-        if amis.len() > self.max as usize {
-            let ec2 = ctx.ec2();
-            uses.in_use = match here {
-                Some(found) => found,
-                None => common::inuse::find(&ec2, &ctx.autoscaling()).await?,
-            };
-            uses.in_use.merge(elsewhere);
-            if let Some((id, why)) = keep {
-                uses.in_use.add(id, why);
-            }
-            let first = plan(amis.to_vec(), &self.rules, &uses, now);
-            let candidates: Vec<String> = first.iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id.clone()).collect();
-            common::inuse::references(&ec2, &candidates, &mut uses.in_use).await?;
+        if amis.len() <= self.max as usize {
+            return Ok((uses, HashMap::new()));
         }
-        Ok(uses)
+        if let Some((id, why)) = keep {
+            uses.in_use.add(id, why);
+        }
+        let candidates: Vec<String> =
+            plan(amis.to_vec(), &self.rules, &uses, now).into_iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id).collect();
+        let read_first: Vec<String> = if self.include_shared { Vec::new() } else { candidates.iter().take(READ_AHEAD).cloned().collect() };
+        let (ec2, pacer) = (ctx.ec2(), ctx.pacer());
+        let found = async {
+            match here {
+                Some(found) => Ok(found),
+                None => common::inuse::find(&ec2, &ctx.autoscaling()).await,
+            }
+        };
+        let referenced = async {
+            let mut referenced = common::InUse::default();
+            common::inuse::references(&ec2, &candidates, &mut referenced).await?;
+            Ok::<_, anyhow::Error>(referenced)
+        };
+        let reads = futures::future::join_all(read_first.into_iter().map(|id| {
+            let ec2 = &ec2;
+            async move {
+                pacer.wait("DescribeImageAttribute").await;
+                let sharing = common::inuse::shared_with(ec2, &id).await;
+                (id, sharing)
+            }
+        }));
+        let (found, referenced, read) = futures::join!(found, referenced, reads);
+        uses.in_use.merge(found?);
+        uses.in_use.merge(elsewhere);
+        uses.in_use.merge(referenced?);
+        Ok((uses, read.into_iter().collect()))
     }
 
-    /// Retires the doomed, `--concurrency` at a time. Launch permissions come one AMI a call,
-    /// so each is read just before that AMI is retired, in the same paced stream: the reads
-    /// (20 a second) overlap the deletes (5).
+    /// Retires the doomed, `--concurrency` at a time. Launch permissions come one AMI a call:
+    /// those not read already ([`Pruning::uses`]) are read [`READ_AHEAD`] at a time in a
+    /// stream of their own that runs ahead of the retirements, so the reads (20 a second)
+    /// overlap the deletes (5) and no delete waits for a read once the first are in.
     /// An AMI shared only with `checked` accounts (whose uses were looked up) is retired.
-    async fn retire_all(&self, ctx: &Context, doomed: Vec<(Ami, Action)>, checked: &[String], now: SystemTime) -> Vec<(String, Outcome)> {
+    async fn retire_all(
+        &self,
+        ctx: &Context,
+        doomed: Vec<(Ami, Action, Option<Result<Sharing>>)>,
+        checked: &[String],
+        now: SystemTime,
+    ) -> Vec<(String, Outcome)> {
         let (dry_run, check_shared) = (self.dry_run, !self.include_shared);
         let (ec2, pacer) = (ctx.ec2(), ctx.pacer().clone());
-        stream::iter(doomed)
-            .map(|(ami, action)| {
-                let (ec2, pacer) = (ec2.clone(), pacer.clone());
+        let (mut ahead, read) = futures::channel::mpsc::channel(READ_AHEAD);
+        let reads = async {
+            let mut reads = stream::iter(doomed)
+                .map(|(ami, action, read)| {
+                    let (ec2, pacer) = (&ec2, &pacer);
+                    async move {
+                        let sharing = match read {
+                            Some(sharing) => Some(sharing),
+                            None if check_shared => {
+                                pacer.wait("DescribeImageAttribute").await;
+                                Some(common::inuse::shared_with(ec2, &ami.image_id).await)
+                            }
+                            None => None,
+                        };
+                        (ami, action, sharing)
+                    }
+                })
+                .buffered(READ_AHEAD);
+            while let Some(item) = reads.next().await {
+                if futures::SinkExt::send(&mut ahead, item).await.is_err() {
+                    break;
+                }
+            }
+            drop(ahead);
+        };
+        let retirements = read
+            .map(|(ami, action, sharing): (Ami, Action, Option<Result<Sharing>>)| {
+                let (ec2, pacer) = (&ec2, &pacer);
                 async move {
                     let id = ami.image_id.clone();
-                    if check_shared {
-                        pacer.wait("DescribeImageAttribute").await;
-                        match common::inuse::shared_with(&ec2, &id).await {
-                            Ok(sharing) => {
-                                if let Some(who) = sharing.beyond(checked) {
-                                    return (id, Outcome::Shared(who));
-                                }
+                    match sharing {
+                        Some(Ok(sharing)) => {
+                            if let Some(who) = sharing.beyond(checked) {
+                                return (id, Outcome::Shared(who));
                             }
-                            Err(e) => return (id, Outcome::Failed(e)),
                         }
+                        Some(Err(e)) => return (id, Outcome::Failed(e)),
+                        None => {}
                     }
                     let outcome = match action {
-                        Action::Delete => delete(&ec2, &pacer, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
-                        Action::Disable => common::retire::disable(&ec2, &pacer, &id, dry_run).await.map(|()| Outcome::Retired),
-                        Action::Deprecate => common::retire::deprecate(&ec2, &pacer, &id, dry_run, now).await.map(|()| Outcome::Retired),
+                        Action::Delete => delete(ec2, pacer, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
+                        Action::Disable => common::retire::disable(ec2, pacer, &id, dry_run).await.map(|()| Outcome::Retired),
+                        Action::Deprecate => common::retire::deprecate(ec2, pacer, &id, dry_run, now).await.map(|()| Outcome::Retired),
                         Action::Keep => Ok(Outcome::Retired),
                     };
                     (id, outcome.unwrap_or_else(Outcome::Failed))
                 }
             })
             .buffered(usize::from(self.concurrency))
-            .collect()
-            .await
+            .collect::<Vec<_>>();
+        futures::join!(reads, retirements).1
     }
 
     /// The report of what the retirements did; an AMI found shared goes back into the plan as kept.

@@ -8,7 +8,7 @@ extended API. One module a concern, each saying in its docstring what it adds: `
 lock, call counts, denied actions, authorisations, paging), ``templates``, ``amis``, ``regions``
 (copies and DescribeRegions), ``image_uses`` (image references, instance types by
 requirements), ``verification`` (status checks, SSM, target health, RunInstances' checks),
-``refreshes``, ``accounts`` (keys for other accounts, roles that cannot be
+``refreshes``, ``metering`` (latency and EC2's request buckets, when asked), ``accounts`` (keys for other accounts, roles that cannot be
 assumed), ``sharing`` (AMIs shared with other accounts, seen and launched there), ``stacks`` (CloudFormation: parameter constraints, the CodeBuild project and
 the bucket's settings and policy) and ``controls`` (what server.py's /_local_aws/ routes call). What it adds, kept
 as close to AWS as we can make it:
@@ -103,7 +103,9 @@ Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
   * hold an image in a state (`pending`, `failed`, ...) until told otherwise, as a slow or
     failed copy;
   * make a Region's DeregisterImage behave as an endpoint older than DeleteAssociatedSnapshots;
-  * deny actions in a Region, as a missing IAM permission does.
+  * deny actions in a Region, as a missing IAM permission does;
+  * AWS's pace in a Region: a latency per call and EC2's request buckets (metering.py), a
+    bucket emptied as other clients would leave it, and the calls throttled.
 
 The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 0.3).
 """

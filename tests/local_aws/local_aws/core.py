@@ -14,6 +14,8 @@ from moto.core import responses as core_responses
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 
+from . import metering
+
 LOCK = threading.RLock()
 
 
@@ -44,6 +46,10 @@ def _authorize(region: str, *actions: str) -> None:
 
 class _Denied(ServiceException):
     pass
+
+
+class _Throttled(ServiceException):
+    pass
 _original_call_action = core_responses.BaseResponse.call_action
 
 
@@ -64,10 +70,26 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
     except Exception:  # noqa: BLE001 - a call moto cannot place is still counted
         account = "?"
     _CALLER.account = account
+    start = time.monotonic()
+    metering.half_latency(region)
+    try:
+        return _answer(self, region, account, action, name)
+    finally:
+        metering.half_latency(region)
+        metering.record(region, start, time.monotonic())
+
+
+def _answer(self: core_responses.BaseResponse, region: str, account: str, action: str, name: str) -> Any:
     with LOCK:
         CALLS[(region, account, name)] += 1
         FIRST_CALL.setdefault(region, time.time())
         denied = name in DENIED.get(region, set())
+    if self.service_name == "ec2" and not metering.admit(account, region, action, self.querystring):
+        error = _Throttled("RequestLimitExceeded", "Request limit exceeded.")
+        status, headers, body = self.serialized(ActionResult(error))
+        headers, body = self._enrich_response(headers, body)
+        # EC2 answers throttled calls with 503 Service Unavailable.
+        return 503, headers, body
     if denied:
         service, verb = name.split(":", 1)
         code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
@@ -80,7 +102,11 @@ def _counting_call_action(self: core_responses.BaseResponse) -> Any:
         status, headers, body = self.serialized(ActionResult(error))
         headers, body = self._enrich_response(headers, body)
         return status, headers, body
-    return _original_call_action(self)
+    # One call at a time acts on moto's state: its backends are plain dicts, and a call that
+    # iterates over one while another call's thread changes it fails (HTTP 500). The GIL
+    # serialises the work anyway; the latency (metering.py) is slept outside the lock.
+    with LOCK:
+        return _original_call_action(self)
 
 
 # ---------------------------------------------------------------------------------------------
