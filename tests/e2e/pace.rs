@@ -71,3 +71,27 @@ async fn assert_left(aws: &LocalAws, newest: &[String]) {
     newest.sort();
     assert_eq!(left, newest);
 }
+
+#[tokio::test]
+async fn bump_and_delete_wait_for_four_round_trips_each() {
+    let aws = LocalAws::start().await;
+    let World { builder, amis, template: lt } =
+        aws.world("main", 3).template_on("app", 1).versions(4).group("web", "$Latest", 1).build().await;
+    let unused = aws.bake(&builder, "feature", 1).await.remove(0);
+    let dir = workdir();
+    aws.meter(150.0, 0.0, false);
+    aws.reset_calls();
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[2], "3"]).output();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The AMI, the versions and the groups; the fit, the order and the refreshes; the create;
+    // the delete.
+    let (calls, rounds) = aws.rounds();
+    assert_eq!(rounds, 4, "bump: {calls} calls in {rounds} round trips: {:?}", aws.calls());
+
+    aws.reset_calls();
+    aws.run("delete-ami", dir.path(), &[&unused]).expect(0);
+    // The AMI; the in-use lookups (two deep) beside the references and the launch
+    // permissions; the delete.
+    let (calls, rounds) = aws.rounds();
+    assert_eq!(rounds, 4, "delete-ami: {calls} calls in {rounds} round trips: {:?}", aws.calls());
+}

@@ -172,10 +172,21 @@ impl Plan for Args {
             futures::try_join!(describe_one(&ec2, ami), versions::list_versions(&ec2, lt), list_groups(&asg, &[]))?;
         let Some(image) = image else { bail!("{ami} does not exist (InvalidAMIID.NotFound): no version created") };
         let template = pinned::Template { id: lt, name: listed.name.as_deref() };
-        let notes = self.check_fit(&ec2, &image, &template, &listed, &groups).await?;
-        if !self.allow_older {
-            order::check(&ec2, &image, &listed).await?;
-        }
+        // Then, at the same time: whether the AMI fits where the version would launch it,
+        // whether it is older than what the template runs, and which versions groups and
+        // their refreshes pin (the versions to delete are chosen from these).
+        let order = async {
+            if self.allow_older {
+                Ok(())
+            } else {
+                order::check(&ec2, &image, &listed).await
+            }
+        };
+        let (notes, (), pinned) = futures::try_join!(
+            self.check_fit(&ec2, &image, &template, &listed, &groups),
+            order,
+            pinned::pinned_versions(&asg, &template, &groups)
+        )?;
 
         let new_version = self.create(&ctx, &listed).await?;
         let mut all = listed.versions.clone();
@@ -185,12 +196,15 @@ impl Plan for Args {
         let source = resolve_source(self.source_version, &all, new_version).unwrap_or(new_version);
         tracing::info!("created version {new_version} of {lt} (from version {source}) with {ami}");
 
-        let pinned = pinned::pinned_versions(&asg, &template, &groups).await?;
         let (mut kept, doomed) = plan_versions(&all, keep, source, &pinned);
         let old_default = all.iter().find(|v| v.is_default).map_or(1, |v| v.number);
 
-        let mut default_version = old_default;
-        if self.set_default {
+        // The new default and the deletes at the same time, unless the old default is to be
+        // deleted: EC2 refuses to delete the default version, so it must stop being one first.
+        let make_default = async {
+            if !self.set_default {
+                return Ok(old_default);
+            }
             ctx.pacer().wait("ModifyLaunchTemplate").await;
             dry_run_ok(
                 ec2.modify_launch_template()
@@ -201,10 +215,14 @@ impl Plan for Args {
                     .await,
             )
             .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
-            default_version = new_version;
-        }
-
-        let (deleted, failed) = self.delete_versions(&ctx, &doomed).await?;
+            Ok::<_, anyhow::Error>(new_version)
+        };
+        let (default_version, (deleted, failed)) = if self.set_default && doomed.contains(&old_default) {
+            let default_version = make_default.await?;
+            (default_version, self.delete_versions(&ctx, &doomed).await?)
+        } else {
+            futures::try_join!(make_default, self.delete_versions(&ctx, &doomed))?
+        };
         let gone: BTreeSet<i64> = deleted.iter().copied().collect();
         let kept_versions: Vec<i64> = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
         // A version that failed to delete stays too; say why.

@@ -318,20 +318,29 @@ pub struct Uses {
     pub shared: BTreeMap<String, String>,
 }
 
-/// The lookups that cost calls per AMI, for the AMIs about to be deleted (`ids`): SSM
-/// references for all, then, unless `include_shared`, launch permissions for those still
-/// unreferenced.
-pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: bool, uses: &mut Uses) -> Result<()> {
-    references(ec2, ids, &mut uses.in_use).await?;
-    if include_shared {
-        return Ok(());
-    }
-    for id in ids.iter().filter(|id| uses.in_use.reason(id).is_none()) {
-        if let Some(who) = shared_with(ec2, id).await?.beyond(&[]) {
-            uses.shared.insert(id.clone(), who);
+/// The lookups that cost calls per AMI, for the AMIs about to be deleted (`ids`), at the same
+/// time: SSM and recipe references for all and, unless `include_shared`, launch permissions
+/// (one read an AMI, a few at once, each paced). Run beside [`find`], they cost one round
+/// trip instead of one after another; the reads of an AMI that a reference or a use then
+/// keeps are the price.
+pub async fn screen(ec2: &aws_sdk_ec2::Client, pacer: &crate::Pacer, ids: &[String], include_shared: bool) -> Result<Uses> {
+    let mut uses = Uses::default();
+    let reads = async {
+        if include_shared {
+            return Ok(Vec::new());
         }
-    }
-    Ok(())
+        futures::stream::iter(ids.iter().map(|id| async move {
+            pacer.wait("DescribeImageAttribute").await;
+            Ok::<_, anyhow::Error>((id.clone(), shared_with(ec2, id).await?.beyond(&[])))
+        }))
+        .buffered(LISTINGS_AT_ONCE)
+        .try_collect::<Vec<_>>()
+        .await
+    };
+    let (referenced, read) = futures::join!(references(ec2, ids, &mut uses.in_use), reads);
+    referenced?;
+    uses.shared.extend(read?.into_iter().filter_map(|(id, who)| who.map(|who| (id, who))));
+    Ok(uses)
 }
 
 #[cfg(test)]

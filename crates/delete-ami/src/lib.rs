@@ -217,8 +217,8 @@ impl Plan for Doomed {
         let concurrency = usize::from(self.concurrency);
 
         // Each AMI as it stands (one DescribeImages each: a batch would fail whole on one
-        // unknown ID), then what keeps any of them: the in-use lookups once, SSM references
-        // 10 AMIs a call, launch permissions one AMI a call.
+        // unknown ID), then what keeps any of them, at the same time: the in-use lookups once,
+        // SSM references 10 AMIs a call, launch permissions one AMI a call.
         let missing_ok = self.missing_ok;
         let found: Vec<(String, Result<Target>)> = stream::iter(self.ids.clone())
             .map(|id| {
@@ -235,9 +235,13 @@ impl Plan for Doomed {
             found.iter().filter(|(_, t)| matches!(t, Ok(Target::Registered(_)))).map(|(id, _)| id.clone()).collect();
         let mut uses = Uses::default();
         if !self.force && !registered.is_empty() {
-            uses.in_use = common::inuse::find(&ec2, &ctx.autoscaling()).await?;
-            let unused: Vec<String> = registered.iter().filter(|id| uses.in_use.reason(id).is_none()).cloned().collect();
-            common::inuse::screen(&ec2, &unused, self.include_shared, &mut uses).await?;
+            let asg = ctx.autoscaling();
+            let (found, screened) = futures::try_join!(
+                common::inuse::find(&ec2, &asg),
+                common::inuse::screen(&ec2, ctx.pacer(), &registered, self.include_shared)
+            )?;
+            uses = screened;
+            uses.in_use.merge(found);
         }
 
         let (force, include_shared, dry_run) = (self.force, self.include_shared, self.dry_run);

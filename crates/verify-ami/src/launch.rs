@@ -147,9 +147,9 @@ impl<'a> Launcher<'a> {
         )
     }
 
-    /// Terminates the instances an earlier run for this AMI left (it was killed before it could);
-    /// returns their IDs.
-    pub async fn clean_up_earlier(&self) -> Result<Vec<String>> {
+    /// The instances an earlier run for this AMI left (it was killed before it could
+    /// terminate them).
+    pub async fn earlier(&self) -> Result<Vec<String>> {
         let filters = [
             Filter::builder().name(format!("tag:{CREATED_BY_TAG}")).values(CREATED_BY).build(),
             Filter::builder().name(format!("tag:{IMAGE_TAG}")).values(self.ami()).build(),
@@ -164,6 +164,11 @@ impl<'a> Launcher<'a> {
             let page = page.map_err(|e| aws_error(format!("looking for instances an earlier run left for {}", self.ami()), e))?;
             left.extend(page.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.instance_id()).map(str::to_owned));
         }
+        Ok(left)
+    }
+
+    /// Terminates `left`, the instances an earlier run left ([`Launcher::earlier`]); returns them.
+    pub async fn clean_up(&self, left: Vec<String>) -> Result<Vec<String>> {
         if !left.is_empty() {
             tracing::warn!("terminating {} left by an earlier run for {}", left.join(", "), self.ami());
             // A killed run may have left them in the target group too.

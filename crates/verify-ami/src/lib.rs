@@ -176,18 +176,22 @@ impl Plan for Args {
         let mut signal = common::signal::shutdown_signal();
         let run = run_id();
         let launcher = Launcher::new(&ctx, &self, &run);
-        let prepared = launcher.prepare().await?;
-        let mut report = Verified::new(&self, &run, &prepared);
         if self.dry_run {
+            let prepared = launcher.prepare().await?;
+            let mut report = Verified::new(&self, &run, &prepared);
             launcher.dry_run(&prepared).await?;
             report.verdict = Verdict::DryRun;
             return Ok(report.finish(started));
         }
+        // What to launch, and what an earlier run left, looked up at the same time.
+        let (prepared, earlier) = futures::join!(launcher.prepare(), launcher.earlier());
+        let prepared = prepared?;
+        let mut report = Verified::new(&self, &run, &prepared);
         if (&mut signal).now_or_never().is_some() {
             report.interrupted();
             return Ok(report.finish(started));
         }
-        report.left_over = launcher.clean_up_earlier().await?;
+        report.left_over = launcher.clean_up(earlier?).await?;
         // The launch runs to its end even when a signal comes meanwhile: what it made is then
         // known, and terminated.
         let instances = launcher.launch(&prepared).await?;
