@@ -53,7 +53,7 @@ async fn a_prune_of_a_few_amis_waits_for_four_round_trips() {
     // A group on a template, so that every in-use lookup has something to read.
     aws.world("main", 3).template_on("app", 2).group("web", "$Latest", 1).build().await;
     let dir = workdir();
-    aws.meter(150.0, 0.0, false);
+    aws.meter(300.0, 0.0, false);
     aws.reset_calls();
     let run = aws.run("prune-amis", dir.path(), &["main", "2"]).expect(0);
     assert!(run.stdout.lines().last().unwrap().starts_with("Deleted 1 of 3 AMIs"), "{}", run.stdout);
@@ -79,7 +79,7 @@ async fn bump_and_delete_wait_for_four_round_trips_each() {
         aws.world("main", 3).template_on("app", 1).versions(4).group("web", "$Latest", 1).build().await;
     let unused = aws.bake(&builder, "feature", 1).await.remove(0);
     let dir = workdir();
-    aws.meter(150.0, 0.0, false);
+    aws.meter(300.0, 0.0, false);
     aws.reset_calls();
     let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[2], "3"]).output();
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -11,12 +11,14 @@
 //! token and later calls wait for it. The model is stricter than EC2 in two ways:
 //! - all non-mutating calls (Describe*, Get*, List*, Search*) share one bucket (AWS documents
 //!   a bucket per action; sharing can only wait longer, never be throttled);
-//! - it never spends the last tenth of a bucket ([`RESERVE`]): calls released at exactly the
-//!   refill rate by several workers reach EC2 with jitter, and EC2 refills by the whole
-//!   second, so a pacer that drains the bucket to zero gets some calls throttled. With the
-//!   reserve, a burst costs a tenth fewer free calls and the steady rate is EC2's own.
+//! - it never spends a bucket's last [`reserve`] tokens, one second's refill and one more:
+//!   EC2 adds a second's refill at once, every whole second, so a model that refills
+//!   smoothly runs up to a second's refill ahead of EC2's bucket, and calls released at
+//!   exactly the refill rate by several workers reach EC2 with jitter; a pacer that drains
+//!   the bucket to zero gets some calls throttled. With the reserve, a burst has that many
+//!   fewer free calls (1.2 s of DeregisterImage's refill) and the steady rate is EC2's own.
 //!
-//! `--rate` replaces every bucket's refill (and the reserve still holds). Throttling that other
+//! `--rate` replaces every bucket's refill (the reserve follows it). Throttling that other
 //! clients of the account cause is retried by the SDK, as any throttled call is.
 
 use std::collections::HashMap;
@@ -30,8 +32,11 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// The share of each bucket the pacer leaves unspent.
-pub const RESERVE: f64 = 0.1;
+/// The tokens of a bucket (of `size`, refilling `refill` a second) the pacer leaves unspent:
+/// one second's refill, which EC2 adds at once, and one for arrival jitter.
+pub fn reserve(size: u32, refill: f64) -> f64 {
+    (refill.ceil() + 1.0).min(f64::from(size) / 2.0)
+}
 
 /// The bucket an EC2 action draws from in the pacer's model: its name, size (burst) and
 /// refill per second. Non-mutating actions share one.
@@ -57,7 +62,7 @@ struct Bucket {
 
 impl Bucket {
     fn new(size: u32, refill: f64) -> Self {
-        let most = f64::from(size) * (1.0 - RESERVE);
+        let most = f64::from(size) - reserve(size, refill);
         Bucket { tokens: most, most, refill, at: Instant::now(), prepaid: 0 }
     }
 
@@ -171,11 +176,13 @@ mod tests {
     async fn the_burst_less_the_reserve_is_free() {
         let pacer = Pacer::new(None);
         let start = std::time::Instant::now();
-        for _ in 0..90 {
+        for _ in 0..94 {
             pacer.wait("DeregisterImage").await;
         }
-        assert!(start.elapsed() < Duration::from_millis(100), "90 of the 100 wait for nothing");
-        assert!(pacer.tokens("DeregisterImage") < 0.5, "the reserve of 10 is left to EC2");
+        assert!(start.elapsed() < Duration::from_millis(100), "94 of the 100 wait for nothing");
+        assert!(pacer.tokens("DeregisterImage") < 0.5, "a second's refill and one more are left to EC2");
+        assert_eq!(reserve(100, 20.0), 21.0, "the describes'");
+        assert_eq!(reserve(50, 100.0), 25.0, "--rate 100: at most half the bucket");
     }
 
     #[tokio::test]
@@ -194,7 +201,8 @@ mod tests {
     #[tokio::test]
     async fn past_the_model_calls_wait_for_the_refill() {
         let pacer = Pacer::new(Some(50.0));
-        for _ in 0..90 {
+        let free = pacer.tokens("DeregisterImage").floor() as usize;
+        for _ in 0..free {
             pacer.sent("DeregisterImage");
         }
         let start = std::time::Instant::now();
@@ -204,5 +212,48 @@ mod tests {
         let waited = start.elapsed();
         // 10 more at 50 a second: about 0.2 s.
         assert!(waited >= Duration::from_millis(150) && waited < Duration::from_millis(1000), "{waited:?}");
+    }
+
+    /// An EC2 client through `rules`, in order, counting its attempts against `pacer`.
+    fn metered_client(pacer: &Pacer, rules: &[&aws_smithy_mocks::Rule]) -> aws_sdk_ec2::Client {
+        use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, RuleMode};
+        let mocks = rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |i, r| i.with_rule(r));
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .interceptor(Metered(pacer.clone()))
+            .retry_config(
+                aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)),
+            )
+            .build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn every_attempt_the_sdk_sends_spends_a_token_a_retry_too() {
+        use aws_sdk_ec2::operation::deregister_image::DeregisterImageOutput;
+        use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
+        use aws_smithy_mocks::mock;
+        let throttled = mock!(aws_sdk_ec2::Client::deregister_image)
+            .sequence()
+            .http_status(503, Some("<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>1</RequestID></Response>".into()))
+            .output(|| DeregisterImageOutput::builder().build())
+            .build();
+        let listed = mock!(aws_sdk_ec2::Client::describe_images).then_output(|| DescribeImagesOutput::builder().build());
+        // Next to no refill, so that the tokens left tell the tokens spent.
+        let pacer = Pacer::new(Some(1e-6));
+        let ec2 = metered_client(&pacer, &[&throttled, &listed]);
+        let (deregisters, describes) = (pacer.tokens("DeregisterImage"), pacer.tokens("DescribeImages"));
+
+        pacer.wait("DeregisterImage").await;
+        ec2.deregister_image().image_id("ami-1").send().await.expect("the retry succeeds");
+        ec2.describe_images().send().await.expect("listed");
+
+        // The wait took the first attempt's token; the retry, sent without a wait, took one more.
+        assert!((deregisters - pacer.tokens("DeregisterImage") - 2.0).abs() < 0.01);
+        assert!((describes - pacer.tokens("DescribeImages") - 1.0).abs() < 0.01, "the describe that did not wait is counted");
     }
 }

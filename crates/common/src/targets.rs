@@ -51,7 +51,7 @@ impl Target {
     }
 
     /// The account the target is in: its role's, or "" for the caller's.
-    fn account(&self) -> String {
+    pub fn account(&self) -> String {
         self.role().map(|r| r.account().to_owned()).unwrap_or_default()
     }
 

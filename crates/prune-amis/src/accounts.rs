@@ -67,7 +67,7 @@ pub async fn look(reached: Vec<Reached<'_>>, older: &BTreeMap<String, Vec<String
     let found = futures::future::try_join_all(looks).await?;
     let mut by_region: BTreeMap<String, Elsewhere> = BTreeMap::new();
     for r in found {
-        let account = r.target.role().expect("a role").account().to_owned();
+        let account = r.target.account();
         let here = by_region.entry(r.target.region.clone()).or_default();
         here.in_use.merge(r.in_use.in_account(&account));
         if !here.checked.contains(&account) {
