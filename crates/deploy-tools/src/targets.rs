@@ -128,7 +128,12 @@ async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
             .map_err(|e| e.context(what.clone()))?,
         None => ctx.in_region(&t.region),
     };
-    let templates = ctx.ec2().describe_launch_templates().launch_template_ids(&t.launch_template_id).send().await;
+    // The template and the group, looked up at the same time.
+    let (ec2, asg) = (ctx.ec2(), ctx.autoscaling());
+    let (templates, groups) = futures::join!(
+        ec2.describe_launch_templates().launch_template_ids(&t.launch_template_id).send(),
+        list_groups(&asg, std::slice::from_ref(&t.auto_scaling_group))
+    );
     let missing = || Usage(format!("{what}: launch template {} does not exist in {}", t.launch_template_id, t.region));
     let name = match templates {
         Ok(out) => match out.launch_templates().first() {
@@ -138,9 +143,7 @@ async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
         Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId")) => bail!(missing()),
         Err(e) => return Err(aws_error(format!("{what}: looking up launch template {}", t.launch_template_id), e)),
     };
-    let groups = list_groups(&ctx.autoscaling(), std::slice::from_ref(&t.auto_scaling_group))
-        .await
-        .map_err(|e| e.context(format!("{what}: looking up group {}", t.auto_scaling_group)))?;
+    let groups = groups.map_err(|e| e.context(format!("{what}: looking up group {}", t.auto_scaling_group)))?;
     let Some(group) = groups.first() else {
         bail!(Usage(format!("{what}: Auto Scaling group {} does not exist in {}", t.auto_scaling_group, t.region)));
     };

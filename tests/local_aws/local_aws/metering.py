@@ -14,7 +14,8 @@ on, for all Regions from the environment at start-up or for one Region through t
   takes one token, and a call that finds none answers HTTP 503 ``RequestLimitExceeded`` without
   acting. Sizes and refill rates are AWS's defaults: non-mutating actions (Describe*, Get*,
   List*, Search*) 100 and 20 a second; DescribeInstances, DescribeSnapshots and DescribeVolumes
-  with no filter and no MaxResults (unfiltered, unpaginated) a bucket of their own of 50 and 10;
+  with no filter, IDs, owner or MaxResults (unfiltered, unpaginated) a bucket of their own of
+  50 and 10;
   mutating actions 50 and 5, except DeregisterImage, DeleteSnapshot,
   CreateLaunchTemplateVersion and ModifyLaunchTemplate (100 and 5) and CreateTags (100 and 10).
 * Throttled calls are counted by Region, account and action (``/_local_aws/throttled``); a
@@ -121,7 +122,10 @@ def admit(account: str, region: str, action: str, params: dict) -> bool:
     """Whether an EC2 call finds a token in its bucket (always, with the buckets off)."""
     if not setting(region).buckets:
         return True
-    unfiltered = not any(k.startswith("Filter") for k in params) and "MaxResults" not in params
+    # Narrowed by a filter, by IDs or by owner, or paged with MaxResults: not "unfiltered and
+    # unpaginated".
+    narrowed = ("Filter", "InstanceId", "SnapshotId", "VolumeId", "OwnerId", "Owner", "MaxResults")
+    unfiltered = not any(k.startswith(narrowed) for k in params)
     name, size, refill = size_and_refill(action, unfiltered)
     with _LOCK:
         bucket = _BUCKETS.setdefault((account, region, name), Bucket(size, refill))
