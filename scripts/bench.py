@@ -104,14 +104,16 @@ def env_for(url: str, region: str, workdir: str) -> dict:
     return env
 
 
-def timed(cmd: list[str], env: dict, cwd: str) -> dict:
-    """Runs under /usr/bin/time: wall, user+sys CPU, peak RSS."""
+def timed(cmd: list[str], env: dict, cwd: str, allow_failure: bool = False) -> dict:
+    """Runs under /usr/bin/time: wall, user+sys CPU, peak RSS, exit status (a failure stops the
+    benchmark unless `allow_failure`)."""
     started = time.time()
     out = subprocess.run(["/usr/bin/time", "-f", "BENCH %e %U %S %M", *cmd], env=env, cwd=cwd, capture_output=True, text=True)
     line = [l for l in out.stderr.splitlines() if l.startswith("BENCH ")][-1].split()
-    if out.returncode != 0:
+    if out.returncode != 0 and not allow_failure:
         raise SystemExit(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    return {"wall": float(line[1]), "cpu": float(line[2]) + float(line[3]), "rss_mb": int(line[4]) / 1024, "started": started}
+    return {"wall": float(line[1]), "cpu": float(line[2]) + float(line[3]), "rss_mb": int(line[4]) / 1024, "started": started,
+            "rc": out.returncode}
 
 
 def bucket_floor(calls: dict, throttled: dict) -> float:
@@ -438,19 +440,14 @@ def main() -> int:
 
             def metered(region: str, cmd: list[str], minimum: str, allow_failure: bool = False) -> dict:
                 aws.control("metering", {"region": region, "latency_ms": latency, "jitter_ms": jitter, "buckets": True})
-                env = env_for(aws.url, region, work)
                 aws.control("calls/reset", {"region": region})
-                started = time.time()
-                out = subprocess.run(["/usr/bin/time", "-f", "BENCH %e %U %S %M", *cmd], env=env, cwd=work, capture_output=True, text=True)
-                line = [l for l in out.stderr.splitlines() if l.startswith("BENCH ")][-1].split()
-                if out.returncode != 0 and not allow_failure:
-                    raise SystemExit(f"{cmd[0]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+                r = timed(cmd, env_for(aws.url, region, work), work, allow_failure)
                 calls = aws.control(f"calls?region={region}")
                 throttled = aws.control(f"throttled?region={region}")
                 aws.control("metering", {"region": region})
-                return {"wall": float(line[1]), "cpu": float(line[2]) + float(line[3]), "rss_mb": int(line[4]) / 1024, "started": started,
-                        "calls": sum(calls.values()), "by_action": calls, "minimum": minimum, "first_ms": None,
-                        "floor": bucket_floor(calls, throttled), "throttled": sum(throttled.values()), "rc": out.returncode}
+                r.update(calls=sum(calls.values()), by_action=calls, minimum=minimum, first_ms=None,
+                         floor=bucket_floor(calls, throttled), throttled=sum(throttled.values()))
+                return r
 
             for n in [int(x) for x in args.aws_sizes.split(",")]:
                 ours, theirs = [], []

@@ -285,10 +285,11 @@ impl Sharing {
     }
 }
 
-/// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute).
-/// Deleting a shared AMI breaks the other accounts' launches, which only a lookup in each of
-/// those accounts can see (`prune-amis --targets`).
-pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Sharing> {
+/// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute,
+/// paced: a prune reads one per AMI). Deleting a shared AMI breaks the other accounts'
+/// launches, which only a lookup in each of those accounts can see (`prune-amis --targets`).
+pub async fn shared_with(ec2: &aws_sdk_ec2::Client, pacer: &crate::Pacer, ami: &str) -> Result<Sharing> {
+    pacer.wait("DescribeImageAttribute").await;
     let out = ec2
         .describe_image_attribute()
         .image_id(ami)
@@ -320,7 +321,7 @@ pub struct Uses {
 
 /// The lookups that cost calls per AMI, for the AMIs about to be deleted (`ids`), at the same
 /// time: SSM and recipe references for all and, unless `include_shared`, launch permissions
-/// (one read an AMI, a few at once, each paced). Run beside [`find`], they cost one round
+/// (one read an AMI, a few at once). Run beside [`find`], they cost one round
 /// trip instead of one after another; the reads of an AMI that a reference or a use then
 /// keeps are the price.
 pub async fn screen(ec2: &aws_sdk_ec2::Client, pacer: &crate::Pacer, ids: &[String], include_shared: bool) -> Result<Uses> {
@@ -329,10 +330,9 @@ pub async fn screen(ec2: &aws_sdk_ec2::Client, pacer: &crate::Pacer, ids: &[Stri
         if include_shared {
             return Ok(Vec::new());
         }
-        futures::stream::iter(ids.iter().map(|id| async move {
-            pacer.wait("DescribeImageAttribute").await;
-            Ok::<_, anyhow::Error>((id.clone(), shared_with(ec2, id).await?.beyond(&[])))
-        }))
+        futures::stream::iter(
+            ids.iter().map(|id| async move { Ok::<_, anyhow::Error>((id.clone(), shared_with(ec2, pacer, id).await?.beyond(&[]))) }),
+        )
         .buffered(LISTINGS_AT_ONCE)
         .try_collect::<Vec<_>>()
         .await

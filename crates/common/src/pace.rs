@@ -128,8 +128,9 @@ impl Pacer {
         });
     }
 
-    /// The tokens left in `action`'s bucket (for tests).
-    pub fn tokens(&self, action: &str) -> f64 {
+    /// The tokens left in `action`'s bucket.
+    #[cfg(test)]
+    fn tokens(&self, action: &str) -> f64 {
         self.with_bucket(action, |b| {
             b.refill(Instant::now());
             b.tokens

@@ -315,8 +315,7 @@ impl Pruning {
         let reads = futures::future::join_all(read_first.into_iter().map(|id| {
             let ec2 = &ec2;
             async move {
-                pacer.wait("DescribeImageAttribute").await;
-                let sharing = common::inuse::shared_with(ec2, &id).await;
+                let sharing = common::inuse::shared_with(ec2, pacer, &id).await;
                 (id, sharing)
             }
         }));
@@ -349,10 +348,7 @@ impl Pruning {
                     async move {
                         let sharing = match read {
                             Some(sharing) => Some(sharing),
-                            None if check_shared => {
-                                pacer.wait("DescribeImageAttribute").await;
-                                Some(common::inuse::shared_with(ec2, &ami.image_id).await)
-                            }
+                            None if check_shared => Some(common::inuse::shared_with(ec2, pacer, &ami.image_id).await),
                             None => None,
                         };
                         (ami, action, sharing)
