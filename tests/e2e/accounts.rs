@@ -190,3 +190,25 @@ async fn a_target_whose_role_cannot_be_assumed_stops_the_prune_before_anything_i
         assert_eq!(aws.branch_amis("main").await.len(), amis.len(), "nothing retired");
     }
 }
+
+#[tokio::test]
+async fn a_failed_newest_build_that_a_workload_parameter_names_is_kept() {
+    let aws = LocalAws::start().await;
+    let workload = aws.in_account(WORKLOAD).await;
+    let dir = workdir();
+    // The newest build failed verification, so it does not count among the newest MAX and the
+    // rules would retire it; the workload account's SSM parameter still names it.
+    let World { amis, .. } = aws.world("main", 3).build().await;
+    let failed = aws_sdk_ec2::types::Tag::builder().key("verification").value("failed").build();
+    aws.ec2().create_tags().resources(&amis[2]).tags(failed).send().await.unwrap();
+    aws.share_image(&amis[2], for_account(WORKLOAD)).await;
+    workload.ssm_image_parameter("/app/ami", &amis[2]);
+    let lt = workload.launch_template("app", &amis[1]).await;
+    let targets = targets_file(dir.path(), aws.region, &lt, &role(&aws));
+
+    let run = aws.run("prune-amis", dir.path(), &["main", "1", "--targets", &targets, "--dry-run"]).expect(0);
+    let line = run.stdout.lines().find(|l| l.contains(&amis[2])).unwrap_or_default();
+    assert!(line.contains(&format!("in account {WORKLOAD}, SSM parameter")), "{}", run.stdout);
+    aws.run("prune-amis", dir.path(), &["main", "1", "--targets", &targets]).expect(0);
+    assert!(aws.branch_amis("main").await.contains(&amis[2]));
+}

@@ -269,9 +269,9 @@ impl LocalAws {
     /// An SSM parameter of data type `aws:ec2:image` holding `ami` (through boto3: the tests
     /// build no SSM client of their own).
     pub fn ssm_image_parameter(&self, name: &str, ami: &str) {
-        let script = "import sys,boto3;c=boto3.client('ssm',region_name=sys.argv[2],endpoint_url=sys.argv[1],aws_access_key_id='testing',aws_secret_access_key='testing');c.put_parameter(Name=sys.argv[3],Value=sys.argv[4],Type='String',DataType='aws:ec2:image')";
+        let script = "import sys,boto3;c=boto3.client('ssm',region_name=sys.argv[2],endpoint_url=sys.argv[1],aws_access_key_id=sys.argv[5],aws_secret_access_key=sys.argv[6]);c.put_parameter(Name=sys.argv[3],Value=sys.argv[4],Type='String',DataType='aws:ec2:image')";
         let out = std::process::Command::new(crate::venv_python())
-            .args(["-c", script, &self.url, self.region, name, ami])
+            .args(["-c", script, &self.url, self.region, name, ami, &self.keys.0, &self.keys.1])
             .output()
             .expect("running boto3");
         assert!(out.status.success(), "put_parameter: {}", String::from_utf8_lossy(&out.stderr));

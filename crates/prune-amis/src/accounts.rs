@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use common::inuse::{self, InUse};
 use common::targets::Target;
-use common::{Ami, Context};
+use common::Context;
 
 /// What the other accounts use in one Region, and which accounts were looked at there.
 #[derive(Debug, Default, Clone)]
@@ -55,8 +55,8 @@ pub async fn reach<'a>(ctx: &Context, targets: Vec<(usize, &'a Target)>) -> Resu
 }
 
 /// Adds, in each reached account, the SSM parameters and Image Builder recipes that name any of
-/// its Region's `older` AMIs (those past the newest MAX: the only ones a prune may retire), all
-/// at once; then what every account uses, by Region.
+/// its Region's `older` AMIs (those the rules may retire: `Pruning::retirable`), all at once;
+/// then what every account uses, by Region.
 pub async fn look(reached: Vec<Reached<'_>>, older: &BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String, Elsewhere>> {
     let looks = reached.into_iter().map(|mut r| async move {
         if let Some(ids) = older.get(&r.target.region).filter(|ids| !ids.is_empty()) {
@@ -75,10 +75,4 @@ pub async fn look(reached: Vec<Reached<'_>>, older: &BTreeMap<String, Vec<String
         }
     }
     Ok(by_region)
-}
-
-/// The AMIs a prune keeping `max` may retire: all but the newest `max` (`amis` oldest first).
-pub fn older(amis: &[Ami], max: u32) -> Vec<String> {
-    let n = amis.len().saturating_sub(max as usize);
-    amis[..n].iter().map(|a| a.image_id.clone()).collect()
 }

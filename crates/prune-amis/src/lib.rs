@@ -200,7 +200,7 @@ impl Plan for Pruning {
                 accounts::reach(&ctx, accounts::to_check(&self.targets, std::slice::from_ref(&region))),
                 common::inuse::find(&ec2, &asg)
             )?;
-            let older = BTreeMap::from([(region.clone(), accounts::older(&amis, self.max))]);
+            let older = BTreeMap::from([(region.clone(), self.retirable(&amis, None, SystemTime::now()))]);
             let mut elsewhere = accounts::look(reached, &older).await?.remove(&region).unwrap_or_default();
             elsewhere.here = Some(here);
             return Ok(OneOrMany::One(self.prune(ctx, Some(amis), None, elsewhere).await?));
@@ -221,7 +221,8 @@ impl Plan for Pruning {
                 Err(e) => failed.push((region, Err(e))),
             }
         }
-        let older: BTreeMap<String, Vec<String>> = listed.iter().map(|(r, amis)| (r.clone(), accounts::older(amis, self.max))).collect();
+        let older: BTreeMap<String, Vec<String>> =
+            listed.iter().map(|(r, amis)| (r.clone(), self.retirable(amis, None, SystemTime::now()))).collect();
         let mut elsewhere = accounts::look(reached?, &older).await?;
         let deployable = deployable(&listed);
         let mut listings: HashMap<String, Result<Vec<Ami>>> = listed.into_iter().map(|(r, amis)| (r, Ok(amis))).chain(failed).collect();
@@ -274,6 +275,18 @@ impl Pruning {
         Ok(report)
     }
 
+    /// The AMIs the rules would retire were nothing in use (besides `keep`, an AMI ID and why):
+    /// a superset of those they will retire, as a use only ever keeps more. A failed newest
+    /// build is among them, which is why this is the plan's own answer and not "all but the
+    /// newest MAX".
+    fn retirable(&self, amis: &[Ami], keep: Option<&(String, String)>, now: SystemTime) -> Vec<String> {
+        let mut uses = Uses::default();
+        if let Some((id, why)) = keep {
+            uses.in_use.add(id.clone(), why.clone());
+        }
+        plan(amis.to_vec(), &self.rules, &uses, now).into_iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id).collect()
+    }
+
     /// What the plan must not retire, and the launch permissions of the first AMIs it may
     /// retire. Only the older AMIs can be retired: nothing is looked up unless there are any.
     /// Then the lookups run at the same time: this account's uses (unless `here` has them
@@ -294,11 +307,10 @@ impl Pruning {
         if amis.len() <= self.max as usize {
             return Ok((uses, HashMap::new()));
         }
+        let candidates = self.retirable(amis, keep.as_ref(), now);
         if let Some((id, why)) = keep {
             uses.in_use.add(id, why);
         }
-        let candidates: Vec<String> =
-            plan(amis.to_vec(), &self.rules, &uses, now).into_iter().filter(|d| d.action != Action::Keep).map(|d| d.ami.image_id).collect();
         let read_first: Vec<String> = if self.include_shared { Vec::new() } else { candidates.iter().take(READ_AHEAD).cloned().collect() };
         let (ec2, pacer) = (ctx.ec2(), ctx.pacer());
         let found = async {
