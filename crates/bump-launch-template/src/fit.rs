@@ -4,7 +4,7 @@
 //!
 //! The AMI must be `available` (not pending, failed or disabled) and fit every instance type
 //! it would run on: the template's own `InstanceType` (the new version copies it), and each
-//! type that a group's overrides name for this template (`common::launches`). For each type
+//! type that a group's overrides name for this template (`common::groups::launches`). For each type
 //! (`DescribeInstanceTypes`): the AMI's `Architecture` among its `SupportedArchitectures`, its
 //! `BootMode` among its `SupportedBootModes` (`uefi-preferred` fits either; an AMI that names
 //! none boots in the type's default), and `EnaSupport` where the type requires ENA. Where types
@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use aws_sdk_ec2::types::{ArchitectureType, ImageState, InstanceRequirementsRequest, InstanceType, InstanceTypeInfo, VirtualizationType};
-use common::error::{aws_error, AwsError};
-use common::launches::{Group, InstanceChoice};
-use common::templates::Template;
+use common::aws::error::{aws_error, AwsError};
+use common::groups::launches::{Group, InstanceChoice};
+use common::groups::templates::Template;
 use common::Ami;
 
 /// What one instance type runs, from DescribeInstanceTypes.
@@ -76,7 +76,9 @@ pub fn targets(
             for choice in &u.instance_types {
                 match choice {
                     InstanceChoice::Type(name) => t.types.entry(name.clone()).or_default().push(format!("group {}", group.name)),
-                    InstanceChoice::Attributes(r) => t.requirements.push((format!("group {} ({})", group.name, u.slot), (**r).clone())),
+                    InstanceChoice::Attributes(r) => {
+                        t.requirements.push((format!("group {} ({})", group.name, u.slot), crate::requirements::from_group(r)))
+                    }
                     InstanceChoice::FromTemplate => {}
                 }
             }
@@ -199,8 +201,8 @@ pub async fn describe_types(ec2: &aws_sdk_ec2::Client, names: &[String]) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::launches::{Slot, TemplateUse};
-    use common::templates::TemplateRef;
+    use common::groups::launches::{Slot, TemplateUse};
+    use common::groups::templates::TemplateRef;
 
     fn ami(arch: &str, boot: Option<&str>, ena: Option<bool>) -> Ami {
         Ami {
@@ -279,7 +281,7 @@ mod tests {
                     slot: Slot::Policy,
                     instance_types: vec![
                         InstanceChoice::Type("t4g.micro".into()),
-                        InstanceChoice::Attributes(Box::new(InstanceRequirementsRequest::builder().build())),
+                        InstanceChoice::Attributes(Box::new(aws_sdk_autoscaling::types::InstanceRequirements::builder().build())),
                     ],
                 },
                 TemplateUse {

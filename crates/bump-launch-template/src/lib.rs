@@ -14,19 +14,20 @@
 pub mod fit;
 pub mod order;
 pub mod pinned;
+pub mod requirements;
 pub mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use anyhow::{bail, Result};
-use aws_sdk_ec2::types::RequestLaunchTemplateData;
+use aws_sdk_ec2::types::{LaunchTemplateErrorCode, RequestLaunchTemplateData};
 use clap::Parser;
-use common::delete::describe_one;
-use common::error::{aws_error, dry_run_ok};
-use common::flags::PaceArgs;
-use common::ids::{AmiId, LaunchTemplateId, Version as VersionArg};
-use common::launches::{list_groups, Group};
+use common::aws::error::{aws_error, dry_run_ok};
+use common::aws::ids::{AmiId, LaunchTemplateId, Version as VersionArg};
+use common::cli::flags::PaceArgs;
+use common::groups::launches::{list_groups, Group};
+use common::images::ami::describe_one;
 use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool};
 use serde::Serialize;
 pub use versions::{plan_versions, resolve_source, Version};
@@ -335,7 +336,7 @@ impl Args {
                 let error = item.response_error();
                 // Gone already: a retry of a call whose reply was lost, or someone else. The
                 // goal, that the version not be there, holds.
-                if error.and_then(|e| e.code()).map(|c| c.as_str()) == Some("launchTemplateVersionDoesNotExist") {
+                if error.and_then(|e| e.code()) == Some(&LaunchTemplateErrorCode::LaunchTemplateVersionDoesNotExist) {
                     deleted.extend(item.version_number());
                     continue;
                 }

@@ -8,7 +8,7 @@
 //! are not compared.
 
 use anyhow::{bail, Result};
-use common::delete::describe_one;
+use common::images::ami::describe_one;
 use common::Ami;
 
 use crate::versions::Listed;

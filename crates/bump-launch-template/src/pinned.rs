@@ -1,6 +1,6 @@
 //! The versions of a launch template that something launches from by number, so that they
 //! are never deleted: an Auto Scaling group pinned to one (its own launch template, its mixed
-//! instances policy's, or an override's: `common::launches`), and the version an instance
+//! instances policy's, or an override's: `common::groups::launches`), and the version an instance
 //! refresh still in progress is deploying.
 //!
 //! AWS lets a version a group names be deleted; the group then fails every launch until
@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use common::error::aws_error;
-use common::launches::{template_uses, Group};
-use common::refresh::{phase_named, Phase};
-pub use common::templates::Template;
+use common::aws::error::aws_error;
+use common::groups::launches::{template_uses, Group};
+use common::groups::refresh::{phase_named, Phase};
+pub use common::groups::templates::Template;
 
 /// Version number -> why it must stay, for the template's `groups` (every group in the
 /// account: those that do not use the template are passed over).

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use aws_sdk_ec2::types::InstanceRequirementsRequest;
-use common::error::aws_error;
-use common::ids::Version as VersionArg;
+use common::aws::error::aws_error;
+use common::aws::ids::Version as VersionArg;
 
 /// A version as the plan sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub async fn list_versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<Listed
                 listed.images.insert(number, image.to_owned());
             }
             let named = data.and_then(|d| d.instance_type()).map(|t| t.as_str().to_owned());
-            let by_attributes = data.and_then(|d| d.instance_requirements()).map(common::requirements::from_template);
+            let by_attributes = data.and_then(|d| d.instance_requirements()).map(crate::requirements::from_template);
             listed.instance_types.insert(number, (named, by_attributes));
         }
     }

@@ -5,7 +5,7 @@
 //! that was cut short after the deregistration is finished by running the tool again: the AMI
 //! is gone, so its snapshots are found by the description EC2 gave them ("... for ami-...").
 //!
-//! The deleting itself is `common::delete`'s, which `prune-amis` uses too; this crate decides
+//! The deleting itself is `common::images::delete`'s, which `prune-amis` uses too; this crate decides
 //! whether each AMI may go. Any number of IDs, or `-` for one per line on stdin, all checked
 //! before the first request: `prune-amis --dry-run -o json | jq ... | delete-ami -`.
 
@@ -15,11 +15,12 @@ use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use common::delete::{delete, describe_one, leftovers, Batch, Deletion, Target};
-use common::error::Usage;
-use common::flags::PaceArgs;
-use common::ids::AmiId;
-use common::keep::{why_kept, Keep};
+use common::aws::error::Usage;
+use common::aws::ids::AmiId;
+use common::cli::flags::PaceArgs;
+use common::images::ami::describe_one;
+use common::images::delete::{delete, leftovers, Batch, Deletion, Target};
+use common::images::keep::{why_kept, Keep};
 use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool, Uses};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -237,8 +238,8 @@ impl Plan for Doomed {
         if !self.force && !registered.is_empty() {
             let asg = ctx.autoscaling();
             let (found, screened) = futures::try_join!(
-                common::inuse::find(&ec2, &asg),
-                common::inuse::screen(&ec2, ctx.pacer(), &registered, self.include_shared)
+                common::images::inuse::find(&ec2, &asg),
+                common::images::inuse::screen(&ec2, ctx.pacer(), &registered, self.include_shared)
             )?;
             uses = screened;
             uses.in_use.merge(found);
@@ -301,7 +302,7 @@ async fn find_target(ec2: &aws_sdk_ec2::Client, id: &str, missing_ok: bool) -> R
     }
 }
 
-/// Why this AMI must not be deleted (see [`common::keep`]), with what would override it.
+/// Why this AMI must not be deleted (see [`common::images::keep`]), with what would override it.
 fn refusal(target: &Target, uses: &Uses, force: bool, include_shared: bool) -> Option<String> {
     let Target::Registered(ami) = target else { return None };
     let keep = why_kept(ami, uses, force, include_shared)?;

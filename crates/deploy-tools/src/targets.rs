@@ -2,7 +2,7 @@
 //! the buildspec's Region-by-Region loop reads it, one target a line, tab-separated:
 //! `REGION LAUNCH_TEMPLATE_ID AUTO_SCALING_GROUP`, in the file's order.
 //!
-//! The file's form is checked with no request (`common::targets`); then, with one
+//! The file's form is checked with no request (`common::deploy::targets`); then, with one
 //! DescribeRegions, that AWS knows each Region and the account has enabled it; then, in every
 //! Region at once, that its launch template exists and its group exists and launches from that
 //! template (for a target with `role_arn`, in the role's account: the role is assumed first,
@@ -16,11 +16,11 @@ use std::io::{self, Write};
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use common::error::{aws_error, error_code, Usage};
-use common::launches::list_groups;
-use common::regions::check_known;
-use common::targets::{Target, Targets};
-use common::templates::Template;
+use common::aws::error::{aws_error, Code, Usage};
+use common::deploy::regions::check_known;
+use common::deploy::targets::{Target, Targets};
+use common::groups::launches::list_groups;
+use common::groups::templates::Template;
 use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool};
 use serde::Serialize;
 
@@ -117,7 +117,7 @@ impl Plan for Check {
 
 /// The target's role can be assumed (if it names one), its launch template exists in its
 /// Region and account, and its group exists there and launches from that template (its own, or
-/// its mixed instances policy's: `common::launches`).
+/// its mixed instances policy's: `common::groups::launches`).
 async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
     let what = t.describe(n);
     let ctx = match t.role() {
@@ -140,7 +140,7 @@ async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
             Some(lt) => lt.launch_template_name().map(str::to_owned),
             None => bail!(missing()),
         },
-        Err(e) if error_code(&e).is_some_and(|c| c.starts_with("InvalidLaunchTemplateId")) => bail!(missing()),
+        Err(e) if Code::of(&e).is_some_and(Code::template_missing) => bail!(missing()),
         Err(e) => return Err(aws_error(format!("{what}: looking up launch template {}", t.launch_template_id), e)),
     };
     let groups = groups.map_err(|e| e.context(format!("{what}: looking up group {}", t.auto_scaling_group)))?;

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
 use aws_sdk_autoscaling::types::InstanceRefresh;
-use common::error::aws_error;
+use common::aws::error::aws_error;
 
 use crate::progress::Progress;
-use common::refresh::{phase, Phase};
+use common::groups::refresh::{phase, Phase};
 
 use crate::report::Activity;
 

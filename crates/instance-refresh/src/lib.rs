@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use common::error::Usage;
-use common::flags::positive_secs;
-use common::ids::LaunchTemplateId;
-use common::refresh::{phase_named, Phase};
+use common::aws::error::Usage;
+use common::aws::ids::LaunchTemplateId;
+use common::cli::flags::positive_secs;
+use common::groups::refresh::{phase_named, Phase};
 use common::{Context, GlobalArgs, Plan, Prepared, Tool};
 
 use crate::config::RefreshConfig;
@@ -116,7 +116,7 @@ impl Tool for Args {
     }
 
     fn prepare(self) -> Result<Prepared<Refresh>> {
-        let config = config::load(&self.config_file).map_err(|e| Usage(common::error::render(&e)))?;
+        let config = config::load(&self.config_file).map_err(|e| Usage(common::aws::error::render(&e)))?;
         if let Some(name) = &config.auto_scaling_group_name {
             if name != &self.asg_name {
                 bail!(Usage(format!(
@@ -135,7 +135,7 @@ impl Plan for Refresh {
 
     async fn run(self, ctx: Context) -> Result<Refreshed> {
         let started_at = Instant::now();
-        let signal = common::signal::shutdown_signal();
+        let signal = common::cli::signal::shutdown_signal();
         let asg = ctx.autoscaling();
         let (desired, preferences) = config::to_sdk(&self.config);
         let template = self.launch_template_id.as_ref().map(LaunchTemplateId::as_str);

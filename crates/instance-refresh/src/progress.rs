@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::types::InstanceRefresh;
 
-use common::refresh::{phase_named, Phase};
+use common::groups::refresh::{phase_named, Phase};
 
 use crate::report::pct;
 
@@ -35,7 +35,7 @@ impl Progress {
     pub fn show(&mut self, r: &InstanceRefresh) {
         let status = r.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
         let left = r.instances_to_update().map(|n| format!(", {n} instances to update")).unwrap_or_default();
-        let reason = r.status_reason().map(|s| format!(": {}", common::error::one_line(s))).unwrap_or_default();
+        let reason = r.status_reason().map(|s| format!(": {}", common::aws::error::one_line(s))).unwrap_or_default();
         if let Some(bar) = &self.bar {
             bar.set_position(r.percentage_complete().unwrap_or(0).clamp(0, 100) as u64);
             bar.set_message(format!("{status}{left}{reason}"));

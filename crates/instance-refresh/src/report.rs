@@ -1,9 +1,9 @@
 //! The report: what the tool prints (text or JSON) and exits with, from where the refresh's
-//! status leaves the deploy (`common::refresh`).
+//! status leaves the deploy (`common::groups::refresh`).
 
 use std::io::{self, Write};
 
-use common::refresh::{phase_named, Phase};
+use common::groups::refresh::{phase_named, Phase};
 use common::{Report, Status};
 use serde::Serialize;
 
@@ -70,14 +70,14 @@ impl Report for Refreshed {
             _ => format!("refresh {id} of {group} ended {}", self.status),
         };
         if let Some(reason) = &self.status_reason {
-            msg.push_str(&format!(": {}", common::error::one_line(reason)));
+            msg.push_str(&format!(": {}", common::aws::error::one_line(reason)));
         }
         for a in &self.activities {
             msg.push_str(&format!(
                 "; activity {} {}: {}",
                 a.start_time.as_deref().unwrap_or("?"),
                 a.status_code.as_deref().unwrap_or("?"),
-                common::error::one_line(a.status_message.as_deref().or(a.description.as_deref()).unwrap_or(""))
+                common::aws::error::one_line(a.status_message.as_deref().or(a.description.as_deref()).unwrap_or(""))
             ));
         }
         Some(msg)

@@ -8,10 +8,10 @@ use anyhow::{bail, Context as _, Result};
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, DesiredConfiguration, LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences,
 };
-use common::calllog::MaybeActed;
-use common::error::{aws_error, error_code};
-use common::launches::Group;
-use common::templates::TemplateRef;
+use common::aws::calllog::MaybeActed;
+use common::aws::error::{aws_error, Code};
+use common::groups::launches::Group;
+use common::groups::templates::TemplateRef;
 
 use crate::follow::{Follower, Waited};
 use crate::IfRunning;
@@ -77,7 +77,7 @@ pub async fn start(asg: &aws_sdk_autoscaling::Client, mut req: Request<'_>, foll
                 }
             }
             Err(e)
-                if error_code(&e) == Some("ValidationError")
+                if Code::of(&e) == Some(Code::Validation)
                     && req.preferences.as_ref().and_then(|p| p.auto_rollback) == Some(true)
                     && group_on_symbolic_version(asg, group).await? =>
             {
@@ -261,7 +261,7 @@ mod tests {
         let older = mock!(Client::describe_instance_refreshes).then_output(|| refreshes("someone-elses", 600));
         let asg = client(&[&starts, &older]);
         let err = start(&asg, request(IfRunning::Fail, false), &mut follower(&asg)).await.unwrap_err();
-        assert!(common::error::render(&err).contains("InstanceRefreshInProgress"), "{err:#}");
+        assert!(common::aws::error::render(&err).contains("InstanceRefreshInProgress"), "{err:#}");
     }
 
     #[tokio::test]

@@ -1,10 +1,10 @@
-//! `latest-ami --regions`: the build picked for every Region (`common::builds` picks it), as
+//! `latest-ami --regions`: the build picked for every Region (`common::images::builds` picks it), as
 //! text lines and JSON.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use common::builds::PassedOver;
+use common::images::builds::PassedOver;
 use common::Report;
 use serde::Serialize;
 

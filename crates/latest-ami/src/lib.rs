@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
-use common::regions::{check_known, list_in_each, RegionList};
-use common::verdict::Verdict;
+use common::deploy::regions::{check_known, list_in_each, RegionList};
+use common::images::verdict::Verdict;
 use common::{list_amis, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
-use common::builds::{describe, pick, Picked};
+use common::images::builds::{describe, pick, Picked};
 
 use crate::build::Build;
 

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use common::inuse::{self, InUse};
-use common::targets::Target;
+use common::deploy::targets::Target;
+use common::images::inuse::{self, InUse};
 use common::Context;
 
 /// What the other accounts use in one Region, and which accounts were looked at there.

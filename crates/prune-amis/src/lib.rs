@@ -3,7 +3,7 @@
 //!
 //! Replaces the deploy loop's prune script (the README's table of tools), which could not run
 //! at all. The rules are [`plan`]'s (count, age, last launch, in use, shared); each deletion is
-//! `common::delete`'s, as `delete-ami`'s is, one DeregisterImage per AMI that deletes its
+//! `common::images::delete`'s, as `delete-ami`'s is, one DeregisterImage per AMI that deletes its
 //! snapshots too. One AMI that fails does not stop the others: every failure is reported and
 //! the exit status is 1.
 
@@ -17,13 +17,13 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use clap::Parser;
-use common::builds::{pick, Picked};
-use common::delete::{delete, Batch, Target};
-use common::flags::PaceArgs;
-use common::inuse::Sharing;
-use common::keep::Keep;
-use common::regions::{check_known, each, list_in_each, OneOrMany};
-use common::targets::{self, Targets};
+use common::cli::flags::PaceArgs;
+use common::deploy::regions::{check_known, each, list_in_each, OneOrMany};
+use common::deploy::targets::{self, Targets};
+use common::images::builds::{pick, Picked};
+use common::images::delete::{delete, Batch, Target};
+use common::images::inuse::Sharing;
+use common::images::keep::Keep;
 use common::{list_amis, Ami, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
@@ -134,7 +134,7 @@ const READ_AHEAD: usize = 8;
 enum Outcome {
     /// Its launch permissions name other accounts: kept after all.
     Shared(String),
-    Deleted(common::delete::Deletion),
+    Deleted(common::images::delete::Deletion),
     Retired,
     Failed(anyhow::Error),
 }
@@ -198,7 +198,7 @@ impl Plan for Pruning {
             let (amis, reached, here) = futures::try_join!(
                 list_amis(&ec2, &self.scope, false),
                 accounts::reach(&ctx, accounts::to_check(&self.targets, std::slice::from_ref(&region))),
-                common::inuse::find(&ec2, &asg)
+                common::images::inuse::find(&ec2, &asg)
             )?;
             let older = BTreeMap::from([(region.clone(), self.retirable(&amis, None, SystemTime::now()))]);
             let mut elsewhere = accounts::look(reached, &older).await?.remove(&region).unwrap_or_default();
@@ -316,18 +316,18 @@ impl Pruning {
         let found = async {
             match here {
                 Some(found) => Ok(found),
-                None => common::inuse::find(&ec2, &ctx.autoscaling()).await,
+                None => common::images::inuse::find(&ec2, &ctx.autoscaling()).await,
             }
         };
         let referenced = async {
             let mut referenced = common::InUse::default();
-            common::inuse::references(&ec2, &candidates, &mut referenced).await?;
+            common::images::inuse::references(&ec2, &candidates, &mut referenced).await?;
             Ok::<_, anyhow::Error>(referenced)
         };
         let reads = futures::future::join_all(read_first.into_iter().map(|id| {
             let ec2 = &ec2;
             async move {
-                let sharing = common::inuse::shared_with(ec2, pacer, &id).await;
+                let sharing = common::images::inuse::shared_with(ec2, pacer, &id).await;
                 (id, sharing)
             }
         }));
@@ -360,7 +360,7 @@ impl Pruning {
                     async move {
                         let sharing = match read {
                             Some(sharing) => Some(sharing),
-                            None if check_shared => Some(common::inuse::shared_with(ec2, pacer, &ami.image_id).await),
+                            None if check_shared => Some(common::images::inuse::shared_with(ec2, pacer, &ami.image_id).await),
                             None => None,
                         };
                         (ami, action, sharing)
@@ -390,8 +390,10 @@ impl Pruning {
                     }
                     let outcome = match action {
                         Action::Delete => delete(ec2, pacer, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
-                        Action::Disable => common::retire::disable(ec2, pacer, &id, dry_run).await.map(|()| Outcome::Retired),
-                        Action::Deprecate => common::retire::deprecate(ec2, pacer, &id, dry_run, now).await.map(|()| Outcome::Retired),
+                        Action::Disable => common::images::retire::disable(ec2, pacer, &id, dry_run).await.map(|()| Outcome::Retired),
+                        Action::Deprecate => {
+                            common::images::retire::deprecate(ec2, pacer, &id, dry_run, now).await.map(|()| Outcome::Retired)
+                        }
                         Action::Keep => Ok(Outcome::Retired),
                     };
                     (id, outcome.unwrap_or_else(Outcome::Failed))

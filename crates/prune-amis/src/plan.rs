@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::ImageState;
 use clap::ValueEnum;
-use common::ami::parse_time;
-use common::keep::{self, Keep};
-use common::verdict::Verdict;
+use common::images::ami::parse_time;
+use common::images::keep::{self, Keep};
+use common::images::verdict::Verdict;
 use common::{Ami, Uses};
 use serde::Serialize;
 
@@ -134,7 +134,7 @@ fn keep_reason(newest: bool, ami: &Ami, rules: &Rules, uses: &Uses, now: SystemT
     if newest {
         return Some(format!("among the newest {}", rules.max));
     }
-    // Protection and uses first, as delete-ami refuses (common::keep); the age rules, then sharing.
+    // Protection and uses first, as delete-ami refuses (common::images::keep); the age rules, then sharing.
     if let Some(keep) = keep::guarded(ami, uses, false) {
         return Some(keep.to_string());
     }
@@ -206,7 +206,7 @@ mod tests {
                 name: None,
                 creation_date: at(days * DAY),
                 state: ImageState::Available,
-                snapshots: common::ami::Snapshots(vec![common::ami::Snapshot { id: format!("snap-{i:08x}"), size_gib: 8 }]),
+                snapshots: common::images::ami::Snapshots(vec![common::images::ami::Snapshot { id: format!("snap-{i:08x}"), size_gib: 8 }]),
                 ..Ami::default()
             })
             .collect()
@@ -362,8 +362,8 @@ mod tests {
         // failed ones are retired by the usual rules (unless something uses them).
         let mut list = amis();
         for ami in &mut list[2..] {
-            ami.tags.insert(common::verdict::TAG.into(), "failed".into());
-            ami.tags.insert(common::verdict::REASON_TAG.into(), "impaired".into());
+            ami.tags.insert(common::images::verdict::TAG.into(), "failed".into());
+            ami.tags.insert(common::images::verdict::REASON_TAG.into(), "impaired".into());
         }
         let p = plan(list.clone(), &rules(2), &Uses::default(), now());
         assert_eq!(actions(&p), [K, K, D, D]);

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use common::delete::Batch;
+use common::images::delete::Batch;
 use common::{Report, Scope};
 use serde::Serialize;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use aws_sdk_ec2::types::{InstanceStateName, SummaryStatus};
-use common::error::{aws_error, error_code};
+use common::aws::error::{aws_error, Code};
 use common::Context;
 
 use crate::report::{Check, Outcome};
@@ -138,7 +138,7 @@ impl<'a> Checker<'a> {
         while let Some(page) = pages.next().await {
             let page = match page {
                 // Just launched: EC2 may not know the instances yet (eventual consistency).
-                Err(e) if error_code(&e) == Some("InvalidInstanceID.NotFound") => return Ok(seen),
+                Err(e) if Code::of(&e) == Some(Code::InstanceNotFound) => return Ok(seen),
                 other => other.map_err(|e| aws_error("describing the instances' status", e))?,
             };
             for s in page.instance_statuses() {

@@ -6,10 +6,10 @@ use anyhow::{bail, Context as _, Result};
 use aws_sdk_ec2::types::{
     Filter, InstanceType, LaunchTemplateSpecification, ResourceType, ResponseLaunchTemplateData, Tag, TagSpecification,
 };
-use common::delete::describe_one;
-use common::error::{aws_error, dry_run_ok, error_code};
-use common::launches::list_groups;
-use common::templates::Template;
+use common::aws::error::{aws_error, dry_run_ok, AwsError, Code};
+use common::groups::launches::list_groups;
+use common::groups::templates::Template;
+use common::images::ami::describe_one;
 use common::{Ami, Context};
 
 use crate::plan::{interfaces_in, plan, Launch, Wanted};
@@ -24,10 +24,6 @@ pub const CREATED_BY: &str = "verify-ami";
 pub const IMAGE_TAG: &str = "verify-ami:image";
 /// The run that launched it.
 pub const RUN_TAG: &str = "verify-ami:run";
-
-/// Launch errors after which another of the group's subnets (another Availability Zone) may
-/// do: the zone lacks the capacity or the type, or the subnet lacks addresses.
-const TRY_NEXT_SUBNET: [&str; 3] = ["InsufficientInstanceCapacity", "Unsupported", "InsufficientFreeAddressesInSubnet"];
 
 /// What the run found before launching.
 #[derive(Debug)]
@@ -97,17 +93,8 @@ impl<'a> Launcher<'a> {
         let version = self.args.source_version.to_string();
         let out = match self.ec2.describe_launch_template_versions().launch_template_id(self.lt()).versions(&version).send().await {
             Ok(out) => out,
-            Err(e)
-                if matches!(
-                    error_code(&e),
-                    Some(
-                        "InvalidLaunchTemplateId.NotFound"
-                            | "InvalidLaunchTemplateId.VersionNotFound"
-                            | "InvalidLaunchTemplateName.NotFoundException"
-                    )
-                ) =>
-            {
-                let code = error_code(&e).unwrap_or_default().to_owned();
+            Err(e) if Code::of(&e).is_some_and(Code::template_missing) => {
+                let code = AwsError::from_sdk("", &e).code.unwrap_or_default();
                 bail!("launch template {} has no version {version} ({code}): nothing launched", self.lt())
             }
             Err(e) => return Err(aws_error(format!("describing version {version} of launch template {}", self.lt()), e)),
@@ -247,10 +234,10 @@ impl<'a> Launcher<'a> {
                     );
                     return Ok(launched);
                 }
-                Err(e) if i + 1 < subnets.len() && error_code(&e).is_some_and(|c| TRY_NEXT_SUBNET.contains(&c)) => {
+                Err(e) if i + 1 < subnets.len() && Code::of(&e).is_some_and(Code::another_subnet_may_help) => {
                     tracing::warn!(
                         "{}; trying the next subnet",
-                        common::error::AwsError::from_sdk(format!("launching in {}", subnet.unwrap_or("?")), &e)
+                        common::aws::error::AwsError::from_sdk(format!("launching in {}", subnet.unwrap_or("?")), &e)
                     );
                 }
                 Err(e) => return Err(aws_error(self.launching(prepared), e)),

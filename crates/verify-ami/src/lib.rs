@@ -8,7 +8,7 @@
 //! Whatever happens (a pass, a failure, a timeout, an AWS error, Ctrl-C or SIGTERM) the
 //! instances it launched are terminated; those a killed run left are found by their tags and
 //! terminated by the next run for the same AMI. The verdict goes on the AMI as tags
-//! ([`common::verdict`]), which `latest-ami` and `prune-amis` heed.
+//! ([`common::images::verdict`]), which `latest-ami` and `prune-amis` heed.
 
 pub mod checks;
 pub mod launch;
@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use common::error::Usage;
-use common::flags::{positive_secs, PaceArgs};
-use common::ids::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
+use common::aws::error::Usage;
+use common::aws::ids::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
+use common::cli::flags::{positive_secs, PaceArgs};
 use common::{Context, GlobalArgs, Plan, Prepared, Tool};
 use futures::FutureExt;
 
@@ -173,7 +173,7 @@ impl Plan for Args {
     async fn run(self, ctx: Context) -> Result<Verified> {
         let started = Instant::now();
         // Installed now, so a signal at any point from here on is seen, not fatal.
-        let mut signal = common::signal::shutdown_signal();
+        let mut signal = common::cli::signal::shutdown_signal();
         let run = run_id();
         let launcher = Launcher::new(&ctx, &self, &run);
         if self.dry_run {
@@ -211,7 +211,7 @@ impl Plan for Args {
         report.looks = checker.looks;
         match &cleaned {
             Ok(()) => report.instances.iter_mut().for_each(|i| i.terminated = true),
-            Err(e) => tracing::error!("{}", common::error::render(e)),
+            Err(e) => tracing::error!("{}", common::aws::error::render(e)),
         }
         match ended? {
             Ended::Passed => report.verdict = Verdict::Passed,

@@ -5,8 +5,8 @@
 use aws_sdk_ec2::types::{
     InstanceNetworkInterfaceSpecification, LaunchTemplateInstanceNetworkInterfaceSpecification, ResponseLaunchTemplateData,
 };
-use common::launches::{Group, InstanceChoice};
-use common::templates::Template;
+use common::groups::launches::{Group, InstanceChoice};
+use common::groups::templates::Template;
 
 /// What the flags ask of the launch.
 #[derive(Debug, Default)]
@@ -107,8 +107,8 @@ pub fn interfaces_in(
 mod tests {
     use super::*;
     use aws_sdk_ec2::types::{InstanceRequirements, InstanceType, LaunchTemplateIamInstanceProfileSpecification};
-    use common::launches::{Slot, TemplateUse};
-    use common::templates::TemplateRef;
+    use common::groups::launches::{Slot, TemplateUse};
+    use common::groups::templates::TemplateRef;
 
     const T: Template<'static> = Template { id: "lt-1", name: Some("web") };
 

@@ -1,11 +1,11 @@
-//! The verdict, on the AMI as tags ([`common::verdict`]), and `--on-failure`'s retirement.
+//! The verdict, on the AMI as tags ([`common::images::verdict`]), and `--on-failure`'s retirement.
 
 use std::time::SystemTime;
 
 use anyhow::Result;
 use aws_sdk_ec2::types::Tag;
-use common::error::aws_error;
-use common::verdict::{REASON_TAG, TAG, TIME_TAG};
+use common::aws::error::aws_error;
+use common::images::verdict::{REASON_TAG, TAG, TIME_TAG};
 use common::{Ami, Context};
 
 use crate::report::{Verdict, Verified};
@@ -55,8 +55,8 @@ pub async fn record(ctx: &Context, args: &Args, image: &Ami, report: &Verified) 
         return Ok(None);
     }
     match args.on_failure {
-        Some(OnFailure::Deprecate) => common::retire::deprecate(&ec2, ctx.pacer(), id, false, SystemTime::now()).await?,
-        Some(OnFailure::Disable) => common::retire::disable(&ec2, ctx.pacer(), id, false).await?,
+        Some(OnFailure::Deprecate) => common::images::retire::deprecate(&ec2, ctx.pacer(), id, false, SystemTime::now()).await?,
+        Some(OnFailure::Disable) => common::images::retire::disable(&ec2, ctx.pacer(), id, false).await?,
         None => {}
     }
     Ok(args.on_failure)

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, PingStatus};
-use common::error::aws_error;
+use common::aws::error::aws_error;
 
 use super::{Checker, Found};
 use crate::report::{tail, Check, CommandOutput, Outcome};

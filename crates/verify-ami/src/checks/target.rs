@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
-use common::error::aws_error;
+use common::aws::error::aws_error;
 use common::Context;
 
 use super::{Checker, Found};
@@ -75,6 +75,6 @@ pub async fn deregister(ctx: &Context, tg: &str, ids: &[String]) {
     ctx.pacer().wait("DeregisterTargets").await;
     match ctx.elbv2().deregister_targets().target_group_arn(tg).set_targets(Some(targets)).send().await {
         Ok(_) => tracing::info!("deregistered {} from {tg}", ids.join(", ")),
-        Err(e) => tracing::warn!("{}", common::error::AwsError::from_sdk(format!("deregistering {} from {tg}", ids.join(", ")), &e)),
+        Err(e) => tracing::warn!("{}", common::aws::error::AwsError::from_sdk(format!("deregistering {} from {tg}", ids.join(", ")), &e)),
     }
 }

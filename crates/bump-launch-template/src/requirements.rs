@@ -1,4 +1,4 @@
-//! Attribute-based instance type selection (`InstanceRequirements`), as EC2's
+//! bump's check of attribute-based instance type selection (`InstanceRequirements`), as EC2's
 //! GetInstanceTypesFromInstanceRequirements takes it: Auto Scaling's overrides and a launch
 //! template's data carry the same attributes in types of their own, and both become EC2's
 //! `InstanceRequirementsRequest` here.

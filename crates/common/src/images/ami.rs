@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{Filter, Image, ImageState};
 use aws_smithy_types::date_time::{DateTime, Format};
 use serde::Serialize;
 
-use crate::error::aws_error;
-use crate::scope::Scope;
+use crate::aws::error::{aws_error, Code};
+use crate::images::scope::Scope;
 
 /// One AMI, with what the tools need to pick, keep or delete it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -217,6 +217,16 @@ pub async fn list_amis(ec2: &aws_sdk_ec2::Client, scope: &Scope, available_only:
     }
     sort_oldest_first(&mut amis);
     Ok(amis)
+}
+
+/// The AMI with this ID, or `None` if EC2 no longer knows it.
+pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
+    // A disabled AMI is left out of DescribeImages, even asked for by ID, unless included.
+    match ec2.describe_images().image_ids(ami_id).include_disabled(true).include_deprecated(true).send().await {
+        Ok(out) => Ok(out.images().iter().map(Ami::from_image).find(|a| a.image_id == ami_id && a.state != ImageState::Deregistered)),
+        Err(e) if Code::of(&e) == Some(Code::AmiNotFound) => Ok(None),
+        Err(e) => Err(aws_error(format!("describing {ami_id}"), e)),
+    }
 }
 
 #[cfg(test)]

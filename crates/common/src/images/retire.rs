@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crate::error::{aws_error, dry_run_ok};
+use crate::aws::error::{aws_error, dry_run_ok};
 use crate::Pacer;
 use anyhow::Result;
 use aws_smithy_types::DateTime;

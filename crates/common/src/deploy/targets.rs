@@ -22,9 +22,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Usage;
-use crate::ids::{ExternalId, LaunchTemplateId, RoleArn};
-use crate::regions::RegionList;
+use crate::aws::error::Usage;
+use crate::aws::ids::{ExternalId, LaunchTemplateId, RoleArn};
+use crate::deploy::regions::RegionList;
 
 /// One Region's deploy target.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Targets {
         }
         for (i, t) in targets.iter().enumerate() {
             let n = i + 1;
-            crate::regions::check_region_name(&t.region).map_err(|e| bad(format!("target {n}: {e}")))?;
+            crate::deploy::regions::check_region_name(&t.region).map_err(|e| bad(format!("target {n}: {e}")))?;
             t.launch_template_id
                 .parse::<LaunchTemplateId>()
                 .map_err(|e| bad(format!("target {n} ({}): {e}, got {:?}", t.region, t.launch_template_id)))?;
@@ -142,7 +142,7 @@ impl Targets {
 
 /// One target a line, tab-separated: `REGION LAUNCH_TEMPLATE_ID AUTO_SCALING_GROUP`, then
 /// `ROLE_ARN` and `EXTERNAL_ID` for a target in another account.
-impl crate::output::Report for Targets {
+impl crate::cli::output::Report for Targets {
     fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for t in &self.targets {
             write!(out, "{}\t{}\t{}", t.region, t.launch_template_id, t.auto_scaling_group)?;
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(t.accounts(), ["222233334444"], "the caller's own is not one to share with");
         assert_eq!(t.targets[1].describe(2), "target 2 (us-east-1, account 222233334444)");
         let mut text = Vec::new();
-        crate::output::Report::write_text(&t, &mut text).unwrap();
+        crate::cli::output::Report::write_text(&t, &mut text).unwrap();
         assert_eq!(
             String::from_utf8(text).unwrap(),
             "us-east-1\tlt-1\tweb\nus-east-1\tlt-2\tweb\tarn:aws:iam::222233334444:role/deploy\tbuild-account\n"

@@ -21,8 +21,8 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::error::AwsError;
-use crate::ids::{ExternalId, RoleArn};
+use crate::aws::error::AwsError;
+use crate::aws::ids::{ExternalId, RoleArn};
 
 /// The first credentials, handed out once; then the role is assumed again when asked.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ fn refused(role: &RoleArn, err: &CredentialsError) -> anyhow::Error {
         }
         source = e.source();
     }
-    anyhow!("assuming role {role}: {}", crate::error::one_line(&DisplayErrorContext(err).to_string()))
+    anyhow!("assuming role {role}: {}", crate::aws::error::one_line(&DisplayErrorContext(err).to_string()))
 }
 
 /// `config` with credentials of `role`, assumed now.

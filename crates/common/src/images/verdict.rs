@@ -6,7 +6,7 @@
 //! The tags: `verification` (`passed` or `failed`), `verification-time` (when, RFC 3339) and,
 //! for a failure, `verification-reason` (a short reason).
 
-use crate::ami::Ami;
+use crate::images::ami::Ami;
 
 pub const TAG: &str = "verification";
 pub const TIME_TAG: &str = "verification-time";

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::error::Usage;
+use crate::aws::error::Usage;
 
 /// A tool's exit status. Every path out of a tool maps through this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

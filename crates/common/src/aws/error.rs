@@ -103,8 +103,80 @@ where
     anyhow::Error::new(AwsError::from_sdk(action, &err))
 }
 
-/// The AWS error code of an SDK error, if AWS answered with one.
-pub fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
+/// The AWS error codes the tools act on, matched here and nowhere else: a typo in a code
+/// string would silently turn a handled case into a failure (or the reverse). EC2 does not
+/// model its errors in the SDK, so its codes are strings on the wire; Auto Scaling's and SSM's
+/// modelled errors are matched by the SDK's own types where they are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// EC2's answer to a permitted DryRun request (`DryRunOperation`).
+    DryRunOperation,
+    /// The AMI is not known (`InvalidAMIID.NotFound`).
+    AmiNotFound,
+    /// The AMI is deregistered or cannot be used (`InvalidAMIID.Unavailable`).
+    AmiUnavailable,
+    /// The snapshot is not known (`InvalidSnapshot.NotFound`).
+    SnapshotNotFound,
+    /// Another AMI uses the snapshot (`InvalidSnapshot.InUse`).
+    SnapshotInUse,
+    /// The instance is not known (`InvalidInstanceID.NotFound`).
+    InstanceNotFound,
+    /// The launch template is not known, or its ID or name is malformed
+    /// (`InvalidLaunchTemplateId.*`, `InvalidLaunchTemplateName.*`, but for a version).
+    LaunchTemplateNotFound,
+    /// The template has no such version (`InvalidLaunchTemplateId.VersionNotFound`).
+    LaunchTemplateVersionNotFound,
+    /// The request's parameters were refused (Auto Scaling's `ValidationError`).
+    Validation,
+    /// No capacity for the instance type in the subnet's zone (`InsufficientInstanceCapacity`).
+    InsufficientCapacity,
+    /// The instance type is not offered in the subnet's zone (`Unsupported`).
+    Unsupported,
+    /// The subnet has no free address (`InsufficientFreeAddressesInSubnet`).
+    InsufficientAddresses,
+}
+
+impl Code {
+    /// The code as AWS spells it, typed; `None` for a code the tools do not act on.
+    pub fn parse(code: &str) -> Option<Code> {
+        Some(match code {
+            "DryRunOperation" => Code::DryRunOperation,
+            "InvalidAMIID.NotFound" => Code::AmiNotFound,
+            "InvalidAMIID.Unavailable" => Code::AmiUnavailable,
+            "InvalidSnapshot.NotFound" => Code::SnapshotNotFound,
+            "InvalidSnapshot.InUse" => Code::SnapshotInUse,
+            "InvalidInstanceID.NotFound" => Code::InstanceNotFound,
+            "InvalidLaunchTemplateId.VersionNotFound" => Code::LaunchTemplateVersionNotFound,
+            c if c.starts_with("InvalidLaunchTemplateId.") || c.starts_with("InvalidLaunchTemplateName.") => Code::LaunchTemplateNotFound,
+            "ValidationError" => Code::Validation,
+            "InsufficientInstanceCapacity" => Code::InsufficientCapacity,
+            "Unsupported" => Code::Unsupported,
+            "InsufficientFreeAddressesInSubnet" => Code::InsufficientAddresses,
+            _ => return None,
+        })
+    }
+
+    /// The code of an SDK error, if AWS answered with one the tools act on.
+    pub fn of<E, R>(err: &SdkError<E, R>) -> Option<Code>
+    where
+        E: ProvideErrorMetadata,
+    {
+        error_code(err).and_then(Code::parse)
+    }
+
+    /// The template, or its version, is not there.
+    pub fn template_missing(self) -> bool {
+        matches!(self, Code::LaunchTemplateNotFound | Code::LaunchTemplateVersionNotFound)
+    }
+
+    /// A launch refused for the subnet's zone or addresses, which another subnet may not be.
+    pub fn another_subnet_may_help(self) -> bool {
+        matches!(self, Code::InsufficientCapacity | Code::Unsupported | Code::InsufficientAddresses)
+    }
+}
+
+/// The AWS error code of an SDK error, as AWS spells it, if AWS answered with one.
+fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
 where
     E: ProvideErrorMetadata,
 {
@@ -122,7 +194,7 @@ where
 {
     match result {
         Ok(v) => Ok(Some(v)),
-        Err(e) if error_code(&e) == Some("DryRunOperation") => Ok(None),
+        Err(e) if Code::of(&e) == Some(Code::DryRunOperation) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -157,6 +229,18 @@ mod tests {
     #[test]
     fn one_line_folds_newlines_and_runs_of_space() {
         assert_eq!(one_line("a\n  b\tc "), "a b c");
+    }
+
+    #[test]
+    fn the_codes_the_tools_act_on_are_typed_and_others_are_not() {
+        assert_eq!(Code::parse("InvalidAMIID.NotFound"), Some(Code::AmiNotFound));
+        assert_eq!(Code::parse("InvalidLaunchTemplateId.Malformed"), Some(Code::LaunchTemplateNotFound));
+        assert_eq!(Code::parse("InvalidLaunchTemplateName.NotFoundException"), Some(Code::LaunchTemplateNotFound));
+        assert_eq!(Code::parse("InvalidLaunchTemplateId.VersionNotFound"), Some(Code::LaunchTemplateVersionNotFound));
+        assert!(Code::parse("InvalidLaunchTemplateId.NotFound").is_some_and(Code::template_missing));
+        assert!(Code::parse("Unsupported").is_some_and(Code::another_subnet_may_help));
+        assert_eq!(Code::parse("InvalidAMIID.Malformed"), None, "a malformed ID the user gave stays an error");
+        assert_eq!(Code::parse("RequestLimitExceeded"), None);
     }
 
     #[test]

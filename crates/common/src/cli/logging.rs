@@ -10,7 +10,7 @@ use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-use crate::flags::OutputArgs;
+use crate::cli::flags::OutputArgs;
 
 /// Log lines on stderr. At the default verbosity an info line is the bare message, and a
 /// warning or error says so after the tool's name, as ripgrep's messages do

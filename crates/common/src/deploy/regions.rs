@@ -16,11 +16,11 @@ use anyhow::Result;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::ami::{list_amis, Ami};
+use crate::aws::error::{aws_error, render, Usage};
 use crate::aws::Context;
-use crate::error::{aws_error, render, Usage};
-use crate::output::Report;
-use crate::scope::Scope;
+use crate::cli::output::Report;
+use crate::images::ami::{list_amis, Ami};
+use crate::images::scope::Scope;
 
 /// A Region name as AWS spells them: `us-east-1`, `eu-central-2`, `us-gov-west-1`.
 pub fn check_region_name(name: &str) -> Result<(), String> {

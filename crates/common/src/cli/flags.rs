@@ -3,8 +3,8 @@
 
 use clap::Args;
 
-use crate::ids::{ExternalId, RoleArn};
-use crate::output::OutputFormat;
+use crate::aws::ids::{ExternalId, RoleArn};
+use crate::cli::output::OutputFormat;
 
 /// How to reach AWS. Without these flags the standard chain decides.
 #[derive(Args, Debug, Clone)]

@@ -3,7 +3,7 @@
 //! - the default or latest version of any launch template names it;
 //! - any version of a launch template that an Auto Scaling group launches from names it
 //!   (the group's own template, its mixed instances policy's, or an override's own: see
-//!   [`crate::launches`]; the group's version, or one kept as its way back, which
+//!   [`crate::groups::launches`]; the group's version, or one kept as its way back, which
 //!   `bump-launch-template`'s VERSIONS_TO_KEEP bounds);
 //! - any of those template versions reaches it through `resolve:ssm:NAME` (the describes ask
 //!   EC2 to resolve the alias, `ResolveAlias`, so the AMI ID comes back instead of the name);
@@ -28,9 +28,9 @@ use anyhow::Result;
 use aws_sdk_ec2::types::{Filter, ImageReferenceResourceType, LaunchTemplateVersion, ResourceTypeRequest};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::error::{aws_error, error_code};
-use crate::launches::{self, Slot, TemplateUse};
-use crate::templates::TemplateRef;
+use crate::aws::error::{aws_error, Code};
+use crate::groups::launches::{self, Slot, TemplateUse};
+use crate::groups::templates::TemplateRef;
 
 /// AMI ID -> why it is in use (the first reasons found; one is enough to keep it).
 #[derive(Debug, Default, Clone)]
@@ -137,7 +137,7 @@ async fn latest_and_default(ec2: &aws_sdk_ec2::Client) -> Result<InUse> {
 /// How many templates' versions are listed at the same time.
 const LISTINGS_AT_ONCE: usize = 8;
 
-/// What the groups launch from ([`crate::launches`]): every version of each template a group
+/// What the groups launch from ([`crate::groups::launches`]): every version of each template a group
 /// names (its own, its policy's, an override's), and every launch configuration's AMI.
 async fn from_groups(ec2: &aws_sdk_ec2::Client, asg: &aws_sdk_autoscaling::Client) -> Result<InUse> {
     let (groups, configurations) = futures::try_join!(launches::list_groups(asg, &[]), launches::list_launch_configurations(asg))?;
@@ -200,10 +200,7 @@ async fn versions_of(ec2: &aws_sdk_ec2::Client, template: &TemplateRef) -> Resul
     while let Some(page) = pages.next().await {
         match page {
             Ok(page) => versions.extend(page.launch_template_versions().iter().cloned()),
-            Err(e)
-                if error_code(&e)
-                    .is_some_and(|c| c.starts_with("InvalidLaunchTemplateId") || c.starts_with("InvalidLaunchTemplateName")) =>
-            {
+            Err(e) if Code::of(&e).is_some_and(Code::template_missing) => {
                 tracing::warn!("launch template {template}, which a group names, does not exist");
                 return Ok(Vec::new());
             }

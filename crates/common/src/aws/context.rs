@@ -12,13 +12,13 @@ use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::error::Usage;
-use crate::flags::AwsArgs;
+use crate::aws::error::Usage;
+use crate::cli::flags::AwsArgs;
 
 /// Loaded AWS config, and the clients built from it on demand.
 pub struct Context {
     config: SdkConfig,
-    pacer: crate::pace::Pacer,
+    pacer: crate::aws::pace::Pacer,
     rate: Option<f64>,
 }
 
@@ -98,7 +98,7 @@ impl Context {
         // replies here are small and every attempt has a timeout, which bounds a stall too,
         // and without it each call costs less CPU (measured by scripts/bench).
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::http::client())
+            .http_client(crate::aws::http::client())
             .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -132,23 +132,28 @@ impl Context {
             bail!(Usage("no AWS region: pass --region, set AWS_REGION, or set region in the profile".into()));
         }
         if let Some(role) = &args.role_arn {
-            config = crate::assume::assume(config, role, args.external_id.as_ref(), tool).await?;
+            config = crate::aws::assume::assume(config, role, args.external_id.as_ref(), tool).await?;
         }
-        Ok(Context { config, pacer: crate::pace::Pacer::new(rate), rate })
+        Ok(Context { config, pacer: crate::aws::pace::Pacer::new(rate), rate })
     }
 
     /// The same config in another Region, with a pacer of its own: EC2 meters request rates
     /// per account and Region.
     pub fn in_region(&self, region: &str) -> Context {
         let config = self.config.to_builder().region(Region::new(region.to_owned())).build();
-        Context { config, pacer: crate::pace::Pacer::new(self.rate), rate: self.rate }
+        Context { config, pacer: crate::aws::pace::Pacer::new(self.rate), rate: self.rate }
     }
 
     /// The same Region through `role` (in its account), assumed now, with a pacer of its
     /// own: EC2 meters each account apart.
-    pub async fn assuming(&self, tool: &str, role: &crate::ids::RoleArn, external_id: Option<&crate::ids::ExternalId>) -> Result<Context> {
-        let config = crate::assume::assume(self.config.clone(), role, external_id, tool).await?;
-        Ok(Context { config, pacer: crate::pace::Pacer::new(self.rate), rate: self.rate })
+    pub async fn assuming(
+        &self,
+        tool: &str,
+        role: &crate::aws::ids::RoleArn,
+        external_id: Option<&crate::aws::ids::ExternalId>,
+    ) -> Result<Context> {
+        let config = crate::aws::assume::assume(self.config.clone(), role, external_id, tool).await?;
+        Ok(Context { config, pacer: crate::aws::pace::Pacer::new(self.rate), rate: self.rate })
     }
 
     /// The Region the clients talk to.
@@ -158,30 +163,30 @@ impl Context {
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         let config = aws_sdk_ec2::config::Builder::from(&self.config)
-            .interceptor(crate::calllog::CallLog)
-            .interceptor(crate::pace::Metered(self.pacer.clone()))
+            .interceptor(crate::aws::calllog::CallLog)
+            .interceptor(crate::aws::pace::Metered(self.pacer.clone()))
             .build();
         aws_sdk_ec2::Client::from_conf(config)
     }
 
     /// The pacer of this account and Region's EC2 buckets (or --rate), which every EC2
     /// client built here counts its requests against.
-    pub fn pacer(&self) -> &crate::pace::Pacer {
+    pub fn pacer(&self) -> &crate::aws::pace::Pacer {
         &self.pacer
     }
 
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
-        let config = aws_sdk_autoscaling::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        let config = aws_sdk_autoscaling::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
         aws_sdk_autoscaling::Client::from_conf(config)
     }
 
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
-        let config = aws_sdk_ssm::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        let config = aws_sdk_ssm::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
         aws_sdk_ssm::Client::from_conf(config)
     }
 
     pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
-        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.config).interceptor(crate::calllog::CallLog).build();
+        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
         aws_sdk_elasticloadbalancingv2::Client::from_conf(config)
     }
 }

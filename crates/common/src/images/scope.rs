@@ -12,7 +12,7 @@ use std::str::FromStr;
 use aws_sdk_ec2::types::Filter;
 use clap::Args;
 
-use crate::error::Usage;
+use crate::aws::error::Usage;
 
 /// One `--tag KEY=VALUE`: a tag the AMIs must carry. Parsed by clap, so a malformed one is a
 /// usage error (exit 2) before anything else happens.

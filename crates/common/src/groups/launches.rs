@@ -19,8 +19,8 @@ use std::fmt;
 use anyhow::Result;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification, MixedInstancesPolicy};
 
-use crate::error::aws_error;
-use crate::templates::{Template, TemplateRef};
+use crate::aws::error::aws_error;
+use crate::groups::templates::{Template, TemplateRef};
 
 /// Where in a group's settings a template is named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +40,9 @@ pub enum InstanceChoice {
     FromTemplate,
     /// An override's `InstanceType`.
     Type(String),
-    /// An override's `InstanceRequirements`, as EC2 takes them: EC2 picks the types
+    /// An override's `InstanceRequirements`, as Auto Scaling gives them: EC2 picks the types
     /// (attribute-based selection).
-    Attributes(Box<aws_sdk_ec2::types::InstanceRequirementsRequest>),
+    Attributes(Box<aws_sdk_autoscaling::types::InstanceRequirements>),
 }
 
 /// One template a group launches from, with the version it names.
@@ -96,7 +96,7 @@ pub fn template_uses(own: Option<&LaunchTemplateSpecification>, mixed: Option<&M
     let Some(lt) = mixed.and_then(|m| m.launch_template()) else { return uses };
     let choice = |o: &aws_sdk_autoscaling::types::LaunchTemplateOverrides| match (o.instance_type(), o.instance_requirements()) {
         (Some(t), _) => InstanceChoice::Type(t.to_owned()),
-        (None, Some(r)) => InstanceChoice::Attributes(Box::new(crate::requirements::from_group(r))),
+        (None, Some(r)) => InstanceChoice::Attributes(Box::new(r.clone())),
         (None, None) => InstanceChoice::FromTemplate,
     };
     // Overrides without a template of their own launch the policy's template.

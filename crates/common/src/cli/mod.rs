@@ -1,5 +1,14 @@
-//! The one `main` every tool shares: parse, set up logging, load config, run, print the report,
-//! map the outcome to a [`Status`]; and the [`Tool`] trait a tool implements for it.
+//! The process: the one `main` every tool shares (parse, set up logging, load config, run,
+//! print the report, map the outcome to a [`Status`]) and the [`Tool`] trait a tool implements
+//! for it; the flag groups; logging on stderr; the report on stdout; exit statuses; signals.
+//!
+//! The one `main`: see [`main_with`].
+
+pub mod flags;
+mod logging;
+pub mod output;
+pub mod signal;
+pub mod status;
 
 use std::future::Future;
 use std::io;
@@ -8,12 +17,12 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 
+use crate::aws::error::{one_line, render};
 use crate::aws::Context;
-use crate::error::{one_line, render};
-use crate::flags::GlobalArgs;
-use crate::logging::init_logging;
-use crate::output::{write_report, Report};
-use crate::status::Status;
+use flags::GlobalArgs;
+use logging::init_logging;
+use output::{write_report, Report};
+use status::Status;
 
 /// One deploy tool: its arguments, which [`Tool::prepare`] turns into the [`Plan`] it runs.
 pub trait Tool: Parser {

@@ -11,8 +11,8 @@ use aws_sdk_ec2::types::ImageState;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::ami::Ami;
-use crate::verdict::Verdict;
+use crate::images::ami::Ami;
+use crate::images::verdict::Verdict;
 use serde::Serialize;
 
 /// A build as found: its copies by Region.
@@ -249,13 +249,13 @@ mod tests {
     #[test]
     fn a_build_failed_in_one_region_is_passed_over_and_verified_only_needs_every_copy_passed() {
         let mut listed = two_builds();
-        listed[1].1[1].tags.insert(crate::verdict::TAG.into(), "failed".into());
+        listed[1].1[1].tags.insert(crate::images::verdict::TAG.into(), "failed".into());
         let Picked::Build { name, passed_over, .. } = pick(&regions(), &listed, now(), false) else { panic!() };
         assert_eq!(name, "b1");
         assert_eq!(passed_over[0].not_ready["eu-west-1"], "failed verification");
         assert!(matches!(pick(&regions(), &listed, now(), true), Picked::None { .. }), "nothing passed");
         for (_, amis) in &mut listed {
-            amis[0].tags.insert(crate::verdict::TAG.into(), "passed".into());
+            amis[0].tags.insert(crate::images::verdict::TAG.into(), "passed".into());
         }
         assert!(matches!(pick(&regions(), &listed, now(), true), Picked::Build { name, .. } if name == "b1"));
     }

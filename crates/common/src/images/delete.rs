@@ -8,11 +8,11 @@
 use std::io::{self, Write};
 
 use anyhow::Result;
-use aws_sdk_ec2::types::{Filter, ImageState};
+use aws_sdk_ec2::types::{Filter, ImageState, SnapshotReturnCodes};
 use serde::Serialize;
 
-use crate::ami::{Snapshot, Snapshots};
-use crate::error::{aws_error, error_code};
+use crate::aws::error::{aws_error, Code};
+use crate::images::ami::{Snapshot, Snapshots};
 use crate::{Ami, Pacer, Report};
 
 /// What happened to one AMI and its snapshots.
@@ -44,7 +44,7 @@ pub struct Failure {
 impl Failure {
     /// Logs the error on stderr and keeps it for the report.
     pub fn logged(image_id: String, err: &anyhow::Error) -> Failure {
-        let error = crate::error::render(err);
+        let error = crate::aws::error::render(err);
         tracing::error!("{image_id}: {error}");
         Failure { image_id, error }
     }
@@ -177,16 +177,6 @@ pub enum Target {
     Gone(Ami),
 }
 
-/// The AMI with this ID, or `None` if EC2 no longer knows it.
-pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
-    // A disabled AMI is left out of DescribeImages, even asked for by ID, unless included.
-    match ec2.describe_images().image_ids(ami_id).include_disabled(true).include_deprecated(true).send().await {
-        Ok(out) => Ok(out.images().iter().map(Ami::from_image).find(|a| a.image_id == ami_id && a.state != ImageState::Deregistered)),
-        Err(e) if error_code(&e) == Some("InvalidAMIID.NotFound") => Ok(None),
-        Err(e) => Err(aws_error(format!("describing {ami_id}"), e)),
-    }
-}
-
 /// What a deregistered AMI left behind: the snapshots whose description says they were made
 /// for `ami_id` (EC2 writes "Created by CreateImage(i-...) for ami-... "; the local AWS
 /// "Auto-created snapshot for AMI ami-..."), as an [`Ami`] in state `deregistered`, or `None`
@@ -262,13 +252,13 @@ async fn deregister(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, ami: &Ami, dry_run
     let sent = ec2.deregister_image().image_id(image_id).delete_associated_snapshots(true).dry_run(dry_run).send().await;
     let out = match sent {
         Ok(out) => out,
-        Err(e) => match error_code(&e) {
+        Err(e) => match Code::of(&e) {
             // Permitted: the one call would deregister the AMI and delete its snapshots.
-            Some("DryRunOperation") => {
+            Some(Code::DryRunOperation) => {
                 report.deleted_snapshots = ami.snapshots.ids();
                 return Ok(Vec::new());
             }
-            Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable") => {
+            Some(Code::AmiNotFound | Code::AmiUnavailable) => {
                 report.already_deregistered = true;
                 return Ok(ami.snapshots.ids());
             }
@@ -284,10 +274,12 @@ async fn deregister(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, ami: &Ami, dry_run
     }
     for r in results {
         let snap = r.snapshot_id().unwrap_or_default().to_owned();
-        match r.return_code().map(|c| c.as_str()).unwrap_or("") {
-            "success" => report.deleted_snapshots.push(snap),
-            "skipped" => report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() }),
-            code => report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.to_owned() }),
+        match r.return_code() {
+            Some(SnapshotReturnCodes::Success) => report.deleted_snapshots.push(snap),
+            Some(SnapshotReturnCodes::WarnSkipped) => {
+                report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "another AMI still uses it (skipped)".into() })
+            }
+            code => report.failed_snapshots.push(FailedSnapshot { snapshot_id: snap, code: code.map_or("", |c| c.as_str()).to_owned() }),
         }
     }
     Ok(Vec::new())
@@ -309,9 +301,9 @@ async fn delete_snapshot(
         report.deleted_snapshots.push(snap);
         return Ok(());
     };
-    match error_code(&e) {
-        Some("DryRunOperation" | "InvalidSnapshot.NotFound") => report.deleted_snapshots.push(snap),
-        Some("InvalidSnapshot.InUse") => {
+    match Code::of(&e) {
+        Some(Code::DryRunOperation | Code::SnapshotNotFound) => report.deleted_snapshots.push(snap),
+        Some(Code::SnapshotInUse) => {
             let reason = crate::AwsError::from_sdk(format!("deleting {snap}"), &e).to_string();
             tracing::warn!("kept snapshot {snap}: {reason}");
             report.skipped_snapshots.push(Skipped { snapshot_id: snap, reason: "in use by another AMI (InvalidSnapshot.InUse)".into() });
