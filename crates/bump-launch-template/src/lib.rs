@@ -206,7 +206,6 @@ impl Plan for Args {
             if !self.set_default {
                 return Ok(old_default);
             }
-            ctx.pacer().wait("ModifyLaunchTemplate").await;
             dry_run_ok(
                 ec2.modify_launch_template()
                     .launch_template_id(lt)
@@ -292,7 +291,6 @@ impl Args {
     /// (in a dry run, the number it would most likely get).
     async fn create(&self, ctx: &Context, listed: &versions::Listed) -> Result<i64> {
         let (lt, ami) = (self.launch_template_id.as_str(), self.ami_id.as_str());
-        ctx.pacer().wait("CreateLaunchTemplateVersion").await;
         let created = dry_run_ok(
             ctx.ec2()
                 .create_launch_template_version()
@@ -322,7 +320,6 @@ impl Args {
                 deleted.extend_from_slice(batch);
                 continue;
             }
-            ctx.pacer().wait("DeleteLaunchTemplateVersions").await;
             let out = ctx
                 .ec2()
                 .delete_launch_template_versions()

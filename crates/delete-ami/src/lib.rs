@@ -239,22 +239,21 @@ impl Plan for Doomed {
             let asg = ctx.autoscaling();
             let (found, screened) = futures::try_join!(
                 common::images::inuse::find(&ec2, &asg),
-                common::images::inuse::screen(&ec2, ctx.pacer(), &registered, self.include_shared)
+                common::images::inuse::screen(&ec2, &registered, self.include_shared)
             )?;
             uses = screened;
             uses.in_use.merge(found);
         }
 
         let (force, include_shared, dry_run) = (self.force, self.include_shared, self.dry_run);
-        let pacer = ctx.pacer().clone();
         let results: Vec<(String, Result<Deletion>)> = stream::iter(found)
             .map(|(id, target)| {
-                let (ec2, pacer, uses) = (ec2.clone(), pacer.clone(), &uses);
+                let (ec2, uses) = (ec2.clone(), &uses);
                 async move {
                     let outcome = match target {
                         Ok(target) => match refusal(&target, uses, force, include_shared) {
                             Some(why) => Err(anyhow::anyhow!(why)),
-                            None => delete(&ec2, &pacer, target, dry_run).await,
+                            None => delete(&ec2, target, dry_run).await,
                         },
                         Err(e) => Err(e),
                     };

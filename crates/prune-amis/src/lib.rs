@@ -312,7 +312,7 @@ impl Pruning {
             uses.in_use.add(id, why);
         }
         let read_first: Vec<String> = if self.include_shared { Vec::new() } else { candidates.iter().take(READ_AHEAD).cloned().collect() };
-        let (ec2, pacer) = (ctx.ec2(), ctx.pacer());
+        let ec2 = ctx.ec2();
         let found = async {
             match here {
                 Some(found) => Ok(found),
@@ -327,7 +327,7 @@ impl Pruning {
         let reads = futures::future::join_all(read_first.into_iter().map(|id| {
             let ec2 = &ec2;
             async move {
-                let sharing = common::images::inuse::shared_with(ec2, pacer, &id).await;
+                let sharing = common::images::inuse::shared_with(ec2, &id).await;
                 (id, sharing)
             }
         }));
@@ -351,16 +351,16 @@ impl Pruning {
         now: SystemTime,
     ) -> Vec<(String, Outcome)> {
         let (dry_run, check_shared) = (self.dry_run, !self.include_shared);
-        let (ec2, pacer) = (ctx.ec2(), ctx.pacer().clone());
+        let ec2 = ctx.ec2();
         let (mut ahead, read) = futures::channel::mpsc::channel(READ_AHEAD);
         let reads = async {
             let mut reads = stream::iter(doomed)
                 .map(|(ami, action, read)| {
-                    let (ec2, pacer) = (&ec2, &pacer);
+                    let ec2 = &ec2;
                     async move {
                         let sharing = match read {
                             Some(sharing) => Some(sharing),
-                            None if check_shared => Some(common::images::inuse::shared_with(ec2, pacer, &ami.image_id).await),
+                            None if check_shared => Some(common::images::inuse::shared_with(ec2, &ami.image_id).await),
                             None => None,
                         };
                         (ami, action, sharing)
@@ -376,7 +376,7 @@ impl Pruning {
         };
         let retirements = read
             .map(|(ami, action, sharing): (Ami, Action, Option<Result<Sharing>>)| {
-                let (ec2, pacer) = (&ec2, &pacer);
+                let ec2 = &ec2;
                 async move {
                     let id = ami.image_id.clone();
                     match sharing {
@@ -389,11 +389,9 @@ impl Pruning {
                         None => {}
                     }
                     let outcome = match action {
-                        Action::Delete => delete(ec2, pacer, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
-                        Action::Disable => common::images::retire::disable(ec2, pacer, &id, dry_run).await.map(|()| Outcome::Retired),
-                        Action::Deprecate => {
-                            common::images::retire::deprecate(ec2, pacer, &id, dry_run, now).await.map(|()| Outcome::Retired)
-                        }
+                        Action::Delete => delete(ec2, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
+                        Action::Disable => common::images::retire::disable(ec2, &id, dry_run).await.map(|()| Outcome::Retired),
+                        Action::Deprecate => common::images::retire::deprecate(ec2, &id, dry_run, now).await.map(|()| Outcome::Retired),
                         Action::Keep => Ok(Outcome::Retired),
                     };
                     (id, outcome.unwrap_or_else(Outcome::Failed))

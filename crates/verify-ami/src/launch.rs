@@ -110,7 +110,6 @@ impl<'a> Launcher<'a> {
     /// Asks EC2 whether the launch would be allowed; launches nothing.
     pub async fn dry_run(&self, prepared: &Prepared) -> Result<()> {
         let subnet = prepared.launch.subnets.first().map(String::as_str);
-        self.ctx.pacer().wait("RunInstances").await;
         dry_run_ok(self.request(prepared, subnet, "dry-run").dry_run(true).send().await)
             .map_err(|e| aws_error(self.launching(prepared), e))?;
         tracing::info!(
@@ -208,7 +207,6 @@ impl<'a> Launcher<'a> {
             prepared.launch.subnets.iter().map(|s| Some(s.as_str())).collect()
         };
         for (i, subnet) in subnets.iter().enumerate() {
-            self.ctx.pacer().wait("RunInstances").await;
             match self.request(prepared, *subnet, &i.to_string()).send().await {
                 Ok(out) => {
                     let launched: Vec<Launched> = out
@@ -254,7 +252,6 @@ impl<'a> Launcher<'a> {
         if ids.is_empty() {
             return Ok(());
         }
-        self.ctx.pacer().wait("TerminateInstances").await;
         self.ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await.map_err(|e| {
             aws_error(format!("terminating {} (terminate them by hand: they are tagged {CREATED_BY_TAG}={CREATED_BY})", ids.join(", ")), e)
         })?;

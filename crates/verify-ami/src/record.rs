@@ -34,7 +34,6 @@ pub async fn record(ctx: &Context, args: &Args, image: &Ami, report: &Verified) 
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
-    ctx.pacer().wait("CreateTags").await;
     ec2.create_tags()
         .resources(id)
         .set_tags(Some(tags))
@@ -42,7 +41,6 @@ pub async fn record(ctx: &Context, args: &Args, image: &Ami, report: &Verified) 
         .await
         .map_err(|e| aws_error(format!("recording the verdict on {id}"), e))?;
     if report.verdict == Verdict::Passed && image.tags.contains_key(REASON_TAG) {
-        ctx.pacer().wait("DeleteTags").await;
         ec2.delete_tags()
             .resources(id)
             .tags(Tag::builder().key(REASON_TAG).build())
@@ -55,8 +53,8 @@ pub async fn record(ctx: &Context, args: &Args, image: &Ami, report: &Verified) 
         return Ok(None);
     }
     match args.on_failure {
-        Some(OnFailure::Deprecate) => common::images::retire::deprecate(&ec2, ctx.pacer(), id, false, SystemTime::now()).await?,
-        Some(OnFailure::Disable) => common::images::retire::disable(&ec2, ctx.pacer(), id, false).await?,
+        Some(OnFailure::Deprecate) => common::images::retire::deprecate(&ec2, id, false, SystemTime::now()).await?,
+        Some(OnFailure::Disable) => common::images::retire::disable(&ec2, id, false).await?,
         None => {}
     }
     Ok(args.on_failure)

@@ -98,12 +98,14 @@ impl Context {
         // replies here are small and every attempt has a timeout, which bounds a stall too,
         // and without it each call costs less CPU (measured by scripts/bench).
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::aws::http::client())
+            .http_client(crate::aws::http::client(Duration::from_secs_f64(args.attempt_timeout)))
             .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_millis(3100))
-                    .operation_attempt_timeout(Duration::from_secs_f64(args.attempt_timeout))
+                    // The attempt timeout is the HTTP client's (`aws::http`): it starts when the
+                    // pacer lets an attempt go. A stalled reply body is bounded by reads too.
+                    .read_timeout(Duration::from_secs_f64(args.attempt_timeout))
                     .operation_timeout(Duration::from_secs_f64(args.operation_timeout))
                     .build(),
             );
@@ -167,12 +169,6 @@ impl Context {
             .interceptor(crate::aws::pace::Metered(self.pacer.clone()))
             .build();
         aws_sdk_ec2::Client::from_conf(config)
-    }
-
-    /// The pacer of this account and Region's EC2 buckets (or --rate), which every EC2
-    /// client built here counts its requests against.
-    pub fn pacer(&self) -> &crate::aws::pace::Pacer {
-        &self.pacer
     }
 
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {

@@ -8,8 +8,13 @@
 //! That was about half of a tool's CPU time before its first request, and a few MB of memory.
 //! Here a request to an `http://` endpoint (the local AWS, a loopback test double) goes through
 //! a plain connector; the TLS connector is built on the first `https://` request, once.
+//!
+//! Every request goes through [`Held`] too: an EC2 request the pacer holds ([`PaceUntil`])
+//! waits here, and the attempt timeout (`--attempt-timeout`) starts when it leaves, so that
+//! the wait for a token is not mistaken for a slow reply; the SDK's operation timeout counts
+//! the wait, as it counts its own retry backoff.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_smithy_http_client::proxy::ProxyConfig;
@@ -20,11 +25,20 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
-/// The client to give the config loader.
-pub(crate) fn client() -> SharedHttpClient {
-    SharedHttpClient::new(LazyTlsClient { plain: connector_client(false), tls: connector_client(true), connectors: Mutex::default() })
+use crate::aws::pace::PaceUntil;
+
+/// The client to give the config loader: each attempt gets `attempt` to be answered, counted
+/// from when the pacer lets it go.
+pub(crate) fn client(attempt: Duration) -> SharedHttpClient {
+    SharedHttpClient::new(LazyTlsClient {
+        plain: connector_client(false),
+        tls: connector_client(true),
+        attempt,
+        connectors: Mutex::default(),
+    })
 }
 
 /// A client whose connectors are built as the SDK builds its default ones (settings, sleep,
@@ -53,6 +67,7 @@ type Timeouts = (Option<Duration>, Option<Duration>);
 struct LazyTlsClient {
     plain: SharedHttpClient,
     tls: SharedHttpClient,
+    attempt: Duration,
     /// Asked for once per attempt; built once per settings, as the SDK's own client does.
     connectors: Mutex<Vec<(Timeouts, SharedHttpConnector)>>,
 }
@@ -64,14 +79,17 @@ impl HttpClient for LazyTlsClient {
         if let Some((_, connector)) = connectors.iter().find(|(k, _)| *k == key) {
             return connector.clone();
         }
-        let connector = SharedHttpConnector::new(ByScheme {
-            plain: self.plain.http_connector(settings, components),
-            tls: LazyConnector {
-                client: self.tls.clone(),
-                settings: settings.clone(),
-                components: components.clone(),
-                connector: OnceLock::new(),
-            },
+        let connector = SharedHttpConnector::new(Held {
+            attempt: self.attempt,
+            by_scheme: Arc::new(ByScheme {
+                plain: self.plain.http_connector(settings, components),
+                tls: LazyConnector {
+                    client: self.tls.clone(),
+                    settings: settings.clone(),
+                    components: components.clone(),
+                    connector: OnceLock::new(),
+                },
+            }),
         });
         connectors.push((key, connector.clone()));
         connector
@@ -82,6 +100,29 @@ impl HttpClient for LazyTlsClient {
     }
 }
 
+/// Holds a request until the pacer lets it go, then gives it `attempt` to be answered.
+#[derive(Debug)]
+struct Held {
+    attempt: Duration,
+    by_scheme: Arc<ByScheme>,
+}
+
+impl HttpConnector for Held {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let until = request.extension::<PaceUntil>().map(|p| p.0);
+        let (attempt, by_scheme) = (self.attempt, self.by_scheme.clone());
+        HttpConnectorFuture::new(async move {
+            if let Some(until) = until {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            match tokio::time::timeout(attempt, by_scheme.call(request)).await {
+                Ok(reply) => reply,
+                Err(_) => Err(ConnectorError::timeout(format!("no reply within the attempt timeout ({}s)", attempt.as_secs_f64()).into())),
+            }
+        })
+    }
+}
+
 /// Sends `http://` requests through the plain connector, everything else through TLS.
 #[derive(Debug)]
 struct ByScheme {
@@ -89,7 +130,7 @@ struct ByScheme {
     tls: LazyConnector,
 }
 
-impl HttpConnector for ByScheme {
+impl ByScheme {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         if is_plain_http(request.uri()) {
             self.plain.call(request)

@@ -4,11 +4,12 @@
 //! refill 5 tokens a second up to 100; CreateTags 10 up to 100; other mutating actions 5 up
 //! to 50; describes 20 up to 100.
 //!
-//! The pacer keeps a model of each bucket and counts every EC2 request against it, not only
-//! the calls that wait for it: [`Pacer::wait`] takes a token before a call is made (waiting
-//! when the model is empty), and [`Metered`], an interceptor on every EC2 client, counts each
-//! attempt as it is sent, so a paged describe, or a retry, that did not wait still spends its
-//! token and later calls wait for it. The model is stricter than EC2 in two ways:
+//! One place takes the tokens: [`Metered`], an interceptor on every EC2 client (and on no
+//! other service's), takes one for each attempt the SDK is about to send, by the operation's
+//! own name as the SDK knows it, so a paged describe and a retry spend theirs too and no call
+//! site names an action. When the model is in debt the attempt carries the instant it may go
+//! ([`PaceUntil`]), and the HTTP connector holds it until then (`aws::http`); the attempt
+//! timeout starts when it leaves. The model is stricter than EC2 in two ways:
 //! - all non-mutating calls (Describe*, Get*, List*, Search*) share one bucket (AWS documents
 //!   a bucket per action; sharing can only wait longer, never be throttled);
 //! - it never spends a bucket's last [`reserve`] tokens, one second's refill and one more:
@@ -19,14 +20,16 @@
 //!   fewer free calls (1.2 s of DeregisterImage's refill) and the steady rate is EC2's own.
 //!
 //! `--rate` replaces every bucket's refill (the reserve follows it). Throttling that other
-//! clients of the account cause is retried by the SDK, as any throttled call is.
+//! clients of the account cause is retried by the SDK, as any throttled call is. A held
+//! attempt is signed before it waits; the waits are seconds, well inside the five minutes
+//! of clock skew SigV4 allows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -56,14 +59,12 @@ struct Bucket {
     most: f64,
     refill: f64,
     at: Instant,
-    /// Tokens [`Pacer::wait`] took for calls not yet sent.
-    prepaid: u32,
 }
 
 impl Bucket {
     fn new(size: u32, refill: f64) -> Self {
         let most = f64::from(size) - reserve(size, refill);
-        Bucket { tokens: most, most, refill, at: Instant::now(), prepaid: 0 }
+        Bucket { tokens: most, most, refill, at: Instant::now() }
     }
 
     fn refill(&mut self, now: Instant) {
@@ -104,28 +105,10 @@ impl Pacer {
         f(bucket)
     }
 
-    /// Waits until `action` may be called, taking its token: the call's send is not counted
-    /// again.
-    pub async fn wait(&self, action: &str) {
-        let delay = self.with_bucket(action, |b| {
-            b.prepaid += 1;
-            b.take(Instant::now())
-        });
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    /// Counts one request of `action` as it is sent: a token [`Pacer::wait`] took for it, or
-    /// else one more now.
-    pub fn sent(&self, action: &str) {
-        self.with_bucket(action, |b| {
-            if b.prepaid > 0 {
-                b.prepaid -= 1;
-            } else {
-                b.take(Instant::now());
-            }
-        });
+    /// Takes a token for one request of `action` about to be sent; how long it must wait for
+    /// it (zero while the model has tokens).
+    pub fn take(&self, action: &str) -> Duration {
+        self.with_bucket(action, |b| b.take(Instant::now()))
     }
 
     /// The tokens left in `action`'s bucket.
@@ -138,7 +121,12 @@ impl Pacer {
     }
 }
 
-/// Counts every attempt an EC2 client sends against the pacer's buckets.
+/// When an attempt may be sent: the pacer's answer, carried on the request to the HTTP
+/// connector, which holds it until then.
+#[derive(Debug, Clone, Copy)]
+pub struct PaceUntil(pub Instant);
+
+/// Takes a token for every attempt an EC2 client sends, by the SDK's name for the operation.
 #[derive(Debug)]
 pub struct Metered(pub Pacer);
 
@@ -147,14 +135,17 @@ impl Intercept for Metered {
         "Metered"
     }
 
-    fn read_before_transmit(
+    fn modify_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
-            self.0.sent(metadata.name());
+            let delay = self.0.take(metadata.name());
+            if !delay.is_zero() {
+                context.request_mut().add_extension(PaceUntil(Instant::now() + delay));
+            }
         }
         Ok(())
     }
@@ -173,46 +164,35 @@ mod tests {
         assert_eq!(bucket("DescribeImageAttribute").0, bucket("GetConsoleOutput").0);
     }
 
-    #[tokio::test]
-    async fn the_burst_less_the_reserve_is_free() {
+    #[test]
+    fn the_burst_less_the_reserve_is_free() {
         let pacer = Pacer::new(None);
-        let start = std::time::Instant::now();
         for _ in 0..94 {
-            pacer.wait("DeregisterImage").await;
+            assert_eq!(pacer.take("DeregisterImage"), Duration::ZERO, "94 of the 100 wait for nothing");
         }
-        assert!(start.elapsed() < Duration::from_millis(100), "94 of the 100 wait for nothing");
         assert!(pacer.tokens("DeregisterImage") < 0.5, "a second's refill and one more are left to EC2");
         assert_eq!(reserve(100, 20.0), 21.0, "the describes'");
         assert_eq!(reserve(50, 100.0), 25.0, "--rate 100: at most half the bucket");
     }
 
-    #[tokio::test]
-    async fn a_send_that_did_not_wait_spends_a_token_and_one_that_did_is_not_counted_twice() {
+    #[test]
+    fn the_describes_draw_from_one_bucket() {
         let pacer = Pacer::new(None);
         let full = pacer.tokens("DescribeImages");
-        pacer.sent("DescribeImages");
-        pacer.sent("DescribeInstances");
-        assert!((full - pacer.tokens("DescribeImages") - 2.0).abs() < 0.01, "both describes draw from one bucket");
-        let before = pacer.tokens("DeregisterImage");
-        pacer.wait("DeregisterImage").await;
-        pacer.sent("DeregisterImage");
-        assert!((before - pacer.tokens("DeregisterImage") - 1.0).abs() < 0.01);
+        pacer.take("DescribeImages");
+        pacer.take("DescribeInstances");
+        assert!((full - pacer.tokens("DescribeImages") - 2.0).abs() < 0.01);
     }
 
-    #[tokio::test]
-    async fn past_the_model_calls_wait_for_the_refill() {
+    #[test]
+    fn past_the_model_each_call_waits_one_refill_longer_than_the_one_before() {
         let pacer = Pacer::new(Some(50.0));
-        let free = pacer.tokens("DeregisterImage").floor() as usize;
-        for _ in 0..free {
-            pacer.sent("DeregisterImage");
-        }
-        let start = std::time::Instant::now();
-        for _ in 0..10 {
-            pacer.wait("DeregisterImage").await;
-        }
-        let waited = start.elapsed();
-        // 10 more at 50 a second: about 0.2 s.
-        assert!(waited >= Duration::from_millis(150) && waited < Duration::from_millis(1000), "{waited:?}");
+        while pacer.take("DeregisterImage").is_zero() {}
+        // The first call in debt waits a fiftieth of a second; ten more, one more each.
+        let waits: Vec<Duration> = (0..10).map(|_| pacer.take("DeregisterImage")).collect();
+        assert!(waits.windows(2).all(|w| w[1] > w[0]), "{waits:?}");
+        let last = waits[9].as_secs_f64();
+        assert!((0.19..0.5).contains(&last), "eleven calls in debt at 50 a second: about 0.22 s, got {last}");
     }
 
     /// An EC2 client through `rules`, in order, counting its attempts against `pacer`.
@@ -234,7 +214,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_attempt_the_sdk_sends_spends_a_token_a_retry_too() {
+    async fn every_attempt_the_sdk_sends_takes_a_token_by_its_operation_a_retry_too() {
         use aws_sdk_ec2::operation::deregister_image::DeregisterImageOutput;
         use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
         use aws_smithy_mocks::mock;
@@ -249,12 +229,11 @@ mod tests {
         let ec2 = metered_client(&pacer, &[&throttled, &listed]);
         let (deregisters, describes) = (pacer.tokens("DeregisterImage"), pacer.tokens("DescribeImages"));
 
-        pacer.wait("DeregisterImage").await;
         ec2.deregister_image().image_id("ami-1").send().await.expect("the retry succeeds");
         ec2.describe_images().send().await.expect("listed");
 
-        // The wait took the first attempt's token; the retry, sent without a wait, took one more.
+        // The first attempt and its retry took one each; the describe one from the describes'.
         assert!((deregisters - pacer.tokens("DeregisterImage") - 2.0).abs() < 0.01);
-        assert!((describes - pacer.tokens("DescribeImages") - 1.0).abs() < 0.01, "the describe that did not wait is counted");
+        assert!((describes - pacer.tokens("DescribeImages") - 1.0).abs() < 0.01);
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::aws::error::{aws_error, Code};
 use crate::images::ami::{Snapshot, Snapshots};
-use crate::{Ami, Pacer, Report};
+use crate::{Ami, Report};
 
 /// What happened to one AMI and its snapshots.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -220,7 +220,7 @@ pub fn names_ami(description: &str, ami_id: &str) -> bool {
 /// Deregisters the AMI and deletes its snapshots in the same call (unless already gone: then
 /// the snapshots one by one). Outcomes that mean "already done" (a retried call whose first
 /// reply was lost) count as success.
-pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dry_run: bool) -> Result<Deletion> {
+pub async fn delete(ec2: &aws_sdk_ec2::Client, target: Target, dry_run: bool) -> Result<Deletion> {
     let (ami, registered) = match target {
         Target::Registered(ami) => (ami, true),
         Target::Gone(ami) => (ami, false),
@@ -235,9 +235,9 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
         deleted_gib: 0,
         dry_run,
     };
-    let one_by_one = if registered { deregister(ec2, pacer, &ami, dry_run, &mut report).await? } else { ami.snapshots.ids() };
+    let one_by_one = if registered { deregister(ec2, &ami, dry_run, &mut report).await? } else { ami.snapshots.ids() };
     for snap in one_by_one {
-        delete_snapshot(ec2, pacer, &ami.image_id, snap, dry_run, &mut report).await?;
+        delete_snapshot(ec2, &ami.image_id, snap, dry_run, &mut report).await?;
     }
     report.deleted_gib = ami.snapshots.size_of(&report.deleted_snapshots);
     Ok(report)
@@ -246,9 +246,8 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, target: Target, dr
 /// DeregisterImage with DeleteAssociatedSnapshots, its per-snapshot results in `report`.
 /// Returns the snapshots still to delete one by one: all of them when the endpoint gave no
 /// per-snapshot results although the AMI had snapshots, none otherwise.
-async fn deregister(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, ami: &Ami, dry_run: bool, report: &mut Deletion) -> Result<Vec<String>> {
+async fn deregister(ec2: &aws_sdk_ec2::Client, ami: &Ami, dry_run: bool, report: &mut Deletion) -> Result<Vec<String>> {
     let image_id = &ami.image_id;
-    pacer.wait("DeregisterImage").await;
     let sent = ec2.deregister_image().image_id(image_id).delete_associated_snapshots(true).dry_run(dry_run).send().await;
     let out = match sent {
         Ok(out) => out,
@@ -287,15 +286,7 @@ async fn deregister(ec2: &aws_sdk_ec2::Client, pacer: &Pacer, ami: &Ami, dry_run
 
 /// One DeleteSnapshot, its outcome in `report`; "already deleted" and "in use by another AMI"
 /// are outcomes, not errors.
-async fn delete_snapshot(
-    ec2: &aws_sdk_ec2::Client,
-    pacer: &Pacer,
-    image_id: &str,
-    snap: String,
-    dry_run: bool,
-    report: &mut Deletion,
-) -> Result<()> {
-    pacer.wait("DeleteSnapshot").await;
+async fn delete_snapshot(ec2: &aws_sdk_ec2::Client, image_id: &str, snap: String, dry_run: bool, report: &mut Deletion) -> Result<()> {
     let Err(e) = ec2.delete_snapshot().snapshot_id(&snap).dry_run(dry_run).send().await else {
         tracing::info!("deleted snapshot {snap} of {image_id}");
         report.deleted_snapshots.push(snap);

@@ -285,8 +285,7 @@ impl Sharing {
 /// Who else may launch the AMI, from its launch permissions (one DescribeImageAttribute,
 /// paced: a prune reads one per AMI). Deleting a shared AMI breaks the other accounts'
 /// launches, which only a lookup in each of those accounts can see (`prune-amis --targets`).
-pub async fn shared_with(ec2: &aws_sdk_ec2::Client, pacer: &crate::Pacer, ami: &str) -> Result<Sharing> {
-    pacer.wait("DescribeImageAttribute").await;
+pub async fn shared_with(ec2: &aws_sdk_ec2::Client, ami: &str) -> Result<Sharing> {
     let out = ec2
         .describe_image_attribute()
         .image_id(ami)
@@ -321,14 +320,14 @@ pub struct Uses {
 /// (one read an AMI, a few at once). Run beside [`find`], they cost one round
 /// trip instead of one after another; the reads of an AMI that a reference or a use then
 /// keeps are the price.
-pub async fn screen(ec2: &aws_sdk_ec2::Client, pacer: &crate::Pacer, ids: &[String], include_shared: bool) -> Result<Uses> {
+pub async fn screen(ec2: &aws_sdk_ec2::Client, ids: &[String], include_shared: bool) -> Result<Uses> {
     let mut uses = Uses::default();
     let reads = async {
         if include_shared {
             return Ok(Vec::new());
         }
         futures::stream::iter(
-            ids.iter().map(|id| async move { Ok::<_, anyhow::Error>((id.clone(), shared_with(ec2, pacer, id).await?.beyond(&[]))) }),
+            ids.iter().map(|id| async move { Ok::<_, anyhow::Error>((id.clone(), shared_with(ec2, id).await?.beyond(&[]))) }),
         )
         .buffered(LISTINGS_AT_ONCE)
         .try_collect::<Vec<_>>()

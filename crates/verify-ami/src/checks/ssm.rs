@@ -103,7 +103,6 @@ impl Checker<'_> {
         let ssm = self.ctx.ssm();
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
-            self.ctx.pacer().wait("SendCommand").await;
             let sent = ssm
                 .send_command()
                 .document_name("AWS-RunShellScript")

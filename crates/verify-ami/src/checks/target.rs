@@ -17,7 +17,6 @@ impl Checker<'_> {
         let started = Instant::now();
         let elb = self.ctx.elbv2();
         let targets: Vec<TargetDescription> = self.ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
-        self.ctx.pacer().wait("RegisterTargets").await;
         elb.register_targets()
             .target_group_arn(tg)
             .set_targets(Some(targets.clone()))
@@ -72,7 +71,6 @@ impl Checker<'_> {
 /// which ends their registration's use too).
 pub async fn deregister(ctx: &Context, tg: &str, ids: &[String]) {
     let targets: Vec<TargetDescription> = ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
-    ctx.pacer().wait("DeregisterTargets").await;
     match ctx.elbv2().deregister_targets().target_group_arn(tg).set_targets(Some(targets)).send().await {
         Ok(_) => tracing::info!("deregistered {} from {tg}", ids.join(", ")),
         Err(e) => tracing::warn!("{}", common::aws::error::AwsError::from_sdk(format!("deregistering {} from {tg}", ids.join(", ")), &e)),
