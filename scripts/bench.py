@@ -176,7 +176,9 @@ def main() -> int:
     only = set(args.only.split(","))
 
     bins = ROOT / "target" / ("debug" if args.profile == "dev" else args.profile)
-    missing = [t for t in ("latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh", "verify-ami") if not (bins / t).exists()]
+    listed = subprocess.run([str(bins / "deploy-tools"), "--list"], capture_output=True, text=True) if (bins / "deploy-tools").exists() else None
+    tools = listed.stdout.split() if listed and listed.returncode == 0 else ["deploy-tools"]
+    missing = [t for t in tools if not (bins / t).exists()]
     if missing:
         raise SystemExit(f"bench: build first: cargo build {'--release ' if args.profile == 'release' else ''}--workspace --bins (missing {missing})")
     if not args.no_peer and not (PEER_VENV / "bin/amicleaner").exists():

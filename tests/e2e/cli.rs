@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use deploy_tests::{bin_dir, Ran, TOOLS};
+use deploy_tests::{bin_dir, tools, Ran};
 
 fn run(tool: &str, args: &[&str]) -> Ran {
     Ran::from(Command::new(bin_dir().join(tool)).args(args).output().unwrap())
@@ -23,7 +23,7 @@ fn flags_from_completions(tool: &str) -> Vec<String> {
 
 #[test]
 fn help_explains_every_flag_with_an_example() {
-    for tool in TOOLS {
+    for tool in tools() {
         let help = run(tool, &["--help"]).expect(0).stdout;
         let flags = flags_from_completions(tool);
         assert!(flags.len() >= 10, "{tool}: {flags:?}");
@@ -36,7 +36,7 @@ fn help_explains_every_flag_with_an_example() {
 
 #[test]
 fn version_on_all() {
-    for tool in TOOLS {
+    for tool in tools() {
         let out = run(tool, &["--version"]).expect(0).stdout;
         assert!(out.starts_with(&format!("{tool} ")), "{out}");
     }
@@ -44,7 +44,7 @@ fn version_on_all() {
 
 #[test]
 fn completions_for_each_shell_and_man_pages() {
-    for tool in TOOLS {
+    for tool in tools() {
         for shell in ["bash", "zsh", "fish"] {
             let script = run(tool, &["--completions", shell]).expect(0).stdout;
             assert!(script.contains(tool) && script.contains("output"), "{tool} {shell}: {script}");

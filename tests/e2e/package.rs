@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use deploy_tests::{as_from_a_shell, awscli_dir, package, which, workdir, LocalAws, TOOLS};
+use deploy_tests::{as_from_a_shell, awscli_dir, package, tools, which, workdir, LocalAws};
 
 /// Unpacks the archive into `dir` and returns the package's folder.
 fn unpack(archive: &Path, dir: &Path) -> PathBuf {
@@ -37,7 +37,7 @@ fn the_package_holds_everything_listed_and_its_checksums_verify() {
         "LICENSE-APACHE".into(),
         "SHA256SUMS".into(),
     ];
-    for tool in TOOLS {
+    for tool in tools() {
         expected.push(format!("bin/{tool}"));
         expected.push(format!("completions/bash/{tool}"));
         expected.push(format!("completions/zsh/_{tool}"));
@@ -51,8 +51,8 @@ fn the_package_holds_everything_listed_and_its_checksums_verify() {
     let verify = Command::new("sha256sum").args(["--strict", "-c", "SHA256SUMS"]).current_dir(&pkg).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     let listed = std::fs::read_to_string(pkg.join("SHA256SUMS")).unwrap();
-    assert!(listed.lines().count() >= expected.len() - TOOLS.len() - 1, "every regular file is summed:\n{listed}");
-    for tool in TOOLS {
+    assert!(listed.lines().count() >= expected.len() - tools().len() - 1, "every regular file is summed:\n{listed}");
+    for tool in tools() {
         // Each name runs its own tool, with its own help and a version naming the commit.
         let out = Command::new(pkg.join("bin").join(tool)).arg("--version").output().unwrap();
         let line = String::from_utf8(out.stdout).unwrap();
@@ -109,11 +109,11 @@ async fn the_install_phase_installs_the_package_and_the_pipeline_deploys_with_it
     let tools_dir = workdir();
     let made = aws.pipeline(dir.path(), &["world"], &[("ASG_NAME", "app")]).expect(0).json();
     let sha = sha256(archive);
-    let tools = tools_dir.path().to_string_lossy().into_owned();
+    let installed_in = tools_dir.path().to_string_lossy().into_owned();
     let env = [
         ("TOOLS_URL", url.as_str()),
         ("TOOLS_SHA256", sha.as_str()),
-        ("TOOLS_DIR", tools.as_str()),
+        ("TOOLS_DIR", installed_in.as_str()),
         ("SOURCE_AMI", made["SOURCE_AMI"].as_str().unwrap()),
         ("LAUNCH_TEMPLATE_ID", made["LAUNCH_TEMPLATE_ID"].as_str().unwrap()),
         ("ASG_NAME", "app"),
@@ -125,7 +125,7 @@ async fn the_install_phase_installs_the_package_and_the_pipeline_deploys_with_it
     let run = aws.pipeline_with(dir.path(), &["run", "install", "pre_build", "build", "post_build"], &env, &path_first).expect(0);
     assert!(run.stdout.contains("Instance refresh Successful"), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("installed deploy-tools-"), "{}", run.stderr);
-    for tool in TOOLS {
+    for tool in tools() {
         assert!(tools_dir.path().join(tool).exists(), "{tool} installed");
     }
     let baked = std::fs::read_to_string(dir.path().join("latest_ami_id")).unwrap();

@@ -30,7 +30,7 @@ use std::time::Duration;
 pub use run::{Ran, Run};
 pub use server::{FaultProxy, LocalAws, REGION};
 pub use setup::World;
-pub use tools::{as_from_a_shell, awscli_dir, bin_dir, package, require, root, venv_python, which, TOOLS};
+pub use tools::{as_from_a_shell, awscli_dir, bin_dir, package, require, root, tools, venv_python, which};
 
 /// Writes a refresh config into `dir` and returns its path.
 pub fn refresh_config(dir: &Path, body: &str) -> String {

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub const TOOLS: [&str; 6] = ["latest-ami", "prune-amis", "delete-ami", "bump-launch-template", "instance-refresh", "verify-ami"];
-
 /// The repository's root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
@@ -49,10 +47,24 @@ pub fn bin_dir() -> &'static Path {
         }
         let status = build.status().expect("running cargo build");
         assert!(status.success(), "building the tools failed");
-        for tool in TOOLS {
+        require("deploy-tools", dir.join("deploy-tools").exists(), "cargo build --bins did not produce it");
+        dir
+    })
+}
+
+/// The tools' names, as `deploy-tools --list` gives them (the one list of them); each is built.
+pub fn tools() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let dir = bin_dir();
+        let out = Command::new(dir.join("deploy-tools")).arg("--list").output().expect("running deploy-tools --list");
+        assert!(out.status.success(), "deploy-tools --list failed");
+        let names: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+        assert!(!names.is_empty(), "deploy-tools --list names no tool");
+        for tool in &names {
             require(tool, dir.join(tool).exists(), "cargo build --bins did not produce it");
         }
-        dir
+        names
     })
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use common::deploy::regions::{check_known, list_in_each, RegionList};
-use common::images::verdict::Verdict;
+use common::images::verdict::{deployable, NotDeployable};
 use common::{list_amis, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
@@ -130,21 +130,23 @@ impl Args {
         let amis = list_amis(&ctx.ec2(), &scope, true).await?;
         let now = std::time::SystemTime::now();
         let verified_only = self.verified;
-        let Some(newest) = amis.into_iter().rev().find(|a| {
-            if a.is_deprecated_at(now) {
-                tracing::info!("skipping {}: deprecated since {}", a.image_id, a.deprecation_time.as_deref().unwrap_or("?"));
-                return false;
+        let Some(newest) = amis.into_iter().rev().find(|a| match deployable(a, now, verified_only) {
+            Ok(()) => true,
+            Err(NotDeployable::FailedVerification(reason)) => {
+                tracing::warn!("passing over {}: its verification failed ({reason})", a.image_id);
+                false
             }
-            match Verdict::of(a) {
-                Verdict::Failed { reason } => {
-                    tracing::warn!("passing over {}: its verification failed ({reason})", a.image_id);
-                    false
-                }
-                Verdict::Unverified if verified_only => {
-                    tracing::info!("skipping {}: not verified (--verified)", a.image_id);
-                    false
-                }
-                _ => true,
+            Err(NotDeployable::Deprecated) => {
+                tracing::info!("skipping {}: deprecated since {}", a.image_id, a.deprecation_time.as_deref().unwrap_or("?"));
+                false
+            }
+            Err(NotDeployable::NotVerified) => {
+                tracing::info!("skipping {}: not verified (--verified)", a.image_id);
+                false
+            }
+            Err(why) => {
+                tracing::info!("skipping {}: {why}", a.image_id);
+                false
             }
         }) else {
             let with = scope.tags.iter().map(|(k, v)| format!(" {k}={v:?}")).collect::<String>();

@@ -24,6 +24,7 @@ use common::images::builds::{pick, Picked};
 use common::images::delete::{delete, Batch, Target};
 use common::images::inuse::Sharing;
 use common::images::keep::Keep;
+use common::images::retire::Retirement;
 use common::{list_amis, Ami, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Scope, TagArgs, Tool, Uses};
 use futures::stream::{self, StreamExt};
 
@@ -390,8 +391,8 @@ impl Pruning {
                     }
                     let outcome = match action {
                         Action::Delete => delete(ec2, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
-                        Action::Disable => common::images::retire::disable(ec2, &id, dry_run).await.map(|()| Outcome::Retired),
-                        Action::Deprecate => common::images::retire::deprecate(ec2, &id, dry_run, now).await.map(|()| Outcome::Retired),
+                        Action::Disable => Retirement::Disable.apply(ec2, &id, dry_run, now).await.map(|()| Outcome::Retired),
+                        Action::Deprecate => Retirement::Deprecate.apply(ec2, &id, dry_run, now).await.map(|()| Outcome::Retired),
                         Action::Keep => Ok(Outcome::Retired),
                     };
                     (id, outcome.unwrap_or_else(Outcome::Failed))

@@ -19,16 +19,17 @@ pub mod report;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use common::aws::error::Usage;
 use common::aws::ids::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
 use common::cli::flags::{positive_secs, PaceArgs};
+use common::images::retire::Retirement;
 use common::{Context, GlobalArgs, Plan, Prepared, Tool};
 use futures::FutureExt;
 
 use crate::checks::{Checker, Ended};
 use crate::launch::Launcher;
-use crate::report::{Verdict, Verified};
+use crate::report::{Ending, Verified};
 
 /// Boot AMI_ID from the launch template, check the instance, record the verdict on the AMI.
 ///
@@ -104,7 +105,7 @@ pub struct Args {
 
     /// When the AMI fails, also deprecate it (now) or disable it.
     #[arg(long, value_enum, value_name = "WHAT")]
-    pub on_failure: Option<OnFailure>,
+    pub on_failure: Option<Retirement>,
 
     /// Ask EC2 whether the launch would be allowed (DryRun); launch nothing, record nothing.
     #[arg(long)]
@@ -115,16 +116,6 @@ pub struct Args {
 
     #[command(flatten)]
     pub global: GlobalArgs,
-}
-
-/// What else happens to an AMI that fails.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    /// Deprecate it now (EnableImageDeprecation): it drops out of default listings.
-    Deprecate,
-    /// Disable it (DisableImage): nothing new can launch it until it is enabled again.
-    Disable,
 }
 
 fn group_name(s: &str) -> Result<String, String> {
@@ -180,7 +171,7 @@ impl Plan for Args {
             let prepared = launcher.prepare().await?;
             let mut report = Verified::new(&self, &run, &prepared);
             launcher.dry_run(&prepared).await?;
-            report.verdict = Verdict::DryRun;
+            report.verdict = Ending::DryRun;
             return Ok(report.finish(started));
         }
         // What to launch, and what an earlier run left, looked up at the same time.
@@ -214,11 +205,11 @@ impl Plan for Args {
             Err(e) => tracing::error!("{}", common::aws::error::render(e)),
         }
         match ended? {
-            Ended::Passed => report.verdict = Verdict::Passed,
+            Ended::Passed => report.verdict = Ending::Passed,
             Ended::Failed(reason) => report.failed(reason),
             Ended::Interrupted => report.interrupted(),
         }
-        if matches!(report.verdict, Verdict::Passed | Verdict::Failed) {
+        if matches!(report.verdict, Ending::Passed | Ending::Failed) {
             report.retired = record::record(&ctx, &self, &prepared.image, &report).await?;
             report.recorded = true;
         }

@@ -4,18 +4,22 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
+use common::images::verdict::{self, Verdict};
 use common::{Report, Status};
 use serde::Serialize;
 
 use crate::launch::Prepared;
-use crate::{Args, OnFailure};
+use crate::Args;
+use common::images::retire::Retirement;
 
 /// How much of a failed command's output is kept (its end: where the error usually is).
 pub const OUTPUT_TAIL: usize = 4000;
 
+/// How the run ended (the report's `verdict`): with a verdict recorded on the AMI
+/// ([`Ending::recorded`]), or with none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub enum Ending {
     Passed,
     Failed,
     /// Ctrl-C or SIGTERM: the instances were terminated, no verdict was recorded.
@@ -97,7 +101,7 @@ pub struct Verified {
     pub version_number: i64,
     /// This run's ID, on its instances' `verify-ami:run` tag.
     pub run_id: String,
-    pub verdict: Verdict,
+    pub verdict: Ending,
     pub reason: Option<String>,
     pub instances: Vec<Launched>,
     pub checks: Vec<Check>,
@@ -106,7 +110,7 @@ pub struct Verified {
     /// Whether the verdict was recorded on the AMI as tags.
     pub recorded: bool,
     /// What --on-failure did to the failed AMI.
-    pub retired: Option<OnFailure>,
+    pub retired: Option<Retirement>,
     /// Looks at the instances (each a fixed number of calls).
     pub looks: u32,
     pub duration_seconds: f64,
@@ -121,7 +125,7 @@ impl Verified {
             source_version: prepared.version.clone(),
             version_number: prepared.version_number,
             run_id: run.to_owned(),
-            verdict: Verdict::Interrupted,
+            verdict: Ending::Interrupted,
             reason: None,
             instances: Vec::new(),
             checks: Vec::new(),
@@ -135,12 +139,12 @@ impl Verified {
     }
 
     pub fn failed(&mut self, reason: String) {
-        self.verdict = Verdict::Failed;
+        self.verdict = Ending::Failed;
         self.reason = Some(reason);
     }
 
     pub fn interrupted(&mut self) {
-        self.verdict = Verdict::Interrupted;
+        self.verdict = Ending::Interrupted;
         self.reason = Some("interrupted".into());
     }
 
@@ -150,13 +154,25 @@ impl Verified {
     }
 }
 
+impl Verified {
+    /// The verdict to record on the AMI: a pass or a failure with its reason; none for a
+    /// dry run or an interrupted run.
+    pub fn recorded(&self) -> Option<Verdict> {
+        match self.verdict {
+            Ending::Passed => Some(Verdict::Passed { at: None }),
+            Ending::Failed => Some(Verdict::Failed { reason: self.reason.clone().unwrap_or_else(|| "no reason".into()) }),
+            Ending::Interrupted | Ending::DryRun => None,
+        }
+    }
+}
+
 impl Report for Verified {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         let verdict = match self.verdict {
-            Verdict::Passed => "passed",
-            Verdict::Failed => "failed",
-            Verdict::Interrupted => "interrupted",
-            Verdict::DryRun => "dry-run",
+            Ending::Passed => verdict::PASSED,
+            Ending::Failed => verdict::FAILED,
+            Ending::Interrupted => "interrupted",
+            Ending::DryRun => "dry-run",
         };
         let instances: Vec<&str> = self.instances.iter().map(|i| i.instance_id.as_str()).collect();
         let on = if instances.is_empty() { String::new() } else { format!(", {}", instances.join(", ")) };
@@ -192,15 +208,15 @@ impl Report for Verified {
 
     fn failure(&self) -> Option<String> {
         match self.verdict {
-            Verdict::Passed | Verdict::DryRun => None,
-            Verdict::Failed => Some(format!("{} failed verification: {}", self.image_id, self.reason.as_deref().unwrap_or("no reason"))),
-            Verdict::Interrupted => Some("interrupted: the instances launched were terminated; no verdict recorded".into()),
+            Ending::Passed | Ending::DryRun => None,
+            Ending::Failed => Some(format!("{} failed verification: {}", self.image_id, self.reason.as_deref().unwrap_or("no reason"))),
+            Ending::Interrupted => Some("interrupted: the instances launched were terminated; no verdict recorded".into()),
         }
     }
 
     fn failure_status(&self) -> Status {
         match self.verdict {
-            Verdict::Interrupted => Status::Interrupted,
+            Ending::Interrupted => Status::Interrupted,
             _ => Status::Failed,
         }
     }

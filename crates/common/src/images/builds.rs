@@ -7,12 +7,11 @@
 //! from (SourceImageId, SourceImageRegion); where it does, the copies must agree, or the AMIs
 //! only share a name and are not one build.
 
-use aws_sdk_ec2::types::ImageState;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::images::ami::Ami;
-use crate::images::verdict::Verdict;
+use crate::images::verdict::deployable;
 use serde::Serialize;
 
 /// A build as found: its copies by Region.
@@ -70,11 +69,7 @@ pub fn pick(regions: &[String], listed: &[(String, Vec<Ami>)], now: SystemTime, 
         for region in regions {
             let why = match build.copies.get(region.as_str()) {
                 None => Some("missing".to_owned()),
-                Some(ami) if ami.state != ImageState::Available => Some(ami.state.as_str().to_owned()),
-                Some(ami) if ami.is_deprecated_at(now) => Some("deprecated".to_owned()),
-                Some(ami) if Verdict::of(ami).failed() => Some("failed verification".to_owned()),
-                Some(ami) if verified_only && !Verdict::of(ami).passed() => Some("not verified".to_owned()),
-                Some(_) => None,
+                Some(ami) => deployable(ami, now, verified_only).err().map(|why| why.to_string()),
             };
             if let Some(why) = why {
                 not_ready.insert(region.clone(), why);
