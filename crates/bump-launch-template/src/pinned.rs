@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use common::aws::error::aws_error;
 use common::groups::launches::{template_uses, Group};
-use common::groups::refresh::{phase_named, Phase};
+use common::groups::refresh::{phase, Phase};
 pub use common::groups::templates::Template;
 
 /// Version number -> why it must stay, for the template's `groups` (every group in the
@@ -43,7 +43,7 @@ pub async fn pinned_versions(
             for r in page.instance_refreshes() {
                 // Not over: it may still launch from its desired configuration.
                 let status = r.status().map(|s| s.as_str()).unwrap_or_default();
-                if phase_named(status) != Phase::Waiting {
+                if r.status().map_or(Phase::Waiting, phase) != Phase::Waiting {
                     continue;
                 }
                 let Some(desired) = r.desired_configuration() else { continue };

@@ -21,7 +21,7 @@ use clap::{Parser, ValueEnum};
 use common::aws::error::Usage;
 use common::aws::ids::LaunchTemplateId;
 use common::cli::flags::positive_secs;
-use common::groups::refresh::{phase_named, Phase};
+use common::groups::refresh::{phase, Phase};
 use common::{Context, GlobalArgs, Plan, Prepared, Tool};
 
 use crate::config::RefreshConfig;
@@ -147,7 +147,7 @@ impl Plan for Refresh {
             return Ok(Refreshed {
                 instance_refresh_id: String::new(),
                 auto_scaling_group_name: self.asg_name.clone(),
-                status: "DryRun".into(),
+                status: None,
                 percentage_complete: None,
                 instances_to_update: None,
                 status_reason: None,
@@ -187,9 +187,9 @@ impl Plan for Refresh {
             }
             Waited::Interrupted(r) => (r, Stop::Interrupted),
         };
-        let status = last.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
-        let activities =
-            if stopped == Stop::Finished && phase_named(&status) == Phase::Failed { follower.activities().await } else { Vec::new() };
+        let status = last.status().cloned();
+        let failed = status.as_ref().map(phase) == Some(Phase::Failed);
+        let activities = if stopped == Stop::Finished && failed { follower.activities().await } else { Vec::new() };
         Ok(Refreshed {
             instance_refresh_id: id,
             auto_scaling_group_name: self.asg_name.clone(),

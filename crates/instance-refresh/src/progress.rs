@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::types::InstanceRefresh;
 
-use common::groups::refresh::{phase_named, Phase};
+use common::groups::refresh::{phase, Phase};
 
 use crate::report::pct;
 
@@ -39,7 +39,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(r.percentage_complete().unwrap_or(0).clamp(0, 100) as u64);
             bar.set_message(format!("{status}{left}{reason}"));
-            if phase_named(&status) != Phase::Waiting {
+            if r.status().map_or(Phase::Waiting, phase) != Phase::Waiting {
                 bar.finish();
             }
             return;

@@ -3,7 +3,8 @@
 
 use std::io::{self, Write};
 
-use common::groups::refresh::{phase_named, Phase};
+use aws_sdk_autoscaling::types::InstanceRefreshStatus;
+use common::groups::refresh::{phase, Phase};
 use common::{Report, Status};
 use serde::Serialize;
 
@@ -32,7 +33,9 @@ pub struct Activity {
 pub struct Refreshed {
     pub instance_refresh_id: String,
     pub auto_scaling_group_name: String,
-    pub status: String,
+    /// AWS's status, as AWS spells it in JSON; none for a dry run ("DryRun").
+    #[serde(serialize_with = "status_as_aws_spells_it")]
+    pub status: Option<InstanceRefreshStatus>,
     pub percentage_complete: Option<i32>,
     pub instances_to_update: Option<i32>,
     pub status_reason: Option<String>,
@@ -44,30 +47,44 @@ pub struct Refreshed {
     pub polls: u32,
 }
 
+impl Refreshed {
+    /// The status as AWS spells it, or "DryRun".
+    pub fn status_text(&self) -> &str {
+        self.status.as_ref().map_or("DryRun", InstanceRefreshStatus::as_str)
+    }
+}
+
+fn status_as_aws_spells_it<S: serde::Serializer>(status: &Option<InstanceRefreshStatus>, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(status.as_ref().map_or("DryRun", InstanceRefreshStatus::as_str))
+}
+
 impl Report for Refreshed {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         if self.stopped == Stop::DryRun {
             return writeln!(out, "Would start an instance refresh of {}", self.auto_scaling_group_name);
         }
-        writeln!(out, "Instance refresh {}{}", self.status, pct(self.percentage_complete))
+        writeln!(out, "Instance refresh {}{}", self.status_text(), pct(self.percentage_complete))
     }
 
     fn failure(&self) -> Option<String> {
         let id = &self.instance_refresh_id;
         let group = &self.auto_scaling_group_name;
-        let mut msg = match (self.stopped, phase_named(&self.status)) {
-            (Stop::Finished, Phase::Succeeded) | (Stop::DryRun, _) => return None,
-            (Stop::Interrupted, _) if self.status == "Cancelling" || self.status == "Cancelled" => {
+        let status = self.status_text();
+        let mut msg = match (self.stopped, self.status.as_ref().map(phase)) {
+            (Stop::Finished, Some(Phase::Succeeded)) | (Stop::DryRun, _) => return None,
+            (Stop::Interrupted, _)
+                if matches!(self.status, Some(InstanceRefreshStatus::Cancelling | InstanceRefreshStatus::Cancelled)) =>
+            {
                 format!("interrupted: refresh {id} of {group} is being cancelled")
             }
             (Stop::Interrupted, _) => format!(
                 "interrupted: stopped waiting, but refresh {id} goes on in AWS; follow it with: aws autoscaling describe-instance-refreshes --auto-scaling-group-name {group} --instance-refresh-ids {id}"
             ),
             (Stop::TimedOut, _) => format!(
-                "gave up waiting for refresh {id} of {group}: still {} after {:.0}s (it goes on in AWS)",
-                self.status, self.duration_seconds
+                "gave up waiting for refresh {id} of {group}: still {status} after {:.0}s (it goes on in AWS)",
+                self.duration_seconds
             ),
-            _ => format!("refresh {id} of {group} ended {}", self.status),
+            _ => format!("refresh {id} of {group} ended {status}"),
         };
         if let Some(reason) = &self.status_reason {
             msg.push_str(&format!(": {}", common::aws::error::one_line(reason)));
