@@ -25,10 +25,9 @@ use aws_sdk_ec2::types::{LaunchTemplateErrorCode, RequestLaunchTemplateData};
 use clap::Parser;
 use common::aws::error::{aws_error, dry_run_ok};
 use common::aws::ids::{AmiId, LaunchTemplateId, Version as VersionArg};
-use common::cli::flags::PaceArgs;
 use common::groups::launches::{list_groups, Group};
 use common::images::ami::describe_one;
-use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool};
+use common::{Context, GlobalArgs, Plan, Report, Tool};
 use serde::Serialize;
 pub use versions::{plan_versions, resolve_source, Version};
 
@@ -85,12 +84,20 @@ pub struct Args {
     /// Check permissions with EC2's DryRun and print what would be deleted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
 
-    #[command(flatten, next_help_heading = "Pacing")]
-    pub pace: PaceArgs,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
+/// A bump to make, from the arguments: the template, the AMI, how many versions to keep, the
+/// version to copy, and what else to do.
+#[derive(Debug)]
+pub struct Bump {
+    pub launch_template_id: LaunchTemplateId,
+    pub ami_id: AmiId,
+    /// 2 or more.
+    pub versions_to_keep: usize,
+    pub source_version: VersionArg,
+    pub set_default: bool,
+    pub allow_older: bool,
+    pub dry_run: bool,
 }
 
 /// What a bump did.
@@ -140,55 +147,41 @@ impl Report for Bumped {
 
 impl Tool for Args {
     const NAME: &'static str = "bump-launch-template";
-    type Plan = Args;
-
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
+    const PACED: bool = true;
+    type Plan = Bump;
 
     /// The one check that is not a usage error: the replaced script exited 1 here, and
     /// pipelines may depend on that.
-    fn prepare(self) -> Result<Prepared<Args>> {
+    fn prepare(self, _: &GlobalArgs) -> Result<Bump> {
         if self.versions_to_keep < 2 {
             bail!("Must keep at least 2 versions of launch template");
         }
-        let rate = self.pace.rate;
-        Ok(Prepared::new(self).rate(rate))
+        Ok(Bump {
+            launch_template_id: self.launch_template_id,
+            ami_id: self.ami_id,
+            versions_to_keep: usize::try_from(self.versions_to_keep).unwrap_or(usize::MAX),
+            source_version: self.source_version,
+            set_default: self.set_default,
+            allow_older: self.allow_older,
+            dry_run: self.dry_run,
+        })
     }
 }
 
-impl Plan for Args {
+/// What a bump found before it changed anything: the template's versions, the versions groups
+/// and their refreshes pin, and what the AMI's fit could not be checked against.
+struct Looked {
+    listed: versions::Listed,
+    pinned: BTreeMap<i64, Vec<String>>,
+    notes: Vec<String>,
+}
+
+impl Plan for Bump {
     type Report = Bumped;
 
     async fn run(self, ctx: Context) -> Result<Bumped> {
-        let ec2 = ctx.ec2();
-        let lt = self.launch_template_id.as_str();
-        let ami = self.ami_id.as_str();
-        let keep = usize::try_from(self.versions_to_keep).unwrap_or(usize::MAX);
-
-        // What the new version would launch, and where: the AMI, the template's versions and
-        // every group, looked up at the same time.
-        let asg = ctx.autoscaling();
-        let (image, listed, groups) =
-            futures::try_join!(describe_one(&ec2, ami), versions::list_versions(&ec2, lt), list_groups(&asg, &[]))?;
-        let Some(image) = image else { bail!("{ami} does not exist (InvalidAMIID.NotFound): no version created") };
-        let template = pinned::Template { id: lt, name: listed.name.as_deref() };
-        // Then, at the same time: whether the AMI fits where the version would launch it,
-        // whether it is older than what the template runs, and which versions groups and
-        // their refreshes pin (the versions to delete are chosen from these).
-        let order = async {
-            if self.allow_older {
-                Ok(())
-            } else {
-                order::check(&ec2, &image, &listed).await
-            }
-        };
-        let (notes, (), pinned) = futures::try_join!(
-            self.check_fit(&ec2, &image, &template, &listed, &groups),
-            order,
-            pinned::pinned_versions(&asg, &template, &groups)
-        )?;
-
+        let (lt, ami) = (self.launch_template_id.as_str(), self.ami_id.as_str());
+        let Looked { listed, pinned, notes } = self.look(&ctx).await?;
         let new_version = self.create(&ctx, &listed).await?;
         let mut all = listed.versions.clone();
         if !all.iter().any(|v| v.number == new_version) {
@@ -197,32 +190,9 @@ impl Plan for Args {
         let source = resolve_source(self.source_version, &all, new_version).unwrap_or(new_version);
         tracing::info!("created version {new_version} of {lt} (from version {source}) with {ami}");
 
-        let (mut kept, doomed) = plan_versions(&all, keep, source, &pinned);
+        let (mut kept, doomed) = plan_versions(&all, self.versions_to_keep, source, &pinned);
         let old_default = all.iter().find(|v| v.is_default).map_or(1, |v| v.number);
-
-        // The new default and the deletes at the same time, unless the old default is to be
-        // deleted: EC2 refuses to delete the default version, so it must stop being one first.
-        let make_default = async {
-            if !self.set_default {
-                return Ok(old_default);
-            }
-            dry_run_ok(
-                ec2.modify_launch_template()
-                    .launch_template_id(lt)
-                    .default_version(new_version.to_string())
-                    .dry_run(self.dry_run)
-                    .send()
-                    .await,
-            )
-            .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
-            Ok::<_, anyhow::Error>(new_version)
-        };
-        let (default_version, (deleted, failed)) = if self.set_default && doomed.contains(&old_default) {
-            let default_version = make_default.await?;
-            (default_version, self.delete_versions(&ctx, &doomed).await?)
-        } else {
-            futures::try_join!(make_default, self.delete_versions(&ctx, &doomed))?
-        };
+        let (default_version, (deleted, failed)) = self.default_and_deletes(&ctx, new_version, old_default, &doomed).await?;
         let gone: BTreeSet<i64> = deleted.iter().copied().collect();
         let kept_versions: Vec<i64> = all.iter().map(|v| v.number).filter(|n| !gone.contains(n)).collect();
         // A version that failed to delete stays too; say why.
@@ -247,7 +217,73 @@ impl Plan for Args {
     }
 }
 
-impl Args {
+impl Bump {
+    /// Everything a bump checks before it makes a version. What the new version would launch,
+    /// and where (the AMI, the template's versions and every group) are looked up at the same
+    /// time; then, at the same time, whether the AMI fits where the version would launch it,
+    /// whether it is older than what the template runs, and which versions groups and their
+    /// refreshes pin (the versions to delete are chosen from these).
+    async fn look(&self, ctx: &Context) -> Result<Looked> {
+        let ec2 = ctx.ec2();
+        let (lt, ami) = (self.launch_template_id.as_str(), self.ami_id.as_str());
+        let asg = ctx.autoscaling();
+        let (image, listed, groups) =
+            futures::try_join!(describe_one(&ec2, ami), versions::list_versions(&ec2, lt), list_groups(&asg, &[]))?;
+        let Some(image) = image else { bail!("{ami} does not exist (InvalidAMIID.NotFound): no version created") };
+        let template = pinned::Template { id: lt, name: listed.name.as_deref() };
+        // Then, at the same time: whether the AMI fits where the version would launch it,
+        // whether it is older than what the template runs, and which versions groups and
+        // their refreshes pin (the versions to delete are chosen from these).
+        let order = async {
+            if self.allow_older {
+                Ok(())
+            } else {
+                order::check(&ec2, &image, &listed).await
+            }
+        };
+        let (notes, (), pinned) = futures::try_join!(
+            self.check_fit(&ec2, &image, &template, &listed, &groups),
+            order,
+            pinned::pinned_versions(&asg, &template, &groups)
+        )?;
+        Ok(Looked { listed, pinned, notes })
+    }
+
+    /// The new default (with --set-default; else the old default stays) and the deletes at the
+    /// same time, unless the old default is to be deleted: EC2 refuses to delete the default
+    /// version, so it must stop being one first. Returns the default version and the deletes'
+    /// outcome.
+    async fn default_and_deletes(
+        &self,
+        ctx: &Context,
+        new_version: i64,
+        old_default: i64,
+        doomed: &[i64],
+    ) -> Result<(i64, (Vec<i64>, Vec<FailedVersion>))> {
+        let (ec2, lt) = (ctx.ec2(), self.launch_template_id.as_str());
+        let make_default = async {
+            if !self.set_default {
+                return Ok(old_default);
+            }
+            dry_run_ok(
+                ec2.modify_launch_template()
+                    .launch_template_id(lt)
+                    .default_version(new_version.to_string())
+                    .dry_run(self.dry_run)
+                    .send()
+                    .await,
+            )
+            .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
+            Ok::<_, anyhow::Error>(new_version)
+        };
+        if self.set_default && doomed.contains(&old_default) {
+            let default_version = make_default.await?;
+            Ok((default_version, self.delete_versions(ctx, doomed).await?))
+        } else {
+            futures::try_join!(make_default, self.delete_versions(ctx, doomed))
+        }
+    }
+
     /// Refuses (exit 1, before any version is made) an AMI that cannot launch where the new
     /// version would launch it ([`fit`]); returns what could not be checked.
     async fn check_fit(

@@ -23,7 +23,7 @@ pub use aws::Context;
 pub use cli::flags::GlobalArgs;
 pub use cli::output::{OutputFormat, Report};
 pub use cli::status::Status;
-pub use cli::{Plan, Prepared, Tool};
+pub use cli::{Plan, Tool};
 pub use deploy::regions::{RegionList, RegionsArgs};
 pub use images::ami::{list_amis, sort_oldest_first, Ami};
 pub use images::inuse::{InUse, Uses};

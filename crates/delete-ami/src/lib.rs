@@ -17,11 +17,10 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use common::aws::error::Usage;
 use common::aws::ids::AmiId;
-use common::cli::flags::PaceArgs;
 use common::images::ami::describe_one;
 use common::images::delete::{delete, leftovers, Batch, Deletion, Target};
 use common::images::keep::{why_kept, Keep};
-use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool, Uses};
+use common::{Context, GlobalArgs, Plan, Report, Tool, Uses};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -68,26 +67,19 @@ pub struct Args {
     /// How many AMIs to delete at the same time.
     #[arg(long, value_name = "N", default_value_t = 4, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
-
-    #[command(flatten, next_help_heading = "Pacing")]
-    pub pace: PaceArgs,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
 }
 
-/// What to delete: the arguments, and the IDs they name, in order, each once (stdin read in).
+/// What to delete: the IDs the arguments name, in order, each once (stdin read in), and how.
+#[derive(Debug)]
 pub struct Doomed {
-    pub args: Args,
     pub ids: Vec<String>,
-}
-
-impl std::ops::Deref for Doomed {
-    type Target = Args;
-
-    fn deref(&self) -> &Args {
-        &self.args
-    }
+    /// One ID was given (not `-`): its failure is the whole run's error.
+    pub single: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    pub include_shared: bool,
+    pub missing_ok: bool,
+    pub concurrency: u16,
 }
 
 /// One AMI_ID argument: an ID, or `-` for stdin.
@@ -173,14 +165,11 @@ impl Report for Deleted {
 
 impl Tool for Args {
     const NAME: &'static str = "delete-ami";
+    const PACED: bool = true;
     type Plan = Doomed;
 
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
-
     /// Reads stdin for `-`: every ID is known, and well-formed, before the first request.
-    fn prepare(self) -> Result<Prepared<Doomed>> {
+    fn prepare(self, _: &GlobalArgs) -> Result<Doomed> {
         if self.amis.iter().filter(|a| **a == AmiArg::Stdin).count() > 1 {
             bail!(Usage("- (stdin) may be given once".into()));
         }
@@ -204,8 +193,15 @@ impl Tool for Args {
             };
             all.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
         }
-        let rate = self.pace.rate;
-        Ok(Prepared::new(Doomed { args: self, ids: all }).rate(rate))
+        Ok(Doomed {
+            ids: all,
+            single: self.amis.len() == 1 && self.amis[0] != AmiArg::Stdin,
+            dry_run: self.dry_run,
+            force: self.force,
+            include_shared: self.include_shared,
+            missing_ok: self.missing_ok,
+            concurrency: self.concurrency,
+        })
     }
 }
 
@@ -214,7 +210,7 @@ impl Plan for Doomed {
 
     async fn run(self, ctx: Context) -> Result<Deleted> {
         let ec2 = ctx.ec2();
-        let single = self.amis.len() == 1 && self.amis[0] != AmiArg::Stdin;
+        let single = self.single;
         let concurrency = usize::from(self.concurrency);
 
         // Each AMI as it stands (one DescribeImages each: a batch would fail whole on one

@@ -21,7 +21,7 @@ use common::deploy::regions::check_known;
 use common::deploy::targets::{Target, Targets};
 use common::groups::launches::list_groups;
 use common::groups::templates::Template;
-use common::{Context, GlobalArgs, Plan, Prepared, Report, Tool};
+use common::{Context, GlobalArgs, Plan, RegionList, Report, Tool};
 use serde::Serialize;
 
 /// Check a multi-Region deploy's targets file and print its targets, one line each.
@@ -46,14 +46,14 @@ pub struct Args {
     /// on the line after the Regions.
     #[arg(long)]
     pub list_accounts: bool,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
 }
 
 /// The targets file, read and checked, to check against AWS.
+#[derive(Debug)]
 pub struct Check {
     targets: Targets,
+    /// The targets' Regions, once each, in the file's order.
+    regions: RegionList,
     list_regions: bool,
     list_accounts: bool,
 }
@@ -90,24 +90,23 @@ impl Tool for Args {
     const NAME: &'static str = "deploy-tools targets";
     type Plan = Check;
 
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
-
-    fn prepare(self) -> Result<Prepared<Check>> {
+    fn prepare(self, _: &GlobalArgs) -> Result<Check> {
         let targets = Targets::read(&self.file)?;
-        let first = targets.regions().names()[0].clone();
-        Ok(Prepared::new(Check { targets, list_regions: self.list_regions, list_accounts: self.list_accounts })
-            .fallback_region(Some(first)))
+        let regions = targets.regions();
+        Ok(Check { targets, regions, list_regions: self.list_regions, list_accounts: self.list_accounts })
     }
 }
 
 impl Plan for Check {
     type Report = Listed;
 
+    fn fallback_region(&self) -> Option<&str> {
+        Some(self.regions.first())
+    }
+
     async fn run(self, ctx: Context) -> Result<Listed> {
         let targets = self.targets;
-        check_known(&ctx.ec2(), &targets.regions()).await?;
+        check_known(&ctx.ec2(), &self.regions).await?;
         let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(&ctx, i + 1, t));
         futures::future::try_join_all(checks).await?;
         let accounts = targets.accounts();

@@ -22,7 +22,7 @@ use common::aws::error::Usage;
 use common::aws::ids::LaunchTemplateId;
 use common::cli::flags::positive_secs;
 use common::groups::refresh::{phase, Phase};
-use common::{Context, GlobalArgs, Plan, Prepared, Tool};
+use common::{Context, GlobalArgs, Plan, Tool};
 
 use crate::config::RefreshConfig;
 use crate::follow::{Follower, Waited};
@@ -78,23 +78,25 @@ pub struct Args {
     /// Check the config and the group, print what would be started, start nothing.
     #[arg(long)]
     pub dry_run: bool,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
 }
 
-/// A refresh to start: the arguments, and the config file they name, read and checked.
+/// A refresh to start and follow: the group, the config file read and checked, the version to
+/// pin it to, and how to wait.
+#[derive(Debug)]
 pub struct Refresh {
-    pub args: Args,
+    pub asg_name: String,
     pub config: RefreshConfig,
-}
-
-impl std::ops::Deref for Refresh {
-    type Target = Args;
-
-    fn deref(&self) -> &Args {
-        &self.args
-    }
+    /// The launch template version to pin the refresh to, and the template (else the config's
+    /// or the group's).
+    pub launch_template_version: Option<u64>,
+    pub launch_template_id: Option<LaunchTemplateId>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub if_running: IfRunning,
+    pub cancel_on_exit: bool,
+    pub dry_run: bool,
+    /// --quiet: no progress on stderr.
+    pub quiet: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,11 +113,7 @@ impl Tool for Args {
     const NAME: &'static str = "instance-refresh";
     type Plan = Refresh;
 
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
-
-    fn prepare(self) -> Result<Prepared<Refresh>> {
+    fn prepare(self, global: &GlobalArgs) -> Result<Refresh> {
         let config = config::load(&self.config_file).map_err(|e| Usage(common::aws::error::render(&e)))?;
         if let Some(name) = &config.auto_scaling_group_name {
             if name != &self.asg_name {
@@ -126,7 +124,18 @@ impl Tool for Args {
                 )));
             }
         }
-        Ok(Prepared::new(Refresh { args: self, config }))
+        Ok(Refresh {
+            asg_name: self.asg_name,
+            config,
+            launch_template_version: self.launch_template_version,
+            launch_template_id: self.launch_template_id,
+            interval: Duration::from_secs_f64(self.interval),
+            timeout: Duration::from_secs_f64(self.timeout),
+            if_running: self.if_running,
+            cancel_on_exit: self.cancel_on_exit,
+            dry_run: self.dry_run,
+            quiet: global.out.quiet,
+        })
     }
 }
 
@@ -160,11 +169,11 @@ impl Plan for Refresh {
         let mut follower = Follower {
             asg: asg.clone(),
             group: &self.asg_name,
-            interval: Duration::from_secs_f64(self.interval),
-            deadline: started_at + Duration::from_secs_f64(self.timeout),
+            interval: self.interval,
+            deadline: started_at + self.timeout,
             signal,
             polls: 0,
-            quiet: self.global.out.quiet,
+            quiet: self.quiet,
         };
         let request = start::Request {
             group: &self.asg_name,

@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use common::deploy::regions::{check_known, list_in_each, RegionList};
 use common::images::verdict::{deployable, NotDeployable};
-use common::{list_amis, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Report, Scope, TagArgs, Tool};
+use common::{list_amis, Context, GlobalArgs, Plan, RegionsArgs, Report, Scope, TagArgs, Tool};
 use serde::Serialize;
 
 use common::images::builds::{describe, pick, Picked};
@@ -59,9 +59,16 @@ pub struct Args {
 
     #[command(flatten)]
     pub regions: RegionsArgs,
+}
 
-    #[command(flatten)]
-    pub global: GlobalArgs,
+/// What to pick, made once from the arguments: the AMIs' scope, whether only a verified one
+/// will do, where the answer goes, and the Regions of one build (`--regions`).
+#[derive(Debug)]
+pub struct Pick {
+    scope: Scope,
+    verified: bool,
+    output_file: PathBuf,
+    regions: Option<RegionList>,
 }
 
 /// The newest available AMI of the branch.
@@ -100,33 +107,37 @@ impl Report for Found {
 
 impl Tool for Args {
     const NAME: &'static str = "latest-ami";
-    type Plan = Args;
+    type Plan = Pick;
 
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
-
-    fn prepare(self) -> Result<Prepared<Args>> {
-        let first = self.regions.regions.as_ref().map(|r| r.names()[0].clone());
-        Ok(Prepared::new(self).fallback_region(first))
+    fn prepare(self, _: &GlobalArgs) -> Result<Pick> {
+        Ok(Pick {
+            scope: Scope::new(&self.branch, &self.tags.tags)?,
+            verified: self.verified,
+            output_file: self.output_file,
+            regions: self.regions.regions,
+        })
     }
 }
 
-impl Plan for Args {
+impl Plan for Pick {
     type Report = Found;
 
+    fn fallback_region(&self) -> Option<&str> {
+        self.regions.as_ref().map(RegionList::first)
+    }
+
     async fn run(self, ctx: Context) -> Result<Found> {
-        match self.regions.regions.clone() {
+        match self.regions.clone() {
             None => self.latest(ctx).await.map(Found::One),
             Some(regions) => self.one_build(ctx, &regions).await.map(Found::Many),
         }
     }
 }
 
-impl Args {
+impl Pick {
     /// The newest AMI in the context's Region.
     async fn latest(self, ctx: Context) -> Result<Latest> {
-        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        let scope = self.scope;
         let amis = list_amis(&ctx.ec2(), &scope, true).await?;
         let now = std::time::SystemTime::now();
         let verified_only = self.verified;
@@ -159,14 +170,14 @@ impl Args {
             image_id: newest.image_id,
             name: newest.name,
             creation_date: newest.creation_date,
-            branch: self.branch,
+            branch: scope.branch,
             tags: scope.tags,
         })
     }
 
     /// The newest build available in every Region, and its AMI in each.
     async fn one_build(self, ctx: Context, regions: &RegionList) -> Result<Build> {
-        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+        let scope = self.scope;
         check_known(&ctx.ec2(), regions).await?;
         let mut listed = Vec::new();
         for (region, listing) in list_in_each(&ctx, regions, &scope).await {
@@ -181,7 +192,7 @@ impl Args {
                 let build = Build {
                     name,
                     creation_date: created,
-                    branch: self.branch,
+                    branch: scope.branch.clone(),
                     tags: scope.tags.clone(),
                     images: images.iter().cloned().collect(),
                     passed_over,

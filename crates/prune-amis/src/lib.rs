@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod plan;
 pub mod report;
+mod retire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -17,19 +18,14 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use clap::Parser;
-use common::cli::flags::PaceArgs;
 use common::deploy::regions::{check_known, each, list_in_each, OneOrMany};
 use common::deploy::targets::{self, Targets};
 use common::images::builds::{pick, Picked};
-use common::images::delete::{delete, Batch, Target};
 use common::images::inuse::Sharing;
-use common::images::keep::Keep;
-use common::images::retire::Retirement;
-use common::{list_amis, Ami, Context, GlobalArgs, Plan, Prepared, RegionsArgs, Scope, TagArgs, Tool, Uses};
-use futures::stream::{self, StreamExt};
+use common::{list_amis, Ami, Context, GlobalArgs, Plan, RegionList, RegionsArgs, Scope, TagArgs, Tool, Uses};
 
 use crate::accounts::Elsewhere;
-use crate::plan::{plan, shared_reason, Action, Retire, Rules};
+use crate::plan::{plan, Action, Retire, Rules};
 use crate::report::Pruned;
 
 /// Keep the newest MAX AMIs of a branch; retire (delete, disable or deprecate) the rest.
@@ -105,16 +101,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 4, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
-    #[command(flatten, next_help_heading = "Pacing")]
-    pub pace: PaceArgs,
-
     /// With --regions, each Region is pruned by the same rules, at the same time, with its own
     /// in-use lookups and its own pace; one Region that fails does not stop the others.
     #[command(flatten)]
     pub regions: RegionsArgs,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
 }
 
 /// Parses a duration (humantime's forms: 30d, 12h, 90m, 45s, 1w 2d) that must be more than 0.
@@ -131,27 +121,14 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
 /// reads are spent on AMIs a lookup then keeps.
 const READ_AHEAD: usize = 8;
 
-/// What became of one AMI the plan meant to retire.
-enum Outcome {
-    /// Its launch permissions name other accounts: kept after all.
-    Shared(String),
-    Deleted(common::images::delete::Deletion),
-    Retired,
-    Failed(anyhow::Error),
-}
-
 impl Tool for Args {
     const NAME: &'static str = "prune-amis";
+    const PACED: bool = true;
     type Plan = Pruning;
-
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
 
     /// The scope and the rules, once: --tags that do not make one scope are a usage error
     /// here, before any request, rather than in each Region.
-    fn prepare(self) -> Result<Prepared<Pruning>> {
-        let scope = Scope::new(&self.branch, &self.tags.tags)?;
+    fn prepare(self, _: &GlobalArgs) -> Result<Pruning> {
         let rules = Rules {
             max: self.max,
             older_than: self.older_than,
@@ -163,33 +140,38 @@ impl Tool for Args {
             Some(path) => Targets::read(path)?.targets,
             None => Vec::new(),
         };
-        let (rate, first) = (self.pace.rate, self.regions.regions.as_ref().map(|r| r.names()[0].clone()));
-        Ok(Prepared::new(Pruning { args: self, scope, rules, targets }).rate(rate).fallback_region(first))
+        Ok(Pruning {
+            scope: Scope::new(&self.branch, &self.tags.tags)?,
+            rules,
+            targets,
+            regions: self.regions.regions,
+            dry_run: self.dry_run,
+            concurrency: self.concurrency,
+        })
     }
 }
 
-/// A prune to run: the arguments, the AMIs' scope and the rules made of them, and the
-/// deploy's targets (--targets).
+/// A prune to run: the AMIs' scope, the rules, the deploy's targets (--targets), the Regions
+/// (--regions), and how to retire.
+#[derive(Debug)]
 pub struct Pruning {
-    args: Args,
     scope: Scope,
     rules: Rules,
     targets: Vec<targets::Target>,
-}
-
-impl std::ops::Deref for Pruning {
-    type Target = Args;
-
-    fn deref(&self) -> &Args {
-        &self.args
-    }
+    regions: Option<RegionList>,
+    dry_run: bool,
+    concurrency: u16,
 }
 
 impl Plan for Pruning {
     type Report = OneOrMany<Pruned>;
 
+    fn fallback_region(&self) -> Option<&str> {
+        self.regions.as_ref().map(RegionList::first)
+    }
+
     async fn run(self, ctx: Context) -> Result<OneOrMany<Pruned>> {
-        let Some(regions) = self.regions.regions.clone() else {
+        let Some(regions) = self.regions.clone() else {
             if self.targets.is_empty() {
                 return Ok(OneOrMany::One(self.prune(ctx, None, None, Elsewhere::default()).await?));
             }
@@ -269,7 +251,7 @@ impl Pruning {
         let mut plan = plan(amis, rules, &uses, now);
         let doomed: Vec<(Ami, Action, Option<Result<Sharing>>)> =
             plan.iter().filter(|d| d.action != Action::Keep).map(|d| (d.ami.clone(), d.action, read.remove(&d.ami.image_id))).collect();
-        tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.retire));
+        tracing::info!("{scope}: {} AMIs, retiring {} ({})", plan.len(), doomed.len(), plan::Retire::verb(self.rules.retire));
         let results = self.retire_all(&ctx, doomed, &elsewhere.checked, now).await;
         let mut report = self.tally(results, &mut plan);
         report.plan = plan;
@@ -305,14 +287,15 @@ impl Pruning {
         now: SystemTime,
     ) -> Result<(Uses, HashMap<String, Result<Sharing>>)> {
         let mut uses = Uses::default();
-        if amis.len() <= self.max as usize {
+        if amis.len() <= self.rules.max as usize {
             return Ok((uses, HashMap::new()));
         }
         let candidates = self.retirable(amis, keep.as_ref(), now);
         if let Some((id, why)) = keep {
             uses.in_use.add(id, why);
         }
-        let read_first: Vec<String> = if self.include_shared { Vec::new() } else { candidates.iter().take(READ_AHEAD).cloned().collect() };
+        let read_first: Vec<String> =
+            if self.rules.include_shared { Vec::new() } else { candidates.iter().take(READ_AHEAD).cloned().collect() };
         let ec2 = ctx.ec2();
         let found = async {
             match here {
@@ -337,102 +320,6 @@ impl Pruning {
         uses.in_use.merge(elsewhere);
         uses.in_use.merge(referenced?);
         Ok((uses, read.into_iter().collect()))
-    }
-
-    /// Retires the doomed, `--concurrency` at a time. Launch permissions come one AMI a call:
-    /// those not read already ([`Pruning::uses`]) are read [`READ_AHEAD`] at a time in a
-    /// stream of their own that runs ahead of the retirements, so the reads (20 a second)
-    /// overlap the deletes (5) and no delete waits for a read once the first are in.
-    /// An AMI shared only with `checked` accounts (whose uses were looked up) is retired.
-    async fn retire_all(
-        &self,
-        ctx: &Context,
-        doomed: Vec<(Ami, Action, Option<Result<Sharing>>)>,
-        checked: &[String],
-        now: SystemTime,
-    ) -> Vec<(String, Outcome)> {
-        let (dry_run, check_shared) = (self.dry_run, !self.include_shared);
-        let ec2 = ctx.ec2();
-        let (mut ahead, read) = futures::channel::mpsc::channel(READ_AHEAD);
-        let reads = async {
-            let mut reads = stream::iter(doomed)
-                .map(|(ami, action, read)| {
-                    let ec2 = &ec2;
-                    async move {
-                        let sharing = match read {
-                            Some(sharing) => Some(sharing),
-                            None if check_shared => Some(common::images::inuse::shared_with(ec2, &ami.image_id).await),
-                            None => None,
-                        };
-                        (ami, action, sharing)
-                    }
-                })
-                .buffered(READ_AHEAD);
-            while let Some(item) = reads.next().await {
-                if futures::SinkExt::send(&mut ahead, item).await.is_err() {
-                    break;
-                }
-            }
-            drop(ahead);
-        };
-        let retirements = read
-            .map(|(ami, action, sharing): (Ami, Action, Option<Result<Sharing>>)| {
-                let ec2 = &ec2;
-                async move {
-                    let id = ami.image_id.clone();
-                    match sharing {
-                        Some(Ok(sharing)) => {
-                            if let Some(who) = sharing.beyond(checked) {
-                                return (id, Outcome::Shared(who));
-                            }
-                        }
-                        Some(Err(e)) => return (id, Outcome::Failed(e)),
-                        None => {}
-                    }
-                    let outcome = match action {
-                        Action::Delete => delete(ec2, Target::Registered(ami), dry_run).await.map(Outcome::Deleted),
-                        Action::Disable => Retirement::Disable.apply(ec2, &id, dry_run, now).await.map(|()| Outcome::Retired),
-                        Action::Deprecate => Retirement::Deprecate.apply(ec2, &id, dry_run, now).await.map(|()| Outcome::Retired),
-                        Action::Keep => Ok(Outcome::Retired),
-                    };
-                    (id, outcome.unwrap_or_else(Outcome::Failed))
-                }
-            })
-            .buffered(usize::from(self.concurrency))
-            .collect::<Vec<_>>();
-        futures::join!(reads, retirements).1
-    }
-
-    /// The report of what the retirements did; an AMI found shared goes back into the plan as kept.
-    fn tally(&self, results: Vec<(String, Outcome)>, plan: &mut [plan::Decision]) -> Pruned {
-        let mut report = Pruned {
-            branch: self.branch.clone(),
-            tags: self.scope.tags.clone(),
-            max: self.max,
-            retire: self.retire,
-            older_than: self.older_than.map(plan::human),
-            unused_for: self.unused_for.map(plan::human),
-            dry_run: self.dry_run,
-            plan: Vec::new(),
-            disabled: Vec::new(),
-            deprecated: Vec::new(),
-            batch: Batch::default(),
-        };
-        for (image_id, outcome) in results {
-            match outcome {
-                Outcome::Shared(who) => {
-                    if let Some(d) = plan.iter_mut().find(|d| d.ami.image_id == image_id) {
-                        d.action = Action::Keep;
-                        d.reason = shared_reason(&Keep::Shared(who));
-                    }
-                }
-                Outcome::Deleted(d) => report.batch.record(image_id, Ok(d)),
-                Outcome::Retired if self.retire == Retire::Disable => report.disabled.push(image_id),
-                Outcome::Retired => report.deprecated.push(image_id),
-                Outcome::Failed(e) => report.batch.fail(image_id, &e),
-            }
-        }
-        report
     }
 }
 

@@ -14,7 +14,7 @@ use common::aws::error::{aws_error, Code};
 use common::Context;
 
 use crate::report::{Check, Outcome};
-use crate::Args;
+use crate::Verification;
 
 mod ssm;
 mod target;
@@ -35,7 +35,7 @@ type Found = Option<String>;
 
 pub struct Checker<'a> {
     ctx: &'a Context,
-    args: &'a Args,
+    args: &'a Verification,
     ids: &'a [String],
     deadline: Instant,
     interval: Duration,
@@ -46,8 +46,8 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(ctx: &'a Context, args: &'a Args, ids: &'a [String], deadline: Instant) -> Self {
-        Checker { ctx, args, ids, deadline, interval: Duration::from_secs_f64(args.interval), registered: Vec::new(), looks: 0 }
+    pub fn new(ctx: &'a Context, args: &'a Verification, ids: &'a [String], deadline: Instant) -> Self {
+        Checker { ctx, args, ids, deadline, interval: args.interval, registered: Vec::new(), looks: 0 }
     }
 
     /// The target group and the instances in it, for the cleanup.
@@ -84,7 +84,7 @@ impl<'a> Checker<'a> {
     }
 
     fn timed_out(&self, what: &str) -> String {
-        format!("timed out after {} s waiting for {what}", self.args.timeout)
+        format!("timed out after {} s waiting for {what}", self.args.timeout.as_secs_f64())
     }
 
     /// Both EC2 status checks `ok` on every instance.

@@ -14,7 +14,7 @@ use common::{Ami, Context};
 
 use crate::plan::{interfaces_in, plan, Launch, Wanted};
 use crate::report::Launched;
-use crate::Args;
+use crate::Verification;
 
 /// The tag every instance the tool launches carries, with the tool's name: what its IAM policy
 /// lets it terminate.
@@ -38,12 +38,12 @@ pub struct Prepared {
 pub struct Launcher<'a> {
     ctx: &'a Context,
     ec2: aws_sdk_ec2::Client,
-    args: &'a Args,
+    args: &'a Verification,
     run: &'a str,
 }
 
 impl<'a> Launcher<'a> {
-    pub fn new(ctx: &'a Context, args: &'a Args, run: &'a str) -> Self {
+    pub fn new(ctx: &'a Context, args: &'a Verification, run: &'a str) -> Self {
         Launcher { ctx, ec2: ctx.ec2(), args, run }
     }
 

@@ -22,9 +22,9 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use common::aws::error::Usage;
 use common::aws::ids::{AmiId, InstanceType, LaunchTemplateId, SubnetId, TargetGroupArn, Version as VersionArg};
-use common::cli::flags::{positive_secs, PaceArgs};
+use common::cli::flags::positive_secs;
 use common::images::retire::Retirement;
-use common::{Context, GlobalArgs, Plan, Prepared, Tool};
+use common::{Context, GlobalArgs, Plan, Tool};
 use futures::FutureExt;
 
 use crate::checks::{Checker, Ended};
@@ -110,12 +110,25 @@ pub struct Args {
     /// Ask EC2 whether the launch would be allowed (DryRun); launch nothing, record nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
 
-    #[command(flatten, next_help_heading = "Pacing")]
-    pub pace: PaceArgs,
-
-    #[command(flatten)]
-    pub global: GlobalArgs,
+/// A verification to run, made once from the arguments: what to launch and how, the checks,
+/// and the time they have.
+#[derive(Debug)]
+pub struct Verification {
+    pub launch_template_id: LaunchTemplateId,
+    pub ami_id: AmiId,
+    pub source_version: VersionArg,
+    pub count: u32,
+    pub instance_type: Option<InstanceType>,
+    pub subnet_id: Option<SubnetId>,
+    pub asg: Option<String>,
+    pub ssm_command: Option<String>,
+    pub target_group_arn: Option<TargetGroupArn>,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub on_failure: Option<Retirement>,
+    pub dry_run: bool,
 }
 
 fn group_name(s: &str) -> Result<String, String> {
@@ -143,22 +156,32 @@ fn run_id() -> String {
 
 impl Tool for Args {
     const NAME: &'static str = "verify-ami";
-    type Plan = Args;
+    const PACED: bool = true;
+    type Plan = Verification;
 
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
-
-    fn prepare(self) -> Result<Prepared<Args>> {
+    fn prepare(self, _: &GlobalArgs) -> Result<Verification> {
         if self.interval > self.timeout {
             bail!(Usage(format!("--interval ({} s) is longer than --timeout ({} s)", self.interval, self.timeout)));
         }
-        let rate = self.pace.rate;
-        Ok(Prepared::new(self).rate(rate))
+        Ok(Verification {
+            launch_template_id: self.launch_template_id,
+            ami_id: self.ami_id,
+            source_version: self.source_version,
+            count: self.count,
+            instance_type: self.instance_type,
+            subnet_id: self.subnet_id,
+            asg: self.asg,
+            ssm_command: self.ssm_command,
+            target_group_arn: self.target_group_arn,
+            timeout: Duration::from_secs_f64(self.timeout),
+            interval: Duration::from_secs_f64(self.interval),
+            on_failure: self.on_failure,
+            dry_run: self.dry_run,
+        })
     }
 }
 
-impl Plan for Args {
+impl Plan for Verification {
     type Report = Verified;
 
     async fn run(self, ctx: Context) -> Result<Verified> {
@@ -188,7 +211,7 @@ impl Plan for Args {
         let instances = launcher.launch(&prepared).await?;
         report.instances = instances.clone();
         let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
-        let mut checker = Checker::new(&ctx, &self, &ids, started + Duration::from_secs_f64(self.timeout));
+        let mut checker = Checker::new(&ctx, &self, &ids, started + self.timeout);
         let ended = if (&mut signal).now_or_never().is_some() {
             Ok(Ended::Interrupted)
         } else {

@@ -9,12 +9,12 @@ use common::images::verdict::{FAILED, PASSED, REASON_TAG};
 use common::{Ami, Context};
 
 use crate::report::Verified;
-use crate::Args;
+use crate::Verification;
 use common::images::retire::Retirement;
 
 /// Tags the AMI with the verdict (a pass clears an earlier failure's reason) and, for a
 /// failure, retires it as --on-failure asks; returns what was done to it.
-pub async fn record(ctx: &Context, args: &Args, image: &Ami, report: &Verified) -> Result<Option<Retirement>> {
+pub async fn record(ctx: &Context, args: &Verification, image: &Ami, report: &Verified) -> Result<Option<Retirement>> {
     let ec2 = ctx.ec2();
     let id = image.image_id.as_str();
     let Some(verdict) = report.recorded() else { return Ok(None) };

@@ -9,7 +9,7 @@ use common::{Report, Status};
 use serde::Serialize;
 
 use crate::launch::Prepared;
-use crate::Args;
+use crate::Verification;
 use common::images::retire::Retirement;
 
 /// How much of a failed command's output is kept (its end: where the error usually is).
@@ -118,7 +118,7 @@ pub struct Verified {
 }
 
 impl Verified {
-    pub fn new(args: &Args, run: &str, prepared: &Prepared) -> Verified {
+    pub fn new(args: &Verification, run: &str, prepared: &Prepared) -> Verified {
         Verified {
             image_id: args.ami_id.to_string(),
             launch_template_id: args.launch_template_id.to_string(),

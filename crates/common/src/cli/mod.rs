@@ -15,57 +15,61 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{Args, FromArgMatches, Parser};
 
 use crate::aws::error::{one_line, render};
 use crate::aws::Context;
-use flags::GlobalArgs;
+use flags::{GlobalArgs, PaceArgs};
 use logging::init_logging;
 use output::{write_report, Report};
 use status::Status;
 
-/// One deploy tool: its arguments, which [`Tool::prepare`] turns into the [`Plan`] it runs.
+/// One deploy tool: its own arguments (the flags every tool takes, [`GlobalArgs`], and
+/// `--rate` for a [`Tool::PACED`] tool, are added and read here, once), which
+/// [`Tool::prepare`] turns into the [`Plan`] it runs.
 pub trait Tool: Parser {
     /// The binary's name, used as the prefix of error lines.
     const NAME: &'static str;
+    /// Whether the tool takes `--rate` (the tools that make EC2's mutating calls in numbers).
+    const PACED: bool = false;
     type Plan: Plan;
 
-    fn global(&self) -> &GlobalArgs;
-
-    /// Checks the arguments and makes the plan, before anything else happens (no config, no
-    /// request): every usage error is found here.
-    fn prepare(self) -> anyhow::Result<Prepared<Self::Plan>>;
+    /// Checks the arguments and makes the plan of domain types, before anything else happens
+    /// (no config, no request): every usage error is found here, and nothing after it reads
+    /// the arguments.
+    fn prepare(self, global: &GlobalArgs) -> anyhow::Result<Self::Plan>;
 }
 
 /// What a tool does once its arguments are checked; its report goes to stdout.
 pub trait Plan {
     type Report: Report;
 
+    /// The Region to use when neither --region nor the standard chain names one (the first
+    /// of `--regions`).
+    fn fallback_region(&self) -> Option<&str> {
+        None
+    }
+
     fn run(self, ctx: Context) -> impl Future<Output = anyhow::Result<Self::Report>>;
 }
 
-/// A plan, and how to reach AWS for it: `--rate` for the tools that pace their mutating calls,
-/// and the Region to use when neither --region nor the standard chain names one (the first
-/// of `--regions`).
-pub struct Prepared<P> {
-    pub plan: P,
-    pub rate: Option<f64>,
-    pub fallback_region: Option<String>,
-}
-
-impl<P> Prepared<P> {
-    pub fn new(plan: P) -> Self {
-        Prepared { plan, rate: None, fallback_region: None }
+/// The tool's command line: its own arguments, `--rate` under "Pacing" if it paces, then the
+/// flags every tool takes.
+fn command<T: Tool>() -> clap::Command {
+    let mut cmd = T::command().version(crate::VERSION);
+    // Augmenting sets the groups' own docs as the command's about: keep the tool's.
+    let (about, long_about) = (cmd.get_about().cloned(), cmd.get_long_about().cloned());
+    if T::PACED {
+        cmd = PaceArgs::augment_args(cmd.next_help_heading("Pacing"));
     }
-
-    pub fn rate(mut self, rate: Option<f64>) -> Self {
-        self.rate = rate;
-        self
-    }
-
-    pub fn fallback_region(mut self, region: Option<String>) -> Self {
-        self.fallback_region = region;
-        self
+    let cmd = GlobalArgs::augment_args(cmd);
+    let cmd = match about {
+        Some(about) => cmd.about(about),
+        None => cmd,
+    };
+    match long_about {
+        Some(long_about) => cmd.long_about(long_about),
+        None => cmd,
     }
 }
 
@@ -94,7 +98,7 @@ pub fn main<T: Tool>() -> ExitCode {
 /// [`main`] over these arguments (the first is the program's name): the multi-call binary
 /// hands each tool its own.
 pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
-    let matches = match T::command().version(crate::VERSION).try_get_matches_from(args) {
+    let matches = match command::<T>().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return parse_error(T::NAME, e),
     };
@@ -102,10 +106,10 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
     // arguments are not asked for; answer them before building the tool's arguments.
     let mut generated = Vec::new();
     if let Some(shell) = matches.get_one::<clap_complete::Shell>("completions") {
-        clap_complete::generate(*shell, &mut T::command().version(crate::VERSION), T::NAME, &mut generated);
+        clap_complete::generate(*shell, &mut command::<T>(), T::NAME, &mut generated);
     } else if matches.get_flag("man") {
         // Rendering into memory cannot fail.
-        let _ = clap_mangen::Man::new(T::command().version(crate::VERSION)).render(&mut generated);
+        let _ = clap_mangen::Man::new(command::<T>()).render(&mut generated);
     }
     if !generated.is_empty() {
         return match io::Write::write_all(&mut io::stdout().lock(), &generated) {
@@ -116,11 +120,12 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
             _ => Status::Done.into(),
         };
     }
-    let args = match T::from_arg_matches(&matches) {
-        Ok(args) => args,
+    let parsed = T::from_arg_matches(&matches).and_then(|args| Ok((args, GlobalArgs::from_arg_matches(&matches)?)));
+    let (args, global) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return parse_error(T::NAME, e),
     };
-    let global = args.global().clone();
+    let rate = if T::PACED { PaceArgs::from_arg_matches(&matches).ok().and_then(|p| p.rate) } else { None };
     init_logging(T::NAME, &global.out);
 
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -131,9 +136,9 @@ pub fn main_with<T: Tool>(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        let prepared = args.prepare()?;
-        let ctx = Context::load(T::NAME, &global.aws, prepared.rate, prepared.fallback_region.as_deref()).await?;
-        prepared.plan.run(ctx).await
+        let plan = args.prepare(&global)?;
+        let ctx = Context::load(T::NAME, &global.aws, rate, plan.fallback_region()).await?;
+        plan.run(ctx).await
     });
     match outcome {
         Ok(report) => {

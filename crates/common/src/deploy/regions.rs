@@ -60,6 +60,11 @@ impl RegionList {
         &self.0
     }
 
+    /// The first Region listed (a list is never empty).
+    pub fn first(&self) -> &str {
+        &self.0[0]
+    }
+
     /// The Regions as `--regions` takes them.
     pub fn joined(&self) -> String {
         self.0.join(",")
