@@ -119,19 +119,20 @@ impl Plan for Check {
 /// its mixed instances policy's: `common::groups::launches`).
 async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
     let what = t.describe(n);
-    let ctx = match t.role() {
+    let ctx = match &t.role_arn {
         Some(role) => ctx
-            .in_region(&t.region)
-            .assuming("deploy-tools-targets", &role, t.external().as_ref())
+            .in_region(t.region.as_str())
+            .assuming("deploy-tools-targets", role, t.external_id.as_ref())
             .await
             .map_err(|e| e.context(what.clone()))?,
-        None => ctx.in_region(&t.region),
+        None => ctx.in_region(t.region.as_str()),
     };
     // The template and the group, looked up at the same time.
     let (ec2, asg) = (ctx.ec2(), ctx.autoscaling());
+    let group_name = [t.auto_scaling_group.to_string()];
     let (templates, groups) = futures::join!(
-        ec2.describe_launch_templates().launch_template_ids(&t.launch_template_id).send(),
-        list_groups(&asg, std::slice::from_ref(&t.auto_scaling_group))
+        ec2.describe_launch_templates().launch_template_ids(t.launch_template_id.as_str()).send(),
+        list_groups(&asg, &group_name)
     );
     let missing = || Usage(format!("{what}: launch template {} does not exist in {}", t.launch_template_id, t.region));
     let name = match templates {
@@ -148,7 +149,7 @@ async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
     };
     // A refresh moves the group's main template (its own, or its policy's): an override's
     // template is not the one the deploy bumps.
-    let template = Template { id: &t.launch_template_id, name: name.as_deref() };
+    let template = Template { id: t.launch_template_id.as_str(), name: name.as_deref() };
     if !group.main_template().is_some_and(|u| template.is(&u.template)) {
         bail!(Usage(format!(
             "{what}: group {} uses {}, not {}: a refresh would move it to another template",

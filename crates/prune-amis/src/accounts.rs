@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
+use common::aws::ids::RoleArn;
 use common::deploy::targets::Target;
 use common::images::inuse::{self, InUse};
 use common::Context;
@@ -23,9 +24,15 @@ pub struct Elsewhere {
     pub here: Option<InUse>,
 }
 
-/// The targets to look up: each with a role, in one of `regions`, with its number in the file.
-pub fn to_check<'a>(targets: &'a [Target], regions: &[String]) -> Vec<(usize, &'a Target)> {
-    targets.iter().enumerate().filter(|(_, t)| t.role_arn.is_some() && regions.contains(&t.region)).map(|(i, t)| (i + 1, t)).collect()
+/// The targets to look up: each with a role, in one of `regions`, with its number in the file
+/// and its role.
+pub fn to_check<'a>(targets: &'a [Target], regions: &[String]) -> Vec<(usize, &'a Target, &'a RoleArn)> {
+    targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| regions.iter().any(|r| r == t.region.as_str()))
+        .filter_map(|(i, t)| Some((i + 1, t, t.role_arn.as_ref()?)))
+        .collect()
 }
 
 /// One target's account, reached through its role, with what it launches from there.
@@ -38,12 +45,13 @@ pub struct Reached<'a> {
 
 /// Assumes each target's role in its Region and looks up its uses there ([`inuse::find`], as
 /// in this account), all at once: these need no AMI IDs, so they run beside the listing.
-pub async fn reach<'a>(ctx: &Context, targets: Vec<(usize, &'a Target)>) -> Result<Vec<Reached<'a>>> {
-    let reaches = targets.into_iter().map(|(n, target)| async move {
-        let role = target.role().expect("to_check keeps targets with a role");
+pub async fn reach<'a>(ctx: &Context, targets: Vec<(usize, &'a Target, &'a RoleArn)>) -> Result<Vec<Reached<'a>>> {
+    let reaches = targets.into_iter().map(|(n, target, role)| async move {
         let (there, in_use) = async {
-            let there =
-                ctx.in_region(&target.region).assuming(<crate::Args as common::Tool>::NAME, &role, target.external().as_ref()).await?;
+            let there = ctx
+                .in_region(target.region.as_str())
+                .assuming(<crate::Args as common::Tool>::NAME, role, target.external_id.as_ref())
+                .await?;
             let in_use = inuse::find(&there.ec2(), &there.autoscaling()).await?;
             Ok::<_, anyhow::Error>((there, in_use))
         }
@@ -59,7 +67,7 @@ pub async fn reach<'a>(ctx: &Context, targets: Vec<(usize, &'a Target)>) -> Resu
 /// then what every account uses, by Region.
 pub async fn look(reached: Vec<Reached<'_>>, older: &BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String, Elsewhere>> {
     let looks = reached.into_iter().map(|mut r| async move {
-        if let Some(ids) = older.get(&r.target.region).filter(|ids| !ids.is_empty()) {
+        if let Some(ids) = older.get(r.target.region.as_str()).filter(|ids| !ids.is_empty()) {
             inuse::references(&r.ctx.ec2(), ids, &mut r.in_use).await.with_context(|| r.target.describe(r.n))?;
         }
         Ok::<_, anyhow::Error>(r)
@@ -68,7 +76,7 @@ pub async fn look(reached: Vec<Reached<'_>>, older: &BTreeMap<String, Vec<String
     let mut by_region: BTreeMap<String, Elsewhere> = BTreeMap::new();
     for r in found {
         let account = r.target.account();
-        let here = by_region.entry(r.target.region.clone()).or_default();
+        let here = by_region.entry(r.target.region.to_string()).or_default();
         here.in_use.merge(r.in_use.in_account(&account));
         if !here.checked.contains(&account) {
             here.checked.push(account);

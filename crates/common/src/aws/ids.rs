@@ -161,6 +161,34 @@ impl FromStr for ExternalId {
     }
 }
 
+/// A Region's name, such as `us-east-1` (its form only: whether EC2 knows it is asked later).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region(String);
+
+impl FromStr for Region {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::deploy::regions::check_region_name(s).map(|()| Region(s.to_owned()))
+    }
+}
+
+/// An Auto Scaling group's name: 1 to 255 printable characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName(String);
+
+impl FromStr for GroupName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 255 || s.chars().any(char::is_control) {
+            Err("the Auto Scaling group name must be 1 to 255 printable characters".into())
+        } else {
+            Ok(GroupName(s.to_owned()))
+        }
+    }
+}
+
 /// A launch template version as AWS takes it: a number (1 or more), `$Latest` or `$Default`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -203,10 +231,17 @@ macro_rules! text_newtype {
                 &self.0
             }
         }
+
+        /// In JSON, as AWS spells it.
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, to: S) -> Result<S::Ok, S::Error> {
+                to.serialize_str(&self.0)
+            }
+        }
     )*};
 }
 
-text_newtype!(AmiId, LaunchTemplateId, SubnetId, InstanceType, TargetGroupArn, RoleArn, ExternalId);
+text_newtype!(AmiId, LaunchTemplateId, SubnetId, InstanceType, TargetGroupArn, RoleArn, ExternalId, Region, GroupName);
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

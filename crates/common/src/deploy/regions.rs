@@ -56,6 +56,12 @@ impl RegionList {
         Ok(RegionList(names))
     }
 
+    /// Regions already checked, none twice, at least one (a targets file's).
+    pub(crate) fn of(regions: Vec<crate::aws::ids::Region>) -> Self {
+        debug_assert!(!regions.is_empty());
+        RegionList(regions.into_iter().map(|r| r.to_string()).collect())
+    }
+
     pub fn names(&self) -> &[String] {
         &self.0
     }

@@ -23,44 +23,65 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::error::Usage;
-use crate::aws::ids::{ExternalId, LaunchTemplateId, RoleArn};
+use crate::aws::ids::{ExternalId, GroupName, LaunchTemplateId, Region, RoleArn};
 use crate::deploy::regions::RegionList;
 
-/// One Region's deploy target.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+/// One target as the file spells it, before it is checked into a [`Target`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct Entry {
+    region: String,
+    launch_template_id: String,
+    auto_scaling_group: String,
+    #[serde(default)]
+    role_arn: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+/// One Region's deploy target, checked.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Target {
-    pub region: String,
-    pub launch_template_id: String,
-    pub auto_scaling_group: String,
+    pub region: Region,
+    pub launch_template_id: LaunchTemplateId,
+    pub auto_scaling_group: GroupName,
     /// The role to act through in the target's account; none: the caller's account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<RoleArn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<ExternalId>,
 }
 
 impl Target {
-    /// The target's role, parsed (`parse` checked it).
-    pub fn role(&self) -> Option<RoleArn> {
-        self.role_arn.as_deref().map(|r| r.parse().expect("parse checked the role ARN"))
-    }
-
-    pub fn external(&self) -> Option<ExternalId> {
-        self.external_id.as_deref().map(|r| r.parse().expect("parse checked the external ID"))
-    }
-
     /// The account the target is in: its role's, or "" for the caller's.
     pub fn account(&self) -> String {
-        self.role().map(|r| r.account().to_owned()).unwrap_or_default()
+        self.role_arn.as_ref().map(|r| r.account().to_owned()).unwrap_or_default()
     }
 
     /// How messages name it: "target 2 (us-east-1)", "target 3 (us-east-1, account 2222...)".
     pub fn describe(&self, n: usize) -> String {
-        match self.role() {
+        match &self.role_arn {
             Some(role) => format!("target {n} ({}, account {})", self.region, role.account()),
             None => format!("target {n} ({})", self.region),
         }
+    }
+
+    /// Checks entry `n` of the file.
+    fn check(n: usize, e: Entry) -> Result<Target, String> {
+        let region: Region = e.region.parse().map_err(|e| format!("target {n}: {e}"))?;
+        let at = |why: String| format!("target {n} ({region}): {why}");
+        let launch_template_id = e.launch_template_id.parse().map_err(|why| at(format!("{why}, got {:?}", e.launch_template_id)))?;
+        let auto_scaling_group = e.auto_scaling_group.parse().map_err(at)?;
+        let role_arn = match &e.role_arn {
+            Some(role) => Some(role.parse::<RoleArn>().map_err(|why| at(format!("{why}, got {role:?}")))?),
+            None => None,
+        };
+        let external_id = match &e.external_id {
+            Some(_) if role_arn.is_none() => return Err(at("external_id needs a role_arn".into())),
+            Some(id) => Some(id.parse::<ExternalId>().map_err(at)?),
+            None => None,
+        };
+        Ok(Target { region, launch_template_id, auto_scaling_group, role_arn, external_id })
     }
 }
 
@@ -74,49 +95,35 @@ impl Targets {
     /// Parses and checks a targets file's text; `name` is how errors call the file.
     pub fn parse(name: &str, text: &str) -> Result<Targets, Usage> {
         let bad = |why: String| Usage(format!("{name}: {why}"));
-        let targets: Vec<Target> = serde_json::from_str(text).map_err(|e| bad(format!("not a list of targets ({e})")))?;
-        if targets.is_empty() {
+        let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| bad(format!("not a list of targets ({e})")))?;
+        if entries.is_empty() {
             return Err(bad("names no targets".into()));
         }
-        for (i, t) in targets.iter().enumerate() {
+        let mut targets: Vec<Target> = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
             let n = i + 1;
-            crate::deploy::regions::check_region_name(&t.region).map_err(|e| bad(format!("target {n}: {e}")))?;
-            t.launch_template_id
-                .parse::<LaunchTemplateId>()
-                .map_err(|e| bad(format!("target {n} ({}): {e}, got {:?}", t.region, t.launch_template_id)))?;
-            let group = &t.auto_scaling_group;
-            if group.is_empty() || group.len() > 255 || group.chars().any(char::is_control) {
-                return Err(bad(format!("target {n} ({}): the Auto Scaling group name must be 1 to 255 printable characters", t.region)));
-            }
-            if let Some(role) = &t.role_arn {
-                role.parse::<RoleArn>().map_err(|e| bad(format!("target {n} ({}): {e}, got {role:?}", t.region)))?;
-            }
-            if let Some(id) = &t.external_id {
-                if t.role_arn.is_none() {
-                    return Err(bad(format!("target {n} ({}): external_id needs a role_arn", t.region)));
-                }
-                id.parse::<ExternalId>().map_err(|e| bad(format!("target {n} ({}): {e}", t.region)))?;
-            }
-            if let Some(first) = targets[..i].iter().position(|o| o.region == t.region && o.account() == t.account()) {
+            let t = Target::check(n, entry).map_err(bad)?;
+            if let Some(first) = targets.iter().position(|o| o.region == t.region && o.account() == t.account()) {
                 return Err(bad(format!(
                     "Region {} is named twice (targets {} and {n}): one target per Region and account",
                     t.region,
                     first + 1
                 )));
             }
+            targets.push(t);
         }
         Ok(Targets { targets })
     }
 
     /// The targets' Regions, in the file's order, each once (several accounts may share one).
     pub fn regions(&self) -> RegionList {
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<Region> = Vec::new();
         for t in &self.targets {
             if !names.contains(&t.region) {
                 names.push(t.region.clone());
             }
         }
-        RegionList::new(names).expect("parse checked every Region")
+        RegionList::of(names)
     }
 
     /// The accounts of the targets' roles, in the file's order, each once: the accounts an AMI
@@ -174,7 +181,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.regions().names(), ["eu-west-1", "us-east-1"]);
-        assert_eq!(t.targets[1].auto_scaling_group, "web-us");
+        assert_eq!(t.targets[1].auto_scaling_group.as_str(), "web-us");
     }
 
     #[test]
