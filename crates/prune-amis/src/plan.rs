@@ -226,15 +226,31 @@ mod tests {
         p.iter().map(|d| d.action).collect()
     }
 
-    /// Every rule as a table: (case, rules, what to do to the AMIs first, expected actions,
-    /// the reason expected for the AMI at index 1, if one is named).
+    /// A case: (name, rules, what to do to the AMIs first, expected actions, the reason
+    /// expected for the AMI at index 1, if one is named).
+    type Setup = fn(&mut [Ami], &mut Uses);
+    type Case = (&'static str, Rules, Setup, [Action; 4], Option<&'static str>);
+    const NONE: Setup = |_, _| {};
+
+    fn check(cases: Vec<Case>) {
+        for (name, rules, setup, expected, reason) in cases {
+            let mut list = amis();
+            let mut uses = Uses::default();
+            setup(&mut list, &mut uses);
+            let p = plan(list, &rules, &uses, now());
+            assert_eq!(actions(&p), expected, "{name}");
+            if let Some(reason) = reason {
+                assert!(p[1].reason.starts_with(reason), "{name}: {:?}", p[1].reason);
+            }
+        }
+    }
+
+    /// What keeps an AMI, as a table.
     #[test]
-    fn the_rules_as_a_table() {
-        type Setup = fn(&mut [Ami], &mut Uses);
-        type Case = (&'static str, Rules, Setup, [Action; 4], Option<&'static str>);
-        let none: Setup = |_, _| {};
+    fn the_keep_rules_as_a_table() {
+        let none = NONE;
         let days = |n: u64| Some(Duration::from_secs(n * DAY));
-        let cases: Vec<Case> = vec![
+        check(vec![
             ("count: the newest MAX stay", rules(1), none, [D, D, D, K], None),
             (
                 "count: MAX is a floor, however old",
@@ -289,6 +305,14 @@ mod tests {
                 [D, D, D, K],
                 None,
             ),
+        ]);
+    }
+
+    /// How the AMIs go (--retire), and the states that keep them, as a table.
+    #[test]
+    fn the_retire_modes_as_a_table() {
+        let none = NONE;
+        check(vec![
             ("disable", Rules { retire: Retire::Disable, ..rules(1) }, none, [Ds, Ds, Ds, K], None),
             (
                 "disable: already disabled is left",
@@ -321,17 +345,7 @@ mod tests {
                 [D, K, D, K],
                 Some("pending: still being made"),
             ),
-        ];
-        for (name, rules, setup, expected, reason) in cases {
-            let mut list = amis();
-            let mut uses = Uses::default();
-            setup(&mut list, &mut uses);
-            let p = plan(list, &rules, &uses, now());
-            assert_eq!(actions(&p), expected, "{name}");
-            if let Some(reason) = reason {
-                assert!(p[1].reason.starts_with(reason), "{name}: {:?}", p[1].reason);
-            }
-        }
+        ]);
     }
 
     #[test]
