@@ -13,6 +13,8 @@ commands, and a report of what happened. scripts/local-run and the pipeline test
     pipeline.py run PHASE...          run buildspec.yml's commands of these phases, in one
                                       shell, stopping at the first that fails (as CodeBuild does)
     pipeline.py report                show the group, its instances and the branch's AMIs
+    pipeline.py exports               the JSON object on stdin (the world's, or a CodeBuild
+                                      project's environmentVariables) as shell export lines
     pipeline.py deploy                run (install with TOOLS_URL,) pre_build, build and post_build, then say what
                                       changed: the AMI baked, the AMIs pruned, the new
                                       launch template version, the refresh's outcome, and
@@ -22,14 +24,17 @@ commands, and a report of what happened. scripts/local-run and the pipeline test
                                       (a local AWS control), to show it stopped before the
                                       launch template changes
 
-The local AWS is the one AWS_ENDPOINT_URL names; the world's names come from environment
-variables (ASG_NAME, LAUNCH_TEMPLATE_ID, BRANCH), as the buildspec's do. The steps run in
-PIPELINE_WORKDIR (default: the repository), where they leave latest_ami_id and
-launch_template_version.
+Its inputs are flags, each of which sets the environment variable the buildspec's commands
+read (--help lists them): --endpoint-url (AWS_ENDPOINT_URL, the local AWS), --region,
+--regions, --accounts, --asg-name, --group-size, --launch-template-id, --branch, --app,
+--deploy-targets, --workdir (PIPELINE_WORKDIR: where the steps run and leave latest_ami_id
+and launch_template_version; default the repository), --verify, --verify-command and
+--tools-url. The variables work without the flags, as in CodeBuild.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -325,22 +330,60 @@ def deploy_regions() -> int:
     return rc
 
 
+# Each input: its flag, the environment variable it sets (the buildspec's name, which the steps
+# read), and what it is. A flag given wins over the variable already set.
+INPUTS = [
+    ("--endpoint-url", "AWS_ENDPOINT_URL", "the local AWS (required, flag or variable)"),
+    ("--region", "AWS_REGION", "the build's Region (default us-east-1)"),
+    ("--regions", "REGIONS", "world: the Regions, comma-separated, to make a template and group in each"),
+    ("--accounts", "ACCOUNTS", "world: the workload accounts, comma-separated, to make them in"),
+    ("--asg-name", "ASG_NAME", "the group (default app)"),
+    ("--group-size", "GROUP_SIZE", "world: the group's instances (default 2)"),
+    ("--launch-template-id", "LAUNCH_TEMPLATE_ID", "the template the deploy bumps"),
+    ("--branch", "BRANCH", "the branch baked and deployed (default main)"),
+    ("--app", "APP", "the application's tag (default app)"),
+    ("--deploy-targets", "DEPLOY_TARGETS", "the targets file of a deploy to several Regions or accounts"),
+    ("--workdir", "PIPELINE_WORKDIR", "where the steps run and leave latest_ami_id (default: the repository)"),
+    ("--verify", "VERIFY", "deploy: fail makes the new image's check command fail"),
+    ("--verify-command", "VERIFY_COMMAND", "deploy: the check command verify-ami runs"),
+    ("--tools-url", "TOOLS_URL", "deploy: install the tools from this package first (the install phase)"),
+]
+
+
 def main() -> int:
-    if len(sys.argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    what = sys.argv[1]
-    if what == "world":
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Each flag sets the environment variable named beside it, which buildspec.yml's commands read too; "
+        "the other buildspec variables (AMIS_TO_KEEP, VERSIONS_TO_KEEP, ...) pass through from the environment.",
+    )
+    parser.add_argument("what", choices=["world", "run", "report", "deploy", "exports"],
+                        help="world, run PHASE..., report, deploy; exports prints the world (world's JSON on stdin) as shell exports")
+    parser.add_argument("phases", nargs="*", help="with run: buildspec.yml's phases to run")
+    for flag, var, what in INPUTS:
+        parser.add_argument(flag, dest=var, metavar=var, help=f"{what} [{var}]")
+    args = parser.parse_args()
+    for _, var, _ in INPUTS:
+        if getattr(args, var) is not None:
+            os.environ[var] = getattr(args, var)
+    if args.what in ("world", "run", "report", "deploy") and not os.environ.get("AWS_ENDPOINT_URL"):
+        parser.error("the local AWS's URL: --endpoint-url or AWS_ENDPOINT_URL")
+    if args.phases and args.what != "run":
+        parser.error(f"{args.what} takes no phases")
+    if args.what == "world":
         print(json.dumps(world()))
-    elif what == "run":
-        return run(sys.argv[2:])
-    elif what == "deploy":
+    elif args.what == "run":
+        return run(args.phases)
+    elif args.what == "deploy":
         return deploy()
-    elif what == "report":
+    elif args.what == "report":
         print(json.dumps(report(), indent=2))
     else:
-        print(__doc__, file=sys.stderr)
-        return 2
+        # One `export NAME=VALUE` line a field of a JSON object on stdin, quoted for the shell:
+        # the world's, or a CodeBuild project's variables ({"environmentVariables": [...]}).
+        given = json.load(sys.stdin)
+        pairs = {v["name"]: v["value"] for v in given["environmentVariables"]} if "environmentVariables" in given else given
+        for name, value in pairs.items():
+            print(f"export {name}={shlex.quote(str(value))}")
     return 0
 
 

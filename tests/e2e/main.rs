@@ -2,6 +2,7 @@
 //! so the workspace links one large executable instead of one for each tool.
 
 mod accounts;
+mod bench;
 mod bump_launch_template;
 mod calls;
 mod cli;

@@ -13,6 +13,9 @@ const REFILL: f64 = 5.0;
 
 #[tokio::test]
 async fn a_prune_past_the_burst_is_never_throttled_and_keeps_to_the_bucket_floor() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let World { amis, .. } = aws.world("main", 202).build().await;
     let dir = workdir();
@@ -34,6 +37,9 @@ async fn a_prune_past_the_burst_is_never_throttled_and_keeps_to_the_bucket_floor
 
 #[tokio::test]
 async fn throttling_that_other_clients_cause_is_retried() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let World { amis, .. } = aws.world("main", 4).build().await;
     let dir = workdir();
@@ -49,6 +55,9 @@ async fn throttling_that_other_clients_cause_is_retried() {
 
 #[tokio::test]
 async fn a_prune_of_a_few_amis_waits_for_four_round_trips() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     // A group on a template, so that every in-use lookup has something to read.
     aws.world("main", 3).template_on("app", 2).group("web", "$Latest", 1).build().await;
@@ -74,6 +83,9 @@ async fn assert_left(aws: &LocalAws, newest: &[String]) {
 
 #[tokio::test]
 async fn bump_and_delete_wait_for_four_round_trips_each() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let World { builder, amis, template: lt } =
         aws.world("main", 3).template_on("app", 1).versions(4).group("web", "$Latest", 1).build().await;

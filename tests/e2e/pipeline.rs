@@ -46,6 +46,9 @@ fn baked(dir: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     let w = world(&aws, dir.path()).await;
@@ -102,6 +105,9 @@ async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
 
 #[tokio::test]
 async fn a_failed_refresh_rolls_back_and_stops_the_pipeline() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     let w = world(&aws, dir.path()).await;
@@ -118,6 +124,9 @@ async fn a_failed_refresh_rolls_back_and_stops_the_pipeline() {
 
 #[tokio::test]
 async fn the_packer_template_validates() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     // pre_build alone: the variable check and `packer validate`.
@@ -151,6 +160,9 @@ async fn builds_of(aws: &LocalAws, group: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_stops_the_rest() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let regions = LocalAws::start_regions(3).await;
     let home = &regions[0];
     let dir = workdir();
@@ -231,6 +243,9 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
 /// The README's command for two Regions: `REGIONS=us-east-1,eu-west-1 scripts/local-run`.
 #[test]
 fn local_run_deploys_two_regions_and_reports_one_build() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
     deploy_tests::bin_dir();
     // A shell's environment: without cargo's variables for this test process (which would make
@@ -251,6 +266,9 @@ fn local_run_deploys_two_regions_and_reports_one_build() {
 
 #[tokio::test]
 async fn the_deploy_takes_this_builds_image_even_when_another_build_made_a_newer_one() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     let mut w = world(&aws, dir.path()).await;
@@ -291,6 +309,9 @@ fn image_tag(image: &aws_sdk_ec2::operation::describe_images::DescribeImagesOutp
 
 #[tokio::test]
 async fn an_image_that_fails_verification_stops_the_pipeline_before_the_template_changes() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     let mut w = world(&aws, dir.path()).await;
@@ -317,6 +338,9 @@ async fn an_image_that_fails_verification_stops_the_pipeline_before_the_template
 
 #[tokio::test]
 async fn two_pipelines_of_one_branch_at_once_each_deploy_their_own_build_and_the_newer_stays() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let root = workdir();
     let mut w = world(&aws, root.path()).await;
@@ -363,6 +387,9 @@ async fn two_pipelines_of_one_branch_at_once_each_deploy_their_own_build_and_the
 /// The README's command for a bad image: `VERIFY=fail scripts/local-run`.
 #[test]
 fn local_run_with_a_failing_check_stops_before_the_template_changes() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
     deploy_tests::bin_dir();
     let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
@@ -389,6 +416,9 @@ fn local_run_with_a_failing_check_stops_before_the_template_changes() {
 /// and runs the buildspec with the variables of the CodeBuild project it made.
 #[test]
 fn local_run_takes_its_variables_from_the_deployed_stacks_project() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
     deploy_tests::bin_dir();
     deploy_tests::awscli_dir();
@@ -416,6 +446,9 @@ fn local_run_takes_its_variables_from_the_deployed_stacks_project() {
 /// behalf) is one the pipeline stack's service role allows.
 #[tokio::test]
 async fn the_stacks_role_allows_every_call_of_a_build() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     let w = world(&aws, dir.path()).await;
@@ -447,6 +480,9 @@ async fn the_stacks_role_allows_every_call_of_a_build() {
 /// targets file's order, each through its role: verified, bumped and refreshed there.
 #[tokio::test]
 async fn one_build_is_shared_with_two_workload_accounts_and_deployed_in_each_in_order() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start().await;
     let dir = workdir();
     let workloads = ["222233334444", "333344445555"];

@@ -13,6 +13,9 @@ fn ok(out: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_removes_them() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start_alone().await;
     let World { amis, template: lt, .. } = aws.world("main", 1).template("app").group("web", "$Latest", 1).build().await;
     let stack = format!("app-main-{}", aws.region);
@@ -85,6 +88,9 @@ async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_remove
 
 #[tokio::test]
 async fn parameters_that_do_not_fit_are_refused_and_leave_nothing_behind() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
     let aws = LocalAws::start_alone().await;
     for (bad, says) in [
         ("LaunchTemplateId=lt-xyz", "Parameter 'LaunchTemplateId' failed to satisfy constraint: a launch template ID"),

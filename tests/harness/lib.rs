@@ -32,6 +32,25 @@ pub use server::{FaultProxy, LocalAws, REGION};
 pub use setup::World;
 pub use tools::{as_from_a_shell, awscli_dir, bin_dir, package, require, root, tools, venv_python, which};
 
+/// The slow lane: tests that bake with the real Packer, deploy the pipeline stack, build or
+/// install the release package, run at AWS's pace, or run the benchmark. `cargo test` alone
+/// runs the fast lane (the unit tests and the end-to-end tests that need only the local AWS);
+/// the slow tests run when `DEPLOY_TOOLS_SLOW_TESTS=1` (scripts/test sets it) and always under
+/// CI (`CI=true`), so nothing is skipped silently there. Elsewhere a slow test returns at once
+/// and says so on stderr, past the test harness's capture.
+pub fn slow_lane() -> bool {
+    let on = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    if on("DEPLOY_TOOLS_SLOW_TESTS") || on("CI") {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("a slow test").to_owned();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("{test}: not run (slow lane: DEPLOY_TOOLS_SLOW_TESTS=1, or scripts/test, runs it)\n").as_bytes(),
+    );
+    false
+}
+
 /// Writes a refresh config into `dir` and returns its path.
 pub fn refresh_config(dir: &Path, body: &str) -> String {
     let path = dir.join("refresh.json");
