@@ -53,6 +53,12 @@ Besides AWS's API it answers a few test controls, as JSON, under /_local_aws/:
                                       answered RequestLimitExceeded, since start or reset
     GET  /_local_aws/rounds?region=R {"calls": N, "rounds": N}: with a latency on, the longest
                                       chain of calls made one after another
+    POST /_local_aws/consistency     {"region": R, "seconds": N | "max_seconds": N}: EC2's eventual
+                                     consistency in R: each instance, AMI and launch template version
+                                     made from now on stays unknown by its ID for N seconds (or a
+                                     random time up to max_seconds); 0 turns it off (consistency.py)
+    GET  /_local_aws/consistency/refused[?region=R] {"TerminateInstances": 2, ...}: calls refused
+                                     for naming a hidden ID
     POST /_local_aws/deny            {"region": R, "actions": ["ec2:DeregisterImage", ...]}:
                                       these answer UnauthorizedOperation (EC2) or
                                       AccessDenied (Auto Scaling) until denied again
@@ -68,7 +74,7 @@ import os
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import local_aws  # noqa: E402
-from local_aws import accounts, image_uses, metering, verification  # noqa: E402
+from local_aws import accounts, consistency, image_uses, metering, verification  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -143,6 +149,11 @@ def control_app(moto_app):
             result = metering.rounds(request.args["region"])
         elif what == "throttled" and request.method == "GET":
             result = metering.throttled(request.args.get("region"), request.args.get("account"))
+        elif what == "consistency" and request.method == "POST":
+            consistency.configure(body["region"], float(body.get("seconds", 0)), float(body.get("max_seconds", 0)))
+            result = {"ok": True}
+        elif what == "consistency/refused" and request.method == "GET":
+            result = consistency.refused(request.args.get("region"))
         elif what == "deny" and request.method == "POST":
             local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))
             result = {"ok": True}

@@ -11,7 +11,7 @@ from typing import Any
 from .core import _now, AUTHORIZED, CALLS, DENIED, FIRST_CALL, LOCK
 from .amis import OLD_DEREGISTER
 from .refreshes import FAULTS
-from . import metering
+from . import consistency, metering
 
 
 
@@ -67,6 +67,7 @@ def authorized(region: str | None = None, account: str | None = None) -> dict[st
 
 def reset_calls(region: str | None = None) -> None:
     metering.reset(region)
+    consistency.reset(region)
     with LOCK:
         for key in [k for k in AUTHORIZED if region is None or k[0] == region]:
             del AUTHORIZED[key]
