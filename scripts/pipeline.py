@@ -41,11 +41,13 @@ import shlex
 import subprocess
 import uuid
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import boto3
 import yaml
+from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +98,18 @@ def world() -> dict:
 
 def base_image(region: str, account: str | None = None) -> str:
     ec2 = client("ec2", region, account)
-    return ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on", Architecture="x86_64", EnaSupport=True)["ImageId"]
+    image = ec2.register_image(Name="ubuntu-base", Description="the base image Packer builds on", Architecture="x86_64", EnaSupport=True)["ImageId"]
+    # With EC2's eventual consistency on (the local AWS's consistency control), a new image is
+    # unknown by its ID for a while: a careful client waits until it is known.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            ec2.describe_images(ImageIds=[image])
+            return image
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "InvalidAMIID.NotFound" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def world_in(region: str, account: str | None = None, source: str | None = None) -> dict:

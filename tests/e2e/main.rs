@@ -6,6 +6,7 @@ mod bench;
 mod bump_launch_template;
 mod calls;
 mod cli;
+mod consistency;
 mod delete_ami;
 mod every_use;
 mod faults;

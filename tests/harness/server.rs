@@ -279,6 +279,19 @@ impl LocalAws {
         v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
     }
 
+    /// EC2's eventual consistency in this test's Region (consistency.py): each instance, AMI and
+    /// launch template version made from now on is unknown by its ID for `seconds` (0: off).
+    pub fn consistency(&self, seconds: f64) {
+        let body = serde_json::json!({"region": self.region, "seconds": seconds});
+        self.control("POST", "consistency", &body.to_string());
+    }
+
+    /// The calls refused for naming an ID not known yet, by action, in this test's Region.
+    pub fn refused(&self) -> BTreeMap<String, u64> {
+        let v = self.control("GET", &format!("consistency/refused?region={}", self.region), "");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
+
     /// Takes these actions ("ec2:DeregisterImage") away in this test's Region (an empty list
     /// gives them back).
     pub fn deny(&self, actions: &[&str]) {

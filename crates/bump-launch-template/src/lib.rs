@@ -14,25 +14,27 @@
 pub mod fit;
 pub mod order;
 pub mod pinned;
+pub mod report;
 pub mod requirements;
 pub mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write};
 
 use anyhow::{bail, Result};
 use aws_sdk_ec2::types::{LaunchTemplateErrorCode, RequestLaunchTemplateData};
 use clap::Parser;
-use common::aws::error::{aws_error, dry_run_ok};
+use common::aws::consistency::CatchUp;
+use common::aws::error::{aws_error, dry_run_ok, Code};
 use common::aws::ids::{AmiId, LaunchTemplateId, Version as VersionArg};
 use common::groups::launches::{list_groups, Group};
 use common::images::ami::describe_one;
-use common::{Context, GlobalArgs, Plan, Report, Tool};
-use serde::Serialize;
+use common::{Context, GlobalArgs, Plan, Tool};
 pub use versions::{plan_versions, resolve_source, Version};
 
 /// AWS deletes at most this many versions in one DeleteLaunchTemplateVersions call.
 pub const DELETE_BATCH: usize = 200;
+
+pub use crate::report::{Bumped, FailedVersion, Kept};
 
 /// Create a launch template version that launches AMI_ID; keep the newest VERSIONS_TO_KEEP.
 ///
@@ -98,51 +100,6 @@ pub struct Bump {
     pub set_default: bool,
     pub allow_older: bool,
     pub dry_run: bool,
-}
-
-/// What a bump did.
-#[derive(Debug, Serialize)]
-pub struct Bumped {
-    pub launch_template_id: String,
-    pub image_id: String,
-    /// The new version's number (in a dry run: the number it would most likely get).
-    pub version: i64,
-    pub source_version: i64,
-    pub default_version: i64,
-    pub kept_versions: Vec<i64>,
-    /// Every kept version with why it stays.
-    pub kept: Vec<Kept>,
-    pub deleted_versions: Vec<i64>,
-    pub failed_versions: Vec<FailedVersion>,
-    /// What the AMI's fit could not be checked against (types chosen by attributes, ...).
-    pub not_checked: Vec<String>,
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Kept {
-    pub version: i64,
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FailedVersion {
-    pub version: i64,
-    pub code: String,
-    pub message: String,
-}
-
-impl Report for Bumped {
-    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "{}", self.version)
-    }
-
-    fn failure(&self) -> Option<String> {
-        (!self.failed_versions.is_empty()).then(|| {
-            let list: Vec<String> = self.failed_versions.iter().map(|f| format!("{} ({}: {})", f.version, f.code, f.message)).collect();
-            format!("could not delete launch template versions: {}", list.join(", "))
-        })
-    }
 }
 
 impl Tool for Args {
@@ -265,16 +222,27 @@ impl Bump {
             if !self.set_default {
                 return Ok(old_default);
             }
-            dry_run_ok(
-                ec2.modify_launch_template()
+            // EC2 may not know the version it has just made: asked again while it says so.
+            let mut catch_up = CatchUp::default();
+            loop {
+                let sent = ec2
+                    .modify_launch_template()
                     .launch_template_id(lt)
                     .default_version(new_version.to_string())
                     .dry_run(self.dry_run)
                     .send()
-                    .await,
-            )
-            .map_err(|e| aws_error(format!("making version {new_version} the default of {lt}"), e))?;
-            Ok::<_, anyhow::Error>(new_version)
+                    .await;
+                match dry_run_ok(sent) {
+                    Ok(_) => return Ok::<_, anyhow::Error>(new_version),
+                    Err(e)
+                        if !self.dry_run
+                            && Code::of(&e) == Some(Code::LaunchTemplateVersionNotFound)
+                            && catch_up
+                                .again(&format!("version {new_version} of {lt}"), "InvalidLaunchTemplateId.VersionNotFound")
+                                .await => {}
+                    Err(e) => return Err(aws_error(format!("making version {new_version} the default of {lt}"), e)),
+                }
+            }
         };
         if self.set_default && doomed.contains(&old_default) {
             let default_version = make_default.await?;

@@ -9,7 +9,8 @@ use aws_sdk_autoscaling::types::{
     AutoScalingGroup, DesiredConfiguration, LaunchTemplate, LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences,
 };
 use common::aws::calllog::MaybeActed;
-use common::aws::error::{aws_error, Code};
+use common::aws::consistency::CatchUp;
+use common::aws::error::{aws_error, unknown_version, Code};
 use common::groups::launches::Group;
 use common::groups::templates::TemplateRef;
 
@@ -34,6 +35,9 @@ pub struct Request<'a> {
 /// started, and that one is ours.
 pub async fn start(asg: &aws_sdk_autoscaling::Client, mut req: Request<'_>, follower: &mut Follower<'_>) -> Result<String> {
     let group = req.group;
+    // A version pinned right after bump-launch-template made it may not be known yet.
+    let pinned = req.desired.as_ref().and_then(|d| d.launch_template()).and_then(|t| t.version()).map(str::to_owned);
+    let mut catch_up = CatchUp::default();
     loop {
         let acted = MaybeActed::default();
         let sent_at = SystemTime::now();
@@ -76,6 +80,12 @@ pub async fn start(asg: &aws_sdk_autoscaling::Client, mut req: Request<'_>, foll
                     }
                 }
             }
+            Err(e)
+                if pinned.as_deref().is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                    && unknown_version(&e)
+                    && catch_up
+                        .again(&format!("launch template version {}", pinned.as_deref().unwrap_or("?")), "ValidationError")
+                        .await => {}
             Err(e)
                 if Code::of(&e) == Some(Code::Validation)
                     && req.preferences.as_ref().and_then(|p| p.auto_rollback) == Some(true)

@@ -6,6 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use aws_sdk_ec2::types::{
     Filter, InstanceType, LaunchTemplateSpecification, ResourceType, ResponseLaunchTemplateData, Tag, TagSpecification,
 };
+use common::aws::consistency::CatchUp;
 use common::aws::error::{aws_error, dry_run_ok, AwsError, Code};
 use common::groups::launches::list_groups;
 use common::groups::templates::Template;
@@ -252,10 +253,29 @@ impl<'a> Launcher<'a> {
         if ids.is_empty() {
             return Ok(());
         }
-        self.ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await.map_err(|e| {
-            aws_error(format!("terminating {} (terminate them by hand: they are tagged {CREATED_BY_TAG}={CREATED_BY})", ids.join(", ")), e)
-        })?;
-        tracing::info!("terminated {}", ids.join(", "));
+        // EC2 may not know instances it has just launched: a terminate refused as NotFound has
+        // terminated nothing, so it is asked again until EC2 takes it (a terminated instance's
+        // terminate succeeds too).
+        let what = ids.join(", ");
+        let mut catch_up = CatchUp::default();
+        loop {
+            match self.ec2.terminate_instances().set_instance_ids(Some(ids.to_vec())).send().await {
+                Ok(_) => break,
+                Err(e) if Code::of(&e) == Some(Code::InstanceNotFound) && catch_up.again(&what, "InvalidInstanceID.NotFound").await => {}
+                Err(e) => {
+                    let late = if Code::of(&e) == Some(Code::InstanceNotFound) {
+                        format!(" (EC2 did not know them after {:.0} s: they may be running)", catch_up.waited().as_secs_f64())
+                    } else {
+                        String::new()
+                    };
+                    return Err(aws_error(
+                        format!("terminating {what}{late}; terminate them by hand: they are tagged {CREATED_BY_TAG}={CREATED_BY}"),
+                        e,
+                    ));
+                }
+            }
+        }
+        tracing::info!("terminated {what}");
         Ok(())
     }
 }

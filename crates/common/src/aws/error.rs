@@ -134,6 +134,8 @@ pub enum Code {
     Unsupported,
     /// The subnet has no free address (`InsufficientFreeAddressesInSubnet`).
     InsufficientAddresses,
+    /// Elastic Load Balancing does not know the target (`InvalidTarget`).
+    InvalidTarget,
 }
 
 impl Code {
@@ -152,6 +154,7 @@ impl Code {
             "InsufficientInstanceCapacity" => Code::InsufficientCapacity,
             "Unsupported" => Code::Unsupported,
             "InsufficientFreeAddressesInSubnet" => Code::InsufficientAddresses,
+            "InvalidTarget" => Code::InvalidTarget,
             _ => return None,
         })
     }
@@ -173,6 +176,20 @@ impl Code {
     pub fn another_subnet_may_help(self) -> bool {
         matches!(self, Code::InsufficientCapacity | Code::Unsupported | Code::InsufficientAddresses)
     }
+}
+
+/// Auto Scaling refused a launch template version it does not know: a `ValidationError` whose
+/// message says the version does not exist (or is not found). Auto Scaling documents no code of
+/// its own for it, so the message is read, here and nowhere else.
+pub fn unknown_version<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    let message = match err {
+        SdkError::ServiceError(service) if Code::of(err) == Some(Code::Validation) => service.err().message().unwrap_or("").to_lowercase(),
+        _ => return false,
+    };
+    message.contains("version") && (message.contains("does not exist") || message.contains("not found"))
 }
 
 /// The AWS error code of an SDK error, as AWS spells it, if AWS answered with one.

@@ -4,6 +4,7 @@
 
 mod assume;
 pub mod calllog;
+pub mod consistency;
 mod context;
 pub mod error;
 mod http;

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
+use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
-use common::aws::error::aws_error;
+use common::aws::consistency::CatchUp;
+use common::aws::error::{aws_error, Code};
 use common::Context;
 
 use super::{Checker, Found};
@@ -17,12 +19,15 @@ impl Checker<'_> {
         let started = Instant::now();
         let elb = self.ctx.elbv2();
         let targets: Vec<TargetDescription> = self.ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
-        elb.register_targets()
-            .target_group_arn(tg)
-            .set_targets(Some(targets.clone()))
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("registering the instances in {tg}"), e))?;
+        // Just launched: Elastic Load Balancing may not know the instances yet.
+        let mut catch_up = CatchUp::default();
+        loop {
+            match elb.register_targets().target_group_arn(tg).set_targets(Some(targets.clone())).send().await {
+                Ok(_) => break,
+                Err(e) if not_known(&e) && catch_up.again(&self.ids.join(", "), "InvalidTarget").await => {}
+                Err(e) => return Err(aws_error(format!("registering the instances in {tg}"), e)),
+            }
+        }
         self.registered = self.ids.to_vec();
         let mut healthy: BTreeMap<String, f64> = BTreeMap::new();
         loop {
@@ -67,12 +72,24 @@ impl Checker<'_> {
     }
 }
 
-/// Takes instances out of a target group; a failure is a warning (they are being terminated,
-/// which ends their registration's use too).
+/// Whether Elastic Load Balancing refused the targets as unknown (`InvalidTarget`): for
+/// instances just launched, EC2's eventual consistency.
+fn not_known<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    Code::of(e) == Some(Code::InvalidTarget)
+}
+
+/// Takes instances out of a target group, asking again while Elastic Load Balancing does not
+/// know them yet; a failure is a warning (they are being terminated, which ends their
+/// registration's use too).
 pub async fn deregister(ctx: &Context, tg: &str, ids: &[String]) {
     let targets: Vec<TargetDescription> = ids.iter().map(|id| TargetDescription::builder().id(id).build()).collect();
-    match ctx.elbv2().deregister_targets().target_group_arn(tg).set_targets(Some(targets)).send().await {
-        Ok(_) => tracing::info!("deregistered {} from {tg}", ids.join(", ")),
-        Err(e) => tracing::warn!("{}", common::aws::error::AwsError::from_sdk(format!("deregistering {} from {tg}", ids.join(", ")), &e)),
+    let (elb, what) = (ctx.elbv2(), ids.join(", "));
+    let mut catch_up = CatchUp::default();
+    loop {
+        match elb.deregister_targets().target_group_arn(tg).set_targets(Some(targets.clone())).send().await {
+            Ok(_) => return tracing::info!("deregistered {what} from {tg}"),
+            Err(e) if not_known(&e) && catch_up.again(&what, "InvalidTarget").await => {}
+            Err(e) => return tracing::warn!("{}", common::aws::error::AwsError::from_sdk(format!("deregistering {what} from {tg}"), &e)),
+        }
     }
 }
