@@ -8,7 +8,7 @@ extended API. One module a concern, each saying in its docstring what it adds: `
 lock, call counts, denied actions, authorisations, paging), ``templates``, ``amis``, ``regions``
 (copies and DescribeRegions), ``image_uses`` (image references, instance types by
 requirements), ``verification`` (status checks, SSM, target health, RunInstances' checks),
-``refreshes``, ``consistency`` (EC2's eventual consistency, when asked), ``metering`` (latency and EC2's request buckets, when asked), ``accounts`` (keys for other accounts, roles that cannot be
+``refreshes``, ``alarms`` (CloudWatch alarms a refresh watches), ``consistency`` (EC2's eventual consistency, when asked), ``metering`` (latency and EC2's request buckets, when asked), ``accounts`` (keys for other accounts, roles that cannot be
 assumed), ``sharing`` (AMIs shared with other accounts, seen and launched there), ``stacks`` (CloudFormation: parameter constraints, the CodeBuild project and
 the bucket's settings and policy) and ``controls`` (what server.py's /_local_aws/ routes call). What it adds, kept
 as close to AWS as we can make it:
@@ -112,7 +112,7 @@ The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 
 
 from __future__ import annotations
 
-from . import accounts, amis, consistency, core, image_uses, refreshes, regions, sharing, stacks, templates, verification
+from . import accounts, alarms, amis, consistency, core, image_uses, refreshes, regions, sharing, stacks, templates, verification
 from .controls import age_image, authorized, calls, deny, first_call, old_deregister, reset_calls, set_fault
 from .regions import set_image_state
 
@@ -131,5 +131,5 @@ def install() -> None:
         return
     _installed = True
     # consistency last: it wraps the calls the others patched.
-    for part in (core, accounts, templates, amis, sharing, regions, image_uses, verification, refreshes, stacks, consistency):
+    for part in (core, accounts, alarms, templates, amis, sharing, regions, image_uses, verification, refreshes, stacks, consistency):
         part.install()

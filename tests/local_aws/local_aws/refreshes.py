@@ -18,6 +18,7 @@ from typing import Any
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
+from . import alarms
 from .core import paged, _now, LOCK
 
 # One step of the engine: a minute of AWS's time.
@@ -117,6 +118,9 @@ class Refresh:
                     f"You can't enable auto rollback because the Auto Scaling group {group.name} uses "
                     "the $Latest or $Default launch template version. Specify a version number."
                 )
+        self.alarms = alarms.named(prefs)
+        alarms.check(backend.account_id, backend.region_name, self.alarms)
+        self.bake_steps = math.ceil(int(prefs.get("BakeTime") or 0) / 60)
         self.new_number = _resolve(self.new_lt, self.new_version)
         self.old_number = _resolve(self.old_lt, self.old_version)
         self.replaced: list[str] = []  # new instance ids this refresh launched
@@ -243,12 +247,18 @@ class Refresh:
             with LOCK:
                 self._finish("Failed", f"local AWS error: {exc!r}")
 
-    def _wait(self, steps: int) -> None:
-        """Waits `steps` steps, or less if the refresh is cancelled or rolled back meanwhile."""
+    def _wait(self, steps: int) -> str | None:
+        """Waits `steps` steps, or less if the refresh is cancelled or rolled back meanwhile, or
+        one of its alarms goes into ALARM: then why."""
         for _ in range(steps):
             time.sleep(STEP_SECONDS)
             if self.cancel_requested or self.rollback_requested is not None:
-                return
+                return None
+            with LOCK:
+                why = alarms.firing(self.backend.account_id, self.backend.region_name, self.alarms)
+            if why:
+                return why
+        return None
 
     def _steps(self) -> None:
         time.sleep(STEP_SECONDS)
@@ -264,8 +274,11 @@ class Refresh:
         # A batch after each wait, and one more turn after the last, so that a fault "after
         # all of them" fires.
         while True:
-            self._wait(wait)
+            alarm = self._wait(wait)
             with LOCK:
+                if alarm is not None:
+                    failure = alarm
+                    break
                 if fault.get("cancel_after") is not None and done >= fault["cancel_after"]:
                     self.cancel_requested = True
                     self.status = "Cancelling"
@@ -308,10 +321,17 @@ class Refresh:
         elif failure is not None:
             self._fail(failure)
         else:
-            if int(self.preferences.get("BakeTime") or 0) > 0:
+            if self.bake_steps > 0:
                 with LOCK:
                     self.status = "Baking"
-                time.sleep(STEP_SECONDS)
+                # The alarms are watched through the bake time too.
+                alarm = self._wait(self.bake_steps)
+                if self.rollback_requested is not None:
+                    self._roll_back(self.rollback_requested)
+                    return
+                if alarm is not None:
+                    self._fail(alarm)
+                    return
             with LOCK:
                 if self.desired:
                     # After success, the group's own settings match the desired configuration.
