@@ -103,17 +103,11 @@ fn the_pipeline_passes_with_ec2_behind_in_one_region_and_in_two() {
     if !deploy_tests::slow_lane() {
         return;
     }
-    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
-    deploy_tests::bin_dir();
     for regions in [None, Some("us-east-1,eu-west-1")] {
-        let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
-        cmd.env("LOCAL_AWS_CONSISTENCY_SECONDS", "2").env("REFRESH_INTERVAL", "0.2").stdin(std::process::Stdio::null());
-        if let Some(regions) = regions {
-            cmd.env("REGIONS", regions);
-        }
-        let out = cmd.output().unwrap();
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "{regions:?}\n{stdout}\n{stderr}");
+        let mut env = vec![("LOCAL_AWS_CONSISTENCY_SECONDS", "2"), ("REFRESH_INTERVAL", "0.2")];
+        env.extend(regions.map(|r| ("REGIONS", r)));
+        let (code, stdout, stderr) = deploy_tests::local_run(&env);
+        assert_eq!(code, Some(0), "{regions:?}\n{stdout}\n{stderr}");
         assert!(stdout.contains(": succeeded"), "{stdout}");
         assert!(stderr.contains("AWS does not know launch template version"), "EC2 was behind: {stderr}");
     }

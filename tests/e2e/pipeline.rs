@@ -246,14 +246,8 @@ fn local_run_deploys_two_regions_and_reports_one_build() {
     if !deploy_tests::slow_lane() {
         return;
     }
-    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
-    deploy_tests::bin_dir();
-    // A shell's environment: without cargo's variables for this test process (which would make
-    // local-run's own `cargo build` rebuild), and without any AWS_* setting.
-    let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
-    let out = cmd.env("REGIONS", "us-east-1,eu-west-1").env("REFRESH_INTERVAL", "0.2").stdin(std::process::Stdio::null()).output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = deploy_tests::local_run(&[("REGIONS", "us-east-1,eu-west-1"), ("REFRESH_INTERVAL", "0.2")]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("Deploy of branch main to 2 targets, one at a time: succeeded"), "{stdout}");
     let sections: Vec<&str> = stdout.lines().filter(|l| l.ends_with(": group app")).map(str::trim).collect();
     assert_eq!(sections, ["us-east-1: group app", "eu-west-1: group app"], "{stdout}");
@@ -390,18 +384,8 @@ fn local_run_with_a_failing_check_stops_before_the_template_changes() {
     if !deploy_tests::slow_lane() {
         return;
     }
-    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
-    deploy_tests::bin_dir();
-    let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
-    let out = cmd
-        .env("VERIFY", "fail")
-        .env("REFRESH_INTERVAL", "0.2")
-        .env("VERIFY_INTERVAL", "0.2")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = deploy_tests::local_run(&[("VERIFY", "fail"), ("REFRESH_INTERVAL", "0.2"), ("VERIFY_INTERVAL", "0.2")]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("Deploy of branch main to group app: FAILED (exit status 1)"), "{stdout}");
     assert!(
         stdout.contains("  verification:            FAILED: i-") && stdout.contains("the SSM command failed with exit code 1"),
@@ -419,20 +403,11 @@ fn local_run_takes_its_variables_from_the_deployed_stacks_project() {
     if !deploy_tests::slow_lane() {
         return;
     }
-    deploy_tests::require("packer", deploy_tests::which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
-    deploy_tests::bin_dir();
     deploy_tests::awscli_dir();
-    let mut cmd = deploy_tests::as_from_a_shell(std::process::Command::new(deploy_tests::root().join("scripts/local-run")));
     // The stack's parameters, not local-run's defaults (3 and 3), must decide.
-    let out = cmd
-        .env("STACK", "1")
-        .env("DEPLOYS", "3")
-        .env("STACK_PARAMETERS", "AmisToKeep=2 VersionsToKeep=2")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) =
+        deploy_tests::local_run(&[("STACK", "1"), ("DEPLOYS", "3"), ("STACK_PARAMETERS", "AmisToKeep=2 VersionsToKeep=2")]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("local-run: variables from the CodeBuild project app-main-deploy: AMIS_TO_KEEP=2 VERSIONS_TO_KEEP=2"),
         "{stderr}"

@@ -51,6 +51,18 @@ pub fn slow_lane() -> bool {
     false
 }
 
+/// `scripts/local-run` with these variables, as the README runs it from a shell (Packer and the
+/// tools checked first): its exit code, stdout and stderr. A shell's environment: without
+/// cargo's variables for this test process (which would make local-run's own `cargo build`
+/// rebuild), and without any AWS_* setting.
+pub fn local_run(env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    require("packer", which("packer"), "scripts/test installs Debian's package (apt-get install -y packer)");
+    bin_dir();
+    let mut cmd = as_from_a_shell(std::process::Command::new(root().join("scripts/local-run")));
+    let out = cmd.envs(env.iter().copied()).stdin(std::process::Stdio::null()).output().expect("running scripts/local-run");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Writes a refresh config into `dir` and returns its path.
 pub fn refresh_config(dir: &Path, body: &str) -> String {
     let path = dir.join("refresh.json");

@@ -35,7 +35,11 @@ def no_retries(url: str, service: str):
     return client(url, service, Config(retries={"total_max_attempts": 1}))
 
 
-def test_off_by_default_a_new_instance_is_known_at_once(other_url):
+def test_off_by_default_a_new_instance_is_known_at_once(server):
+    # A Region where instances launch, shared with other tests: this one looks only at its own.
+    CURRENT["region"] = "us-gov-west-1"
+    other_url = server
+    control(server, "calls/reset", {"region": CURRENT["region"]})
     ec2 = client(other_url, "ec2")
     ami = ec2.register_image(Name="app", Architecture="x86_64")["ImageId"]
     instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
