@@ -106,14 +106,16 @@ async fn instance_refresh_calls_only_what_its_policy_allows() {
     let dir = workdir();
     let cfg = refresh_config(dir.path(), "{}");
 
+    aws.alarm("errors").await;
     aws.asg().start_instance_refresh().auto_scaling_group_name("web").send().await.unwrap();
     aws.reset_calls();
-    // Cancels the running one, pins version 2 (looking the group's template up), then fails.
+    // Reads its alarm, cancels the running one, pins version 2 (looking the group's template
+    // up), then fails, and reads the alarm again.
     aws.refresh_fault("web", "fail_after", 1, "unhealthy");
     aws.run(
         "instance-refresh",
         dir.path(),
-        &[&cfg, "web", "--if-running", "cancel", "--launch-template-version", "2", "--interval", "0.1"],
+        &[&cfg, "web", "--if-running", "cancel", "--launch-template-version", "2", "--alarm", "errors", "--interval", "0.1"],
     )
     .expect(1);
     check("instance-refresh", called(&aws));

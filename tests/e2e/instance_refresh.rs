@@ -369,3 +369,93 @@ async fn the_shipped_config_keeps_a_group_of_one_serving() {
     // New instance first, then the old one goes: never fewer than one, two for a while.
     assert_eq!((counts.first().copied(), counts.last().copied()), (Some(1), Some(2)), "{counts:?}");
 }
+
+#[tokio::test]
+async fn a_missing_alarm_or_one_in_alarm_stops_it_before_anything_starts() {
+    let aws = LocalAws::start().await;
+    let (lt, _, _) = aws.refresh_world("web", "1").await;
+    aws.alarm("errors").await;
+    let dir = workdir();
+    let cfg = refresh_config(dir.path(), "{}");
+    let pinned = |alarm: &str| {
+        let args =
+            [cfg.as_str(), "web", "--launch-template-id", &lt, "--launch-template-version", "2", "--alarm", "errors", "--alarm", alarm];
+        aws.run("instance-refresh", dir.path(), &args).expect(1).error_line("instance-refresh").to_owned()
+    };
+    let region = aws.region;
+    assert_eq!(pinned("nope"), format!("instance-refresh: alarm nope does not exist in {region}: no refresh started"));
+    aws.alarm_state("errors", "ALARM", "Threshold Crossed: 7 errors").await;
+    assert_eq!(pinned("errors"), "instance-refresh: alarm errors is in ALARM (Threshold Crossed: 7 errors): no refresh started");
+    let refreshes = aws.asg().describe_instance_refreshes().auto_scaling_group_name("web").send().await.unwrap();
+    assert!(refreshes.instance_refreshes().is_empty(), "nothing started");
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_bake_time_rolls_the_group_back_and_says_which() {
+    let aws = LocalAws::start().await;
+    let (lt, old, new) = aws.refresh_world("web", "1").await;
+    aws.alarm("errors").await;
+    let dir = workdir();
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true, "MinHealthyPercentage": 50}}"#);
+    let args = [
+        &cfg,
+        "web",
+        "--launch-template-id",
+        &lt,
+        "--launch-template-version",
+        "2",
+        "--alarm",
+        "errors",
+        "--bake-time",
+        "1h",
+        FAST[0],
+        FAST[1],
+        "-o",
+        "json",
+    ];
+    let (child, mut stderr) = aws.tool("instance-refresh", dir.path()).args(args).spawn_until("Baking");
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new], "baking comes after every replacement");
+    aws.alarm_state("errors", "ALARM", "Threshold Crossed: 7 errors").await;
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{rest}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "RollbackSuccessful");
+    assert_eq!(report["alarms"][0]["name"], "errors");
+    assert_eq!(report["group_runs"], format!("launch template {lt} version 1"));
+    let line = rest.lines().last().unwrap_or_default();
+    assert!(line.contains("ended RollbackSuccessful") && line.contains("alarm errors is in ALARM: Threshold Crossed: 7 errors"), "{line}");
+    assert!(line.contains(&format!("the group runs launch template {lt} version 1")), "{line}");
+    assert_eq!(aws.group_amis("web").await, vec![old.clone(), old], "back on the previous image");
+}
+
+#[tokio::test]
+async fn an_alarm_with_insufficient_data_is_allowed_with_a_warning_and_the_bake_time_is_shown() {
+    let aws = LocalAws::start().await;
+    let (lt, _, new) = aws.refresh_world("web", "1").await;
+    aws.alarm("errors").await;
+    let dir = workdir();
+    let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
+    let args = [
+        &cfg,
+        "web",
+        "--launch-template-id",
+        &lt,
+        "--launch-template-version",
+        "2",
+        "--alarm",
+        "errors",
+        "--bake-time",
+        "2m",
+        FAST[0],
+        FAST[1],
+    ];
+    let run = aws.run("instance-refresh", dir.path(), &args).expect(0);
+    assert!(run.stderr.contains("alarm errors has INSUFFICIENT_DATA"), "{}", run.stderr);
+    assert!(run.stderr.contains("Instance refresh Baking"), "{}", run.stderr);
+    assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
+    let refresh = aws.asg().describe_instance_refreshes().auto_scaling_group_name("web").send().await.unwrap();
+    let prefs = refresh.instance_refreshes()[0].preferences().unwrap();
+    assert_eq!((prefs.bake_time(), prefs.alarm_specification().map(|a| a.alarms().to_vec())), (Some(120), Some(vec!["errors".to_owned()])));
+}

@@ -123,7 +123,9 @@ async fn every_tool_has_its_documented_json_shape() {
             "duration_seconds",
             "stopped",
             "activities",
-            "polls"
+            "polls",
+            "alarms",
+            "group_runs"
         ])
     );
     assert_eq!(v["stopped"], "finished");

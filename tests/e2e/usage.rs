@@ -14,6 +14,10 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
     let cfg = refresh_config(dir.path(), "{}");
     let missing = dir.path().join("missing.json").to_string_lossy().into_owned();
     let bad_json = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercent": 90}}"#);
+    // Six alarms in the file: five --alarm flags more make eleven, one past AWS's ten.
+    let six = dir.path().join("six-alarms.json");
+    std::fs::write(&six, r#"{"Preferences": {"AlarmSpecification": {"Alarms": ["a", "b", "c", "d", "e", "f"]}}}"#).unwrap();
+    let six = six.to_string_lossy().into_owned();
     // A targets file whose role is not an ARN, and one naming a Region twice in one account.
     let bad_role = dir.path().join("bad-role.json");
     std::fs::write(
@@ -74,6 +78,16 @@ async fn every_malformed_argument_is_a_usage_error_before_any_request() {
         ("instance-refresh", vec![&cfg, "web", "--launch-template-id", LT], "--launch-template-version"),
         ("instance-refresh", vec![&cfg, "web", "--if-running", "maybe"], "maybe"),
         ("instance-refresh", vec![&cfg, "web", "--rate", "5"], "--rate"),
+        ("instance-refresh", vec![&cfg, "web", "--alarm", ""], "alarm name"),
+        ("instance-refresh", vec![&cfg, "web", "--bake-time", "49h"], "48 hours"),
+        ("instance-refresh", vec![&cfg, "web", "--bake-time", "1.5s"], "whole seconds"),
+        ("instance-refresh", vec![&cfg, "web", "--bake-time", "soon"], "90s, 15m or 1h"),
+        ("instance-refresh", vec![&cfg, "web", "--bake-time", ""], "--bake-time"),
+        (
+            "instance-refresh",
+            vec![&six, "web", "--alarm", "a", "--alarm", "g", "--alarm", "h", "--alarm", "i", "--alarm", "j", "--alarm", "k"],
+            "at most 10 alarms",
+        ),
         ("instance-refresh", vec![&missing, "web"], "missing.json"),
         ("instance-refresh", vec![&bad_json, "web"], "MinHealthyPercent"),
         ("verify-ami", vec![LT], "<AMI_ID>"),

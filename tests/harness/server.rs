@@ -168,6 +168,41 @@ impl LocalAws {
         aws_sdk_elasticloadbalancingv2::Client::new(&self.config)
     }
 
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.config)
+    }
+
+    /// A CloudWatch metric alarm named `name` in this test's Region (INSUFFICIENT_DATA at first,
+    /// as on AWS).
+    pub async fn alarm(&self, name: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+        self.cloudwatch()
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .send()
+            .await
+            .expect("putting the alarm");
+    }
+
+    /// Sets alarm `name`'s state ("OK", "ALARM", "INSUFFICIENT_DATA") with this reason.
+    pub async fn alarm_state(&self, name: &str, state: &str, reason: &str) {
+        self.cloudwatch()
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(state.into())
+            .state_reason(reason)
+            .send()
+            .await
+            .expect("setting the alarm's state");
+    }
+
     /// Calls one of the local AWS's test controls (`/_local_aws/...`, see server.py), over HTTP.
     fn control(&self, method: &str, what: &str, body: &str) -> serde_json::Value {
         control(&self.url, method, what, body)

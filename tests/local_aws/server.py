@@ -74,7 +74,7 @@ import os
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import local_aws  # noqa: E402
-from local_aws import accounts, consistency, image_uses, metering, verification  # noqa: E402
+from local_aws import accounts, cloudwatch_cbor, consistency, image_uses, metering, verification  # noqa: E402
 import waitress  # noqa: E402
 from lifecycle import stop_on_signals_and_stdin_eof  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -87,6 +87,8 @@ PREFIX = "/_local_aws/"
 def control_app(moto_app):
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if cloudwatch_cbor.handles(path):
+            return cloudwatch_cbor.app(environ, start_response)
         if not path.startswith(PREFIX):
             return moto_app(environ, start_response)
         request = Request(environ)

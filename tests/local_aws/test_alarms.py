@@ -74,3 +74,40 @@ def test_an_alarm_during_a_checkpoint_pause_fails_the_refresh(group, url):
     r = finished(asg, rid)
     assert r["Status"] == "Failed" and "latency" in r["StatusReason"], r
     assert images(ec2, asg).count("ami-0000000000000000b") == 2, "stopped at the checkpoint"
+
+
+def cbor_call(url: str, operation: str, body: dict) -> tuple[int, dict]:
+    """One CloudWatch call as the current AWS SDKs make it: Smithy RPC v2 CBOR."""
+    import urllib.error
+    import urllib.request
+
+    import cbor2
+
+    request = urllib.request.Request(
+        f"{url}/service/GraniteServiceVersion20100801/operation/{operation}",
+        data=cbor2.dumps(body),
+        method="POST",
+        headers={"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor", "Accept": "application/cbor",
+                 "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20261205/{CURRENT['region']}/monitoring/aws4_request, SignedHeaders=host, Signature=0"},
+    )
+    try:
+        with urllib.request.urlopen(request) as reply:
+            return reply.status, cbor2.loads(reply.read())
+    except urllib.error.HTTPError as e:
+        return e.code, cbor2.loads(e.read())
+
+
+def test_cloudwatch_answers_the_sdks_cbor_protocol_on_the_same_alarms(url):
+    from conftest import control
+
+    alarm(url, "errors")
+    status, out = cbor_call(url, "DescribeAlarms", {"AlarmNames": ["errors", "other"], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]})
+    assert status == 200 and [(a["AlarmName"], a["StateValue"]) for a in out["MetricAlarms"]] == [("errors", "INSUFFICIENT_DATA")]
+    assert out["CompositeAlarms"] == []
+    status, _ = cbor_call(url, "SetAlarmState", {"AlarmName": "errors", "StateValue": "ALARM", "StateReason": "Threshold Crossed"})
+    assert status == 200
+    described = client(url, "cloudwatch").describe_alarms(AlarmNames=["errors"])["MetricAlarms"][0]
+    assert (described["StateValue"], described["StateReason"]) == ("ALARM", "Threshold Crossed"), "one state, both protocols"
+    status, err = cbor_call(url, "SetAlarmState", {"AlarmName": "nope", "StateValue": "OK", "StateReason": "x"})
+    assert status == 404 and err["__type"] == "ResourceNotFound"
+    assert control(url, f"calls?region={CURRENT['region']}")["cloudwatch:DescribeAlarms"] == 2, "counted as any call (CBOR and query, one each)"

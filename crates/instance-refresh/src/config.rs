@@ -164,6 +164,40 @@ pub struct AlarmSpecification {
     pub alarms: Option<Vec<String>>,
 }
 
+/// Adds `--alarm`s (after the file's own, each once) and `--bake-time` (over the file's) to the
+/// config's preferences; more than 10 alarms in all is an error.
+pub fn watch(config: &mut RefreshConfig, alarms: &[String], bake_time: Option<std::time::Duration>) -> Result<(), String> {
+    if alarms.is_empty() && bake_time.is_none() {
+        return Ok(());
+    }
+    let prefs = config.preferences.get_or_insert_with(Preferences::default);
+    if !alarms.is_empty() {
+        let all = prefs.alarm_specification.get_or_insert_with(AlarmSpecification::default).alarms.get_or_insert_with(Vec::new);
+        for a in alarms {
+            if !all.contains(a) {
+                all.push(a.clone());
+            }
+        }
+        if all.len() > 10 {
+            return Err(format!(
+                "a refresh watches at most 10 alarms (--alarm with the config file's AlarmSpecification), not {}",
+                all.len()
+            ));
+        }
+    }
+    if let Some(bake) = bake_time {
+        prefs.bake_time = Some(i32::try_from(bake.as_secs()).unwrap_or(i32::MAX));
+    }
+    Ok(())
+}
+
+impl RefreshConfig {
+    /// The alarms the refresh watches (the file's AlarmSpecification, with --alarm).
+    pub fn alarms(&self) -> Vec<String> {
+        self.preferences.as_ref().and_then(|p| p.alarm_specification.as_ref()).and_then(|a| a.alarms.clone()).unwrap_or_default()
+    }
+}
+
 /// Reads and checks the config file. Every problem is one line naming the file.
 pub fn load(path: &Path) -> Result<RefreshConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read refresh config {}", path.display()))?;

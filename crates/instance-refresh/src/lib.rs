@@ -7,6 +7,7 @@
 //! file that names another group, and treats every status AWS has: only `Successful` is
 //! success; `RollbackSuccessful` means the new instances were rolled back.
 
+pub mod alarms;
 pub mod config;
 pub mod follow;
 pub mod progress;
@@ -21,12 +22,13 @@ use clap::{Parser, ValueEnum};
 use common::aws::error::Usage;
 use common::aws::ids::LaunchTemplateId;
 use common::cli::flags::positive_secs;
+use common::groups::launches::list_groups;
 use common::groups::refresh::{phase, Phase};
 use common::{Context, GlobalArgs, Plan, Tool};
 
 use crate::config::RefreshConfig;
 use crate::follow::{Follower, Waited};
-use crate::report::{Refreshed, Stop};
+use crate::report::{Activity, Refreshed, Stop};
 
 /// Start an instance refresh of an Auto Scaling group and wait until it ends.
 ///
@@ -75,9 +77,45 @@ pub struct Args {
     #[arg(long)]
     pub cancel_on_exit: bool,
 
+    /// Watch this CloudWatch alarm through the refresh and its bake time (repeatable; at most
+    /// 10 with the config file's AlarmSpecification): one in ALARM fails the refresh, or rolls
+    /// it back with AutoRollback. Each must exist in the group's account and Region, and none
+    /// be in ALARM, before anything starts.
+    #[arg(long = "alarm", value_name = "NAME", value_parser = alarm_name)]
+    pub alarms: Vec<String>,
+
+    /// After the last replacement, wait this long (status Baking), the alarms still watched,
+    /// before the refresh counts as done: 90s, 15m, 1h; 0 to 48 hours, whole seconds.
+    #[arg(long, value_name = "DURATION", value_parser = bake_time)]
+    pub bake_time: Option<Duration>,
+
     /// Check the config and the group, print what would be started, start nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// An alarm's name as Auto Scaling takes it: 1 to 255 printable characters.
+fn alarm_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().count() > 255 || s.chars().any(char::is_control) {
+        Err("an alarm name is 1 to 255 printable characters".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// A bake time: a duration (90s, 15m, 1h) of whole seconds, 0 to 48 hours (AWS's 172800 s).
+pub fn bake_time(s: &str) -> Result<Duration, String> {
+    let d = match s.trim() {
+        "0" => Duration::ZERO,
+        t => humantime::parse_duration(t).map_err(|e| format!("expected a duration such as 90s, 15m or 1h, got {s:?} ({e})"))?,
+    };
+    if d.subsec_nanos() != 0 {
+        return Err(format!("the bake time is whole seconds, got {s:?}"));
+    }
+    if d > Duration::from_secs(172_800) {
+        return Err(format!("the bake time is at most 48 hours, got {s:?}"));
+    }
+    Ok(d)
 }
 
 /// A refresh to start and follow: the group, the config file read and checked, the version to
@@ -113,8 +151,10 @@ impl Tool for Args {
     const NAME: &'static str = "instance-refresh";
     type Plan = Refresh;
 
+    /// The config file, read and checked, with --alarm and --bake-time added to its preferences.
     fn prepare(self, global: &GlobalArgs) -> Result<Refresh> {
-        let config = config::load(&self.config_file).map_err(|e| Usage(common::aws::error::render(&e)))?;
+        let mut config = config::load(&self.config_file).map_err(|e| Usage(common::aws::error::render(&e)))?;
+        config::watch(&mut config, &self.alarms, self.bake_time).map_err(Usage)?;
         if let Some(name) = &config.auto_scaling_group_name {
             if name != &self.asg_name {
                 bail!(Usage(format!(
@@ -139,6 +179,27 @@ impl Tool for Args {
     }
 }
 
+impl Refresh {
+    /// Why a refresh ended failed or rolled back, at the same time: the group's latest scaling
+    /// activities, the watched alarms in ALARM, and what the group launches from now.
+    async fn why_failed(
+        &self,
+        follower: &Follower<'_>,
+        cw: &aws_sdk_cloudwatch::Client,
+        watched: &[String],
+    ) -> (Vec<Activity>, Vec<alarms::Seen>, Option<String>) {
+        let (activities, fired, groups) = futures::join!(
+            follower.activities(),
+            alarms::firing(cw, watched),
+            list_groups(&follower.asg, std::slice::from_ref(&self.asg_name))
+        );
+        let runs = groups.ok().and_then(|g| {
+            g.first().and_then(|g| g.main_template().map(|u| format!("launch template {} version {}", u.template, u.version)))
+        });
+        (activities, fired.unwrap_or_default(), runs)
+    }
+}
+
 impl Plan for Refresh {
     type Report = Refreshed;
 
@@ -148,23 +209,18 @@ impl Plan for Refresh {
         let asg = ctx.autoscaling();
         let (desired, preferences) = config::to_sdk(&self.config);
         let template = self.launch_template_id.as_ref().map(LaunchTemplateId::as_str);
-        let desired = start::desired(&asg, &self.asg_name, desired, self.launch_template_version, template).await?;
+        // What to start, and the alarms it will watch, read at the same time: a missing alarm,
+        // or one in ALARM already, stops it here.
+        let (cw, watched) = (ctx.cloudwatch(), self.config.alarms());
+        let (desired, ()) = futures::try_join!(
+            start::desired(&asg, &self.asg_name, desired, self.launch_template_version, template),
+            alarms::check_before(&cw, &watched, ctx.region())
+        )?;
         if self.dry_run {
             // Auto Scaling has no DryRun: the closest proof is that the group can be read.
             start::describe_group(&asg, &self.asg_name).await?;
             tracing::info!("would start: {desired:?} {preferences:?}");
-            return Ok(Refreshed {
-                instance_refresh_id: String::new(),
-                auto_scaling_group_name: self.asg_name.clone(),
-                status: None,
-                percentage_complete: None,
-                instances_to_update: None,
-                status_reason: None,
-                duration_seconds: 0.0,
-                stopped: Stop::DryRun,
-                activities: Vec::new(),
-                polls: 0,
-            });
+            return Ok(Refreshed::dry_run(&self.asg_name));
         }
         let mut follower = Follower {
             asg: asg.clone(),
@@ -197,8 +253,8 @@ impl Plan for Refresh {
             Waited::Interrupted(r) => (r, Stop::Interrupted),
         };
         let status = last.status().cloned();
-        let failed = status.as_ref().map(phase) == Some(Phase::Failed);
-        let activities = if stopped == Stop::Finished && failed { follower.activities().await } else { Vec::new() };
+        let failed = stopped == Stop::Finished && status.as_ref().map(phase) == Some(Phase::Failed);
+        let (activities, fired, group_runs) = if failed { self.why_failed(&follower, &cw, &watched).await } else { Default::default() };
         Ok(Refreshed {
             instance_refresh_id: id,
             auto_scaling_group_name: self.asg_name.clone(),
@@ -210,6 +266,8 @@ impl Plan for Refresh {
             stopped,
             activities,
             polls: follower.polls,
+            alarms: fired,
+            group_runs,
         })
     }
 }

@@ -45,9 +45,31 @@ pub struct Refreshed {
     pub activities: Vec<Activity>,
     /// How many times the refresh's status was read.
     pub polls: u32,
+    /// The watched alarms in ALARM when the refresh ended failed or rolled back.
+    pub alarms: Vec<crate::alarms::Seen>,
+    /// What the group launches from when the refresh ended failed or rolled back.
+    pub group_runs: Option<String>,
 }
 
 impl Refreshed {
+    /// A dry run's report: nothing started.
+    pub fn dry_run(group: &str) -> Refreshed {
+        Refreshed {
+            instance_refresh_id: String::new(),
+            auto_scaling_group_name: group.to_owned(),
+            status: None,
+            percentage_complete: None,
+            instances_to_update: None,
+            status_reason: None,
+            duration_seconds: 0.0,
+            stopped: Stop::DryRun,
+            activities: Vec::new(),
+            polls: 0,
+            alarms: Vec::new(),
+            group_runs: None,
+        }
+    }
+
     /// The status as AWS spells it, or "DryRun".
     pub fn status_text(&self) -> &str {
         self.status.as_ref().map_or("DryRun", InstanceRefreshStatus::as_str)
@@ -88,6 +110,12 @@ impl Report for Refreshed {
         };
         if let Some(reason) = &self.status_reason {
             msg.push_str(&format!(": {}", common::aws::error::one_line(reason)));
+        }
+        for a in &self.alarms {
+            msg.push_str(&format!("; alarm {} is in {}: {}", a.name, a.state, common::aws::error::one_line(&a.reason)));
+        }
+        if let Some(runs) = &self.group_runs {
+            msg.push_str(&format!("; the group runs {runs}"));
         }
         for a in &self.activities {
             msg.push_str(&format!(

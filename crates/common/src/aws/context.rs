@@ -86,6 +86,7 @@ impl Context {
             env("AWS_ENDPOINT_URL_EC2"),
             env("AWS_ENDPOINT_URL_AUTO_SCALING"),
             env("AWS_ENDPOINT_URL_SSM"),
+            env("AWS_ENDPOINT_URL_CLOUDWATCH"),
             env("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"),
         ]
         .into_iter()
@@ -174,6 +175,11 @@ impl Context {
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
         let config = aws_sdk_autoscaling::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
         aws_sdk_autoscaling::Client::from_conf(config)
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
