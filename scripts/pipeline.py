@@ -2,7 +2,8 @@
 commands, and a report of what happened. scripts/local-run and the pipeline tests use it.
 
     pipeline.py world                 make a source AMI, a launch template on it and an Auto
-                                      Scaling group of 2 on $Latest; print them as JSON. With
+                                      Scaling group of 2 on its version 1 (a numbered version,
+                                      so that a refresh can be rolled back); print them as JSON. With
                                       REGIONS=R1,R2,...: a base AMI, template and group in
                                       each Region, and deploy-targets.json naming them (in the
                                       work dir; printed as DEPLOY_TARGETS). With
@@ -130,7 +131,8 @@ def world_in(region: str, account: str | None = None, source: str | None = None)
         MaxSize=4,
         DesiredCapacity=int(os.environ.get("GROUP_SIZE", "2")),
         AvailabilityZones=[f"{region}a"],
-        LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"},
+        # A numbered version, not $Latest: AWS rolls a refresh back only to a numbered version.
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"},
     )
     return {"SOURCE_AMI": source, "LAUNCH_TEMPLATE_ID": lt, "ASG_NAME": group}
 

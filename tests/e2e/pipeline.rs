@@ -493,3 +493,25 @@ async fn one_build_is_shared_with_two_workload_accounts_and_deployed_in_each_in_
         run.stderr
     );
 }
+
+/// REFRESH_ALARMS and REFRESH_BAKE_TIME reach the refresh the buildspec starts.
+#[tokio::test]
+async fn the_buildspecs_alarms_and_bake_time_are_the_refreshs() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let w = world(&aws, dir.path()).await;
+    aws.alarm("errors").await;
+    aws.alarm("latency p99").await;
+    let mut env: Vec<(&str, &str)> = w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.extend([("REFRESH_ALARMS", "errors,latency p99"), ("REFRESH_BAKE_TIME", "2m")]);
+    let run = aws.pipeline(dir.path(), &["run", "pre_build", "build", "post_build"], &env).expect(0);
+    assert!(run.stdout.contains("Instance refresh Successful"), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("Instance refresh Baking"), "{}", run.stderr);
+    let refreshes = aws.asg().describe_instance_refreshes().auto_scaling_group_name(&w.group).send().await.unwrap();
+    let prefs = refreshes.instance_refreshes()[0].preferences().unwrap();
+    let alarms = prefs.alarm_specification().map(|a| a.alarms().to_vec());
+    assert_eq!((prefs.bake_time(), alarms), (Some(120), Some(vec!["errors".to_owned(), "latency p99".to_owned()])));
+}
