@@ -122,6 +122,31 @@ async fn instance_refresh_calls_only_what_its_policy_allows() {
 }
 
 #[tokio::test]
+async fn rollback_calls_only_what_its_policy_allows() {
+    let aws = LocalAws::start_with_step(0.5).await;
+    let (lt, old, _) = aws.refresh_world("web", "1").await;
+    let tag = aws_sdk_ec2::types::Tag::builder().key("verification").value("passed").build();
+    aws.ec2().create_tags().resources(&old).tags(tag).send().await.unwrap();
+    let dir = workdir();
+    // A refresh under way, rolled back; then, the group on version 2, a refresh back to the last
+    // good version (1), which fails.
+    let desired = aws_sdk_autoscaling::types::DesiredConfiguration::builder()
+        .launch_template(aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).version("2").build())
+        .build();
+    aws.asg().start_instance_refresh().auto_scaling_group_name("web").desired_configuration(desired).send().await.unwrap();
+    aws.reset_calls();
+    aws.run("rollback", dir.path(), &[&lt, "web", "--interval", "0.1"]).expect(0);
+    let mut seen = called(&aws);
+    let on_2 = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).version("2").build();
+    aws.asg().update_auto_scaling_group().auto_scaling_group_name("web").launch_template(on_2).send().await.unwrap();
+    aws.refresh_fault("web", "fail_after", 0, "unhealthy");
+    aws.reset_calls();
+    aws.run("rollback", dir.path(), &[&lt, "web", "--interval", "0.1"]).expect(1);
+    seen.extend(called(&aws));
+    check("rollback", seen);
+}
+
+#[tokio::test]
 async fn verify_ami_calls_only_what_its_policy_allows() {
     let aws = LocalAws::start().await;
     let World { amis, .. } = aws.world("main", 2).build().await;
@@ -267,6 +292,7 @@ fn the_stacks_role_grants_exactly_the_tools_policies_and_packers() {
         "bump-launch-template",
         "instance-refresh",
         "verify-ami",
+        "rollback",
         "deploy-tools-targets",
         "assume-deploy-roles",
         "packer",

@@ -129,4 +129,24 @@ async fn every_tool_has_its_documented_json_shape() {
         ])
     );
     assert_eq!(v["stopped"], "finished");
+
+    let v = aws.run("rollback", dir.path(), &[&lt, "web", "--to-version", "1", "--dry-run", "-o", "json"]).expect(0).json();
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "how",
+            "auto_scaling_group_name",
+            "launch_template_id",
+            "instance_refresh_id",
+            "from_version",
+            "to_version",
+            "image_id",
+            "status",
+            "status_reason",
+            "stopped",
+            "duration_seconds",
+            "dry_run"
+        ])
+    );
+    assert_eq!((v["how"].as_str(), v["stopped"].as_str()), (Some("refresh-to-version"), Some("dry_run")));
 }

@@ -21,6 +21,7 @@ mod pipeline;
 mod prune_amis;
 mod real_account;
 mod regions;
+mod rollback;
 mod safety;
 mod stack;
 mod usage;

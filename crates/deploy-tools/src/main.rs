@@ -1,4 +1,4 @@
-//! The six tools in one binary, for the release package: one program to build, link and ship
+//! The tools in one binary, for the release package: one program to build, link and ship
 //! instead of six that are each mostly the same AWS SDK. Installed under the tools' names
 //! (links to it), it runs the tool it is called as; `deploy-tools TOOL ARGS...` works too.
 //! Each tool keeps its own arguments, help, completions and man page.
@@ -50,13 +50,14 @@ fn main() -> ExitCode {
 type Main = fn(Vec<OsString>) -> ExitCode;
 
 /// The tools, by the names they are installed under, in the deploy loop's order.
-const TOOLS: [(&str, Main); 6] = [
+const TOOLS: [(&str, Main); 7] = [
     ("latest-ami", main_with::<latest_ami::Args>),
     ("prune-amis", main_with::<prune_amis::Args>),
     ("delete-ami", main_with::<delete_ami::Args>),
     ("bump-launch-template", main_with::<bump_launch_template::Args>),
     ("instance-refresh", main_with::<instance_refresh::Args>),
     ("verify-ami", main_with::<verify_ami::Args>),
+    ("rollback", main_with::<rollback::Args>),
 ];
 
 fn run(tool: &str) -> Option<Main> {

@@ -219,6 +219,22 @@ pub async fn list_amis(ec2: &aws_sdk_ec2::Client, scope: &Scope, available_only:
     Ok(amis)
 }
 
+/// The AMIs with these IDs that EC2 still knows (disabled and deprecated ones too), by ID: by
+/// the `image-id` filter, 200 a call, so that an ID EC2 no longer knows (a pruned AMI an old
+/// launch template version still names) is left out instead of failing the call.
+pub async fn describe_many(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<std::collections::HashMap<String, Ami>> {
+    let mut found = std::collections::HashMap::new();
+    for batch in ids.chunks(200) {
+        let filter = Filter::builder().name("image-id").set_values(Some(batch.to_vec())).build();
+        let mut pages = ec2.describe_images().filters(filter).include_disabled(true).include_deprecated(true).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error(format!("describing {} AMIs", batch.len()), e))?;
+            found.extend(page.images().iter().map(Ami::from_image).map(|a| (a.image_id.clone(), a)));
+        }
+    }
+    Ok(found)
+}
+
 /// The AMI with this ID, or `None` if EC2 no longer knows it.
 pub async fn describe_one(ec2: &aws_sdk_ec2::Client, ami_id: &str) -> Result<Option<Ami>> {
     // A disabled AMI is left out of DescribeImages, even asked for by ID, unless included.
