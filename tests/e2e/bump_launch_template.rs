@@ -130,3 +130,27 @@ async fn an_older_build_over_a_newer_one_is_refused_unless_allow_older() {
     stamp(&aws, &other[0], "1").await;
     aws.run("bump-launch-template", dir.path(), &[&lt, &other[0], "2"]).expect(0);
 }
+
+#[tokio::test]
+async fn the_version_a_rollback_goes_back_to_is_kept_whatever_versions_to_keep_says() {
+    let aws = LocalAws::start().await;
+    let World { amis, template: lt, .. } = aws.world("main", 2).template("app").group("web", "1", 1).build().await;
+    // Version 2 runs an AMI that passed verification; 3 to 6 the base one; the group is on 6.
+    aws.add_versions(&lt, &amis[1], 1).await;
+    let tag = aws_sdk_ec2::types::Tag::builder().key("verification").value("passed").build();
+    aws.ec2().create_tags().resources(&amis[1]).tags(tag).send().await.unwrap();
+    aws.add_versions(&lt, &amis[0], 4).await;
+    let on_6 = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).version("6").build();
+    aws.asg().update_auto_scaling_group().auto_scaling_group_name("web").launch_template(on_6).send().await.unwrap();
+    let dir = workdir();
+    let run = aws.run("bump-launch-template", dir.path(), &[&lt, &amis[1], "2", "-o", "json"]).expect(0);
+    let report = run.json();
+    let kept: Vec<(i64, String)> = report["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["version"].as_i64().unwrap(), k["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(kept.iter().any(|(n, why)| *n == 2 && why.contains("the version a rollback of group web goes back to")), "{kept:?}");
+    assert_eq!(aws.versions(&lt).await.0, vec![1, 2, 6, 7], "the newest two, the default and source, and the way back");
+}

@@ -74,12 +74,13 @@ async fn bump_makes_a_create_the_lookups_and_one_delete_per_200() {
     let dir = workdir();
     aws.reset_calls();
     aws.run("bump-launch-template", dir.path(), &[&lt, &amis[0], "3"]).expect(0);
-    // The AMI, the versions and the groups (at once), the instance type the AMI must fit,
-    // then the create, the refreshes of the one group that uses the template, and the delete.
+    // The AMI, the versions and the groups (at once); then the instance type the AMI must fit,
+    // the refreshes of the one group that uses the template and its older versions' AMIs (the
+    // version a rollback would go back to stays), at once; the create, and the delete.
     assert_eq!(
         aws.calls(),
         counts(&[
-            ("ec2:DescribeImages", 1),
+            ("ec2:DescribeImages", 2),
             ("ec2:DescribeInstanceTypes", 1),
             ("ec2:CreateLaunchTemplateVersion", 1),
             ("ec2:DescribeLaunchTemplateVersions", 1),

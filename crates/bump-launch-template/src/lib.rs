@@ -198,11 +198,15 @@ impl Bump {
                 order::check(&ec2, &image, &listed).await
             }
         };
-        let (notes, (), pinned) = futures::try_join!(
+        let (notes, (), mut pinned, targets) = futures::try_join!(
             self.check_fit(&ec2, &image, &template, &listed, &groups),
             order,
-            pinned::pinned_versions(&asg, &template, &groups)
+            pinned::pinned_versions(&asg, &template, &groups),
+            pinned::rollback_targets(&ec2, &template, &listed, &groups)
         )?;
+        for (n, why) in targets {
+            pinned.entry(n).or_default().extend(why);
+        }
         Ok(Looked { listed, pinned, notes })
     }
 
