@@ -23,7 +23,9 @@ commands, and a report of what happened. scripts/local-run and the pipeline test
                                       and how the baked AMI's verification went. With
                                       VERIFY=fail the check command fails on the new image
                                       (a local AWS control), to show it stopped before the
-                                      launch template changes
+                                      launch template changes. With ALARM=fire an alarm the
+                                      refresh watches goes off in its bake time: the group
+                                      is rolled back to the previous image
 
 Its inputs are flags, each of which sets the environment variable the buildspec's commands
 read (--help lists them): --endpoint-url (AWS_ENDPOINT_URL, the local AWS), --region,
@@ -42,6 +44,7 @@ import shlex
 import subprocess
 import uuid
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -231,6 +234,7 @@ def report_in(region: str | None, group: str, account: str | None = None) -> dic
         "launch_template_versions": sorted(v["VersionNumber"] for v in versions),
         "default_version": next((v["VersionNumber"] for v in versions if v["DefaultVersion"]), None),
         "last_refresh": refreshes[0]["Status"] if refreshes else None,
+        "last_refresh_reason": refreshes[0].get("StatusReason") if refreshes else None,
     }
 
 
@@ -261,6 +265,36 @@ def failing_verification() -> None:
         urllib.request.urlopen(request).read()
 
 
+ALARM_NAME = "app-errors"
+
+
+def firing_alarm() -> threading.Thread | None:
+    """ALARM=fire: an alarm the refresh watches (REFRESH_ALARMS) goes off during its bake time:
+    a CloudWatch alarm made now, set to ALARM once the group's refresh is Baking."""
+    if os.environ.get("ALARM") != "fire":
+        return None
+    cw, asg = client("cloudwatch"), client("autoscaling")
+    cw.put_metric_alarm(AlarmName=ALARM_NAME, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    os.environ["REFRESH_ALARMS"] = ALARM_NAME
+    os.environ.setdefault("REFRESH_BAKE_TIME", "10m")
+    group = os.environ["ASG_NAME"]
+
+    def fire() -> None:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group, MaxRecords=1)["InstanceRefreshes"]
+            if refreshes and refreshes[0]["Status"] == "Baking":
+                cw.set_alarm_state(AlarmName=ALARM_NAME, StateValue="ALARM",
+                                   StateReason="Threshold Crossed: 37 datapoints were greater than or equal to the threshold (5.0)")
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=fire, daemon=True)
+    thread.start()
+    return thread
+
+
 def picked(region: str | None = None) -> str:
     path = workdir() / "latest_ami_id"
     if not path.exists():
@@ -276,6 +310,7 @@ def deploy() -> int:
     failing_verification()
     if targets():
         return deploy_regions()
+    firing_alarm()
     before = report()
     # With a release package to install (TOOLS_URL), the install phase runs first, as in
     # CodeBuild; without, the tools on PATH are the ones just built.
@@ -296,7 +331,9 @@ def deploy() -> int:
         f"  AMIs pruned:             {', '.join(pruned) or 'none'}",
         f"  verification:            {verification(picked())}",
         f"  launch template version: {version} (versions kept: {after['launch_template_versions']}, default {after['default_version']})",
-        f"  instance refresh:        {after['last_refresh'] or 'none'}",
+        f"  instance refresh:        {after['last_refresh'] or 'none'}"
+        + (f" ({after['last_refresh_reason']})" if after["last_refresh"] in ("RollbackSuccessful", "Failed") else ""),
+        f"  the group runs:          launch template version {after['group_launch_template_version']}",
         "  instances:",
     ]
     for i in after["instances"]:
@@ -361,6 +398,7 @@ INPUTS = [
     ("--workdir", "PIPELINE_WORKDIR", "where the steps run and leave latest_ami_id (default: the repository)"),
     ("--verify", "VERIFY", "deploy: fail makes the new image's check command fail"),
     ("--verify-command", "VERIFY_COMMAND", "deploy: the check command verify-ami runs"),
+    ("--alarm", "ALARM", "deploy: fire makes an alarm the refresh watches go off during its bake time"),
     ("--tools-url", "TOOLS_URL", "deploy: install the tools from this package first (the install phase)"),
 ]
 

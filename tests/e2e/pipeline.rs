@@ -515,3 +515,18 @@ async fn the_buildspecs_alarms_and_bake_time_are_the_refreshs() {
     let alarms = prefs.alarm_specification().map(|a| a.alarms().to_vec());
     assert_eq!((prefs.bake_time(), alarms), (Some(120), Some(vec!["errors".to_owned(), "latency p99".to_owned()])));
 }
+
+/// The README's command for an alarm in the bake time: `ALARM=fire scripts/local-run`.
+#[test]
+fn local_run_with_an_alarm_during_the_bake_rolls_the_group_back() {
+    if !deploy_tests::slow_lane() {
+        return;
+    }
+    let (code, stdout, stderr) = deploy_tests::local_run(&[("ALARM", "fire"), ("REFRESH_INTERVAL", "0.2"), ("VERIFY_INTERVAL", "0.2")]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Deploy of branch main to group app: FAILED (exit status 1)"), "{stdout}");
+    assert!(stdout.contains("  instance refresh:        RollbackSuccessful (CloudWatch alarm app-errors is in ALARM state"), "{stdout}");
+    assert!(stdout.contains("  the group runs:          launch template version 1"), "{stdout}");
+    assert_eq!(stdout.matches("(previous AMI)").count(), 2, "back on the previous image: {stdout}");
+    assert!(stderr.contains("alarm app-errors is in ALARM"), "instance-refresh says which alarm: {stderr}");
+}
