@@ -2,7 +2,7 @@
 AWS, and aws-amicleaner pruning the same number of AMIs side by side.
 
     scripts/bench [--profile release|dev] [--runs N] [--sizes 50,200,500] [--region-size N] [--no-peer]
-                  [--only latest,bump,delete,refresh,verify,prune,regions,accounts,aws]
+                  [--only latest,bump,delete,refresh,rollback,verify,prune,regions,accounts,aws]
                   [--aws-sizes 60,200,500] [--aws-runs N]
 
 The "aws" rows run under AWS's rules: the local AWS answers each call after 40 ms (plus up to
@@ -176,6 +176,7 @@ class Bench:
         self.regions = iter([r for r in self.all_regions if r != "us-east-1"])
         self.rows: list[dict] = []
         self.lags: list[float] = []
+        self.rollback_lags: list[float] = []
         self.verdicts: list[tuple[float, float]] = []
         self.rates: list[float] = []
 
@@ -283,6 +284,25 @@ def row_refresh(b: Bench) -> None:
             b.lags.append(r["started"] + r["wall"] - ended)
             results.append(r)
         b.summarize("instance-refresh (2 instances, 0.2 s polls)", results)
+
+def row_rollback(b: Bench) -> None:
+    # rollback: a refresh of a group of 2 under way, rolled back, polled every 0.2 s; how long
+    # after AWS reported the rollback done (the refresh's EndTime) the tool had exited.
+    results = []
+    for _ in range(b.args.runs):
+        region, ec2, amis = b.fresh_world(2)
+        asg = client(b.aws.url, "autoscaling", region)
+        lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
+        asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
+                                      LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"})
+        ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": amis[1]})
+        asg.start_instance_refresh(AutoScalingGroupName="web", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}})
+        r = b.run_tool("rollback", region, [lt, "web", "--interval", "0.2"], "1 describe of the refreshes + 1 rollback + 1 describe per poll")
+        ended = asg.describe_instance_refreshes(AutoScalingGroupName="web")["InstanceRefreshes"][0]["EndTime"].timestamp()
+        b.rollback_lags.append(r["started"] + r["wall"] - ended)
+        results.append(r)
+    b.summarize("rollback (a refresh of 2 instances under way, 0.2 s polls)", results)
+
 
 def row_verify(b: Bench) -> None:
         # verify-ami: one instance, status checks only; how long after the status checks turned
@@ -478,7 +498,7 @@ def row_aws(b: Bench) -> None:
 
 
 # The rows, in the order they run; --only picks among them.
-ROWS = {"latest": row_latest, "bump": row_bump, "delete": row_delete, "refresh": row_refresh, "verify": row_verify, "prune": row_prune, "regions": row_regions, "accounts": row_accounts, "aws": row_aws}
+ROWS = {"latest": row_latest, "bump": row_bump, "delete": row_delete, "refresh": row_refresh, "rollback": row_rollback, "verify": row_verify, "prune": row_prune, "regions": row_regions, "accounts": row_accounts, "aws": row_aws}
 
 
 def print_report(b: Bench) -> None:
@@ -525,6 +545,8 @@ def print_report(b: Bench) -> None:
     if single and across:
         print(f"\nprune-amis --targets looking in 3 more accounts: {across['wall_s']:.2f} s; in this account only: {single['wall_s']:.2f} s "
               f"({across['wall_s'] / single['wall_s']:.2f}x); {across['calls']} calls against {single['calls']}")
+    if b.rollback_lags:
+        print(f"\nrollback exited {statistics.median(b.rollback_lags):.2f} s (median) after AWS reported the rollback done, polling every 0.2 s")
     if b.lags:
         print(f"\ninstance-refresh exited {statistics.median(b.lags):.2f} s (median) after the refresh ended, polling every 0.2 s")
     if b.verdicts:
@@ -551,7 +573,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--region-size", type=int, default=150, help="AMIs to prune in each of 3 Regions")
     parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
-    parser.add_argument("--only", default="latest,bump,delete,refresh,verify,prune,regions,accounts,aws", help="the rows to run (comma-separated)")
+    parser.add_argument("--only", default="latest,bump,delete,refresh,rollback,verify,prune,regions,accounts,aws", help="the rows to run (comma-separated)")
     parser.add_argument("--aws-sizes", default="60,200,500", help="AMIs to prune in the rows under AWS's rules")
     parser.add_argument("--aws-runs", type=int, default=1, help="runs of each row under AWS's rules (each takes minutes, its time set by the buckets)")
     args = parser.parse_args()
