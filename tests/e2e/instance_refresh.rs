@@ -333,6 +333,7 @@ async fn a_checkpoint_pause_is_waited_through() {
     let run = aws.run("instance-refresh", dir.path(), &[&cfg, "web", "--interval", "0.05"]).expect(0);
     assert_eq!(run.stdout, "Instance refresh Successful (100%)\n");
     assert!(run.stderr.contains("Instance refresh InProgress (50%)"), "{}", run.stderr);
+    assert!(run.stderr.contains(": Waiting at a checkpoint: 50% of the instances replaced"), "the pause is shown: {}", run.stderr);
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new]);
 }
 

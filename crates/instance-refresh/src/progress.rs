@@ -12,7 +12,7 @@ use crate::report::pct;
 /// elapsed time and AWS's status reason. Elsewhere (CodeBuild, a pipe): one plain line each
 /// time the status or the percentage changes, not one per poll, so a log stays readable.
 pub struct Progress {
-    last: Option<(String, Option<i32>)>,
+    last: Option<(String, Option<i32>, String)>,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -44,7 +44,8 @@ impl Progress {
             }
             return;
         }
-        let now = (status.clone(), r.percentage_complete());
+        // A change of status, percentage or AWS's reason (a checkpoint's pause) is a line.
+        let now = (status.clone(), r.percentage_complete(), reason.clone());
         if self.last.as_ref() == Some(&now) {
             return;
         }

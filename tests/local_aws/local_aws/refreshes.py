@@ -311,7 +311,16 @@ class Refresh:
                     self.replaced.extend(self._launch(self.new_lt, self.new_number) for _ in batch)
                 done += len(batch)
                 self.percentage = int(100 * done / self.total)
-                wait = self.warmup_steps + (self.checkpoint_steps if done in marks and done < self.total else 0)
+                paused = done in marks and done < self.total
+                wait = self.warmup_steps + (self.checkpoint_steps if paused else 0)
+                # At a checkpoint the refresh holds, InProgress; the status reason says so (AWS's
+                # own words are not documented).
+                self.status_reason = (
+                    f"Waiting at a checkpoint: {self.percentage}% of the instances replaced; continuing in "
+                    f"{int(self.preferences.get('CheckpointDelay') or 3600)} seconds"
+                    if paused
+                    else None
+                )
         if self.cancel_requested:
             time.sleep(STEP_SECONDS)
             with LOCK:
