@@ -111,3 +111,35 @@ def test_cloudwatch_answers_the_sdks_cbor_protocol_on_the_same_alarms(url):
     status, err = cbor_call(url, "SetAlarmState", {"AlarmName": "nope", "StateValue": "OK", "StateReason": "x"})
     assert status == 404 and err["__type"] == "ResourceNotFound"
     assert control(url, f"calls?region={CURRENT['region']}")["cloudwatch:DescribeAlarms"] == 2, "counted as any call (CBOR and query, one each)"
+
+
+def test_rollback_instance_refresh_and_its_errors(group, url):
+    ec2, asg, lt = group
+    # No refresh under way: nothing to roll back.
+    with pytest.raises(ClientError) as e:
+        asg.rollback_instance_refresh(AutoScalingGroupName="web")
+    assert e.value.response["Error"]["Code"] == "ActiveInstanceRefreshNotFound"
+    # A refresh without a desired configuration cannot be rolled back.
+    rid = asg.start_instance_refresh(AutoScalingGroupName="web", Preferences={"MinHealthyPercentage": 0})["InstanceRefreshId"]
+    with pytest.raises(ClientError) as e:
+        asg.rollback_instance_refresh(AutoScalingGroupName="web")
+    assert e.value.response["Error"]["Code"] == "IrreversibleInstanceRefresh"
+    finished(asg, rid)
+    # One to version 2 can: the group goes back to version 1 and its image.
+    rid = to_version_2(asg, lt, BakeTime=600)
+    wait_for(lambda: refresh(asg, rid)["Status"] in ("InProgress", "Baking"), "the refresh to start")
+    asg.rollback_instance_refresh(AutoScalingGroupName="web")
+    assert finished(asg, rid)["Status"] == "RollbackSuccessful"
+    assert images(ec2, asg) == ["ami-0000000000000000a"] * 3
+    assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["LaunchTemplate"]["Version"] == "1"
+
+
+def test_a_failure_with_auto_rollback_takes_the_group_back_even_without_an_alarm(group, url):
+    from conftest import control
+
+    ec2, asg, lt = group
+    control(url, "refresh-fault", {"group": "web", "fail_after": 1, "reason": "unhealthy"})
+    rid = to_version_2(asg, lt, AutoRollback=True, AlarmSpecification={"Alarms": []})
+    r = finished(asg, rid)
+    assert (r["Status"], r["RollbackDetails"]["RollbackReason"]) == ("RollbackSuccessful", "unhealthy")
+    assert images(ec2, asg) == ["ami-0000000000000000a"] * 3
