@@ -1,5 +1,5 @@
 //! The tools in one binary, for the release package: one program to build, link and ship
-//! instead of six that are each mostly the same AWS SDK. Installed under the tools' names
+//! instead of one for each tool, each mostly the same AWS SDK. Installed under the tools' names
 //! (links to it), it runs the tool it is called as; `deploy-tools TOOL ARGS...` works too.
 //! Each tool keeps its own arguments, help, completions and man page.
 //!
