@@ -24,7 +24,7 @@ use common::images::ami::describe_many;
 use common::{Context, GlobalArgs, Plan, Tool};
 use instance_refresh::follow::{Follower, Waited};
 
-pub use crate::report::{How, RolledBack};
+pub use crate::report::{How, RolledBack, Stop};
 
 /// Take an Auto Scaling group back to its last good launch template version.
 ///
@@ -247,9 +247,9 @@ impl RolledBack {
     /// Follows refresh `id` to its end (or the deadline, or a signal), as instance-refresh does.
     async fn follow(&mut self, follower: &mut Follower<'_>, id: &str) -> Result<()> {
         let (last, stopped) = match follower.wait(id).await? {
-            Waited::Ended(r) => (r, report::Stop::Finished),
-            Waited::TimedOut(r) => (r, report::Stop::TimedOut),
-            Waited::Interrupted(r) => (r, report::Stop::Interrupted),
+            Waited::Ended(r) => (r, Stop::Finished),
+            Waited::TimedOut(r) => (r, Stop::TimedOut),
+            Waited::Interrupted(r) => (r, Stop::Interrupted),
         };
         self.status = last.status().cloned();
         self.status_reason = last.status_reason().map(str::to_owned);

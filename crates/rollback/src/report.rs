@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use aws_sdk_autoscaling::types::InstanceRefreshStatus as S;
 use common::aws::ids::LaunchTemplateId;
 use common::{Report, Status};
+pub use instance_refresh::report::Stop;
 use serde::Serialize;
 
 /// Which way the group went back.
@@ -16,16 +17,6 @@ pub enum How {
     RollbackOfRefresh,
     /// A refresh to an older version (the last good one, or --to-version).
     RefreshToVersion,
-}
-
-/// How the wait ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stop {
-    DryRun,
-    Finished,
-    TimedOut,
-    Interrupted,
 }
 
 #[derive(Debug, Serialize)]
