@@ -58,10 +58,11 @@ async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
 
     let mut all_amis = Vec::new();
     let mut snapshots = std::collections::BTreeMap::new();
-    // Four: the way back (VERSIONS_TO_KEEP) keeps older AMIs in use for a while.
+    // Five: the way back (VERSIONS_TO_KEEP, and the version a rollback would go back to) keeps
+    // older AMIs in use for a while.
     let mut in_use_before_last = BTreeSet::new();
-    for n in 0..4 {
-        if n == 3 {
+    for n in 0..5 {
+        if n == 4 {
             in_use_before_last = in_use(&aws, &w).await;
         }
         let run = deploy(&aws, dir.path(), &w).expect(0);
@@ -75,8 +76,9 @@ async fn deploys_in_a_row_leave_the_group_on_the_last_bake_and_clean_up() {
     // Every instance runs what the last Packer build made.
     assert_eq!(aws.group_amis(&w.group).await, vec![last.clone(), last.clone()]);
 
-    // The launch template: the newest 2 versions plus version 1 (default and source).
-    assert_eq!(aws.versions(&w.lt).await, (vec![1, 4, 5], 1));
+    // The launch template: the newest 2 versions, version 1 (default and source), and 4, where
+    // a rollback of the group (on 5 when the last bump ran) would go back to.
+    assert_eq!(aws.versions(&w.lt).await, (vec![1, 4, 5, 6], 1));
 
     // The branch holds the newest AMI (AMIS_TO_KEEP=1) and, besides it, exactly the AMIs that
     // were in use when the last prune ran (it runs before the bump and the refresh).
@@ -413,8 +415,9 @@ fn local_run_takes_its_variables_from_the_deployed_stacks_project() {
         "{stderr}"
     );
     assert!(stdout.contains("Deploy of branch main to group app: succeeded"), "{stdout}");
-    // VERSIONS_TO_KEEP=2 from the project: the newest two and the default.
-    assert!(stdout.contains("launch template version: 4 (versions kept: [1, 3, 4], default 1)"), "{stdout}");
+    // VERSIONS_TO_KEEP=2 from the project: the newest two, the default, and 2, where a rollback
+    // of the group (on 3 when the last bump ran) would go back to.
+    assert!(stdout.contains("launch template version: 4 (versions kept: [1, 2, 3, 4], default 1)"), "{stdout}");
 }
 
 /// Every call a build makes (Packer's and the tools', with what they use on the caller's
