@@ -267,16 +267,22 @@ def row_delete(b: Bench) -> None:
             results.append(b.run_tool("delete-ami", region, [amis[0]], "8 (describe, 4 in-use lookups, 1 SSM and recipe reference lookup, 1 launch permissions, 1 deregister with its snapshot)"))
         b.summarize("delete-ami (1 snapshot)", results)
 
+def group_of_two(b: Bench, region: str, ec2, ami: str, version: str) -> tuple:
+    """A launch template on `ami` and a group "web" of 2 on its `version`: the refresh rows' world."""
+    asg = client(b.aws.url, "autoscaling", region)
+    lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": ami})["LaunchTemplate"]["LaunchTemplateId"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
+                                  LaunchTemplate={"LaunchTemplateId": lt, "Version": version})
+    return asg, lt
+
+
 def row_refresh(b: Bench) -> None:
         # instance-refresh: a group of 2, polled every 0.2 s; how long after the refresh ended
         # (its EndTime at the local AWS) the tool had exited.
-        results, lags = [], []
+        results = []
         for _ in range(b.args.runs):
             region, ec2, amis = b.fresh_world(2)
-            asg = client(b.aws.url, "autoscaling", region)
-            lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
-            asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
-                                          LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"})
+            asg, lt = group_of_two(b, region, ec2, amis[0], "$Latest")
             cfg = Path(b.work) / "refresh.json"
             cfg.write_text("{}")
             r = b.run_tool("instance-refresh", region, [str(cfg), "web", "--interval", "0.2"], "1 start + 1 describe per poll")
@@ -291,10 +297,7 @@ def row_rollback(b: Bench) -> None:
     results = []
     for _ in range(b.args.runs):
         region, ec2, amis = b.fresh_world(2)
-        asg = client(b.aws.url, "autoscaling", region)
-        lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": amis[0]})["LaunchTemplate"]["LaunchTemplateId"]
-        asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
-                                      LaunchTemplate={"LaunchTemplateId": lt, "Version": "1"})
+        asg, lt = group_of_two(b, region, ec2, amis[0], "1")
         ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": amis[1]})
         asg.start_instance_refresh(AutoScalingGroupName="web", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt, "Version": "2"}})
         r = b.run_tool("rollback", region, [lt, "web", "--interval", "0.2"], "1 describe of the refreshes + 1 rollback + 1 describe per poll")

@@ -391,6 +391,25 @@ async fn a_missing_alarm_or_one_in_alarm_stops_it_before_anything_starts() {
     assert!(refreshes.instance_refreshes().is_empty(), "nothing started");
 }
 
+/// A refresh of "web" from `cfg`, pinned to version 2 of `lt`, watching alarm "errors" through a
+/// bake time of `bake`, looking fast.
+fn pinned_to_2_watching<'a>(cfg: &'a str, lt: &'a str, bake: &'a str) -> Vec<&'a str> {
+    vec![
+        cfg,
+        "web",
+        "--launch-template-id",
+        lt,
+        "--launch-template-version",
+        "2",
+        "--alarm",
+        "errors",
+        "--bake-time",
+        bake,
+        FAST[0],
+        FAST[1],
+    ]
+}
+
 #[tokio::test]
 async fn an_alarm_during_the_bake_time_rolls_the_group_back_and_says_which() {
     let aws = LocalAws::start().await;
@@ -398,22 +417,8 @@ async fn an_alarm_during_the_bake_time_rolls_the_group_back_and_says_which() {
     aws.alarm("errors").await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"AutoRollback": true, "MinHealthyPercentage": 50}}"#);
-    let args = [
-        &cfg,
-        "web",
-        "--launch-template-id",
-        &lt,
-        "--launch-template-version",
-        "2",
-        "--alarm",
-        "errors",
-        "--bake-time",
-        "1h",
-        FAST[0],
-        FAST[1],
-        "-o",
-        "json",
-    ];
+    let mut args = pinned_to_2_watching(&cfg, &lt, "1h");
+    args.extend(["-o", "json"]);
     let (child, mut stderr) = aws.tool("instance-refresh", dir.path()).args(args).spawn_until("Baking");
     assert_eq!(aws.group_amis("web").await, vec![new.clone(), new], "baking comes after every replacement");
     aws.alarm_state("errors", "ALARM", "Threshold Crossed: 7 errors").await;
@@ -438,20 +443,7 @@ async fn an_alarm_with_insufficient_data_is_allowed_with_a_warning_and_the_bake_
     aws.alarm("errors").await;
     let dir = workdir();
     let cfg = refresh_config(dir.path(), r#"{"Preferences": {"MinHealthyPercentage": 50}}"#);
-    let args = [
-        &cfg,
-        "web",
-        "--launch-template-id",
-        &lt,
-        "--launch-template-version",
-        "2",
-        "--alarm",
-        "errors",
-        "--bake-time",
-        "2m",
-        FAST[0],
-        FAST[1],
-    ];
+    let args = pinned_to_2_watching(&cfg, &lt, "2m");
     let run = aws.run("instance-refresh", dir.path(), &args).expect(0);
     assert!(run.stderr.contains("alarm errors has INSUFFICIENT_DATA"), "{}", run.stderr);
     assert!(run.stderr.contains("Instance refresh Baking"), "{}", run.stderr);
