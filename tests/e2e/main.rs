@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod consistency;
 mod delete_ami;
+mod deploy;
 mod every_use;
 mod faults;
 mod iam;

@@ -12,10 +12,30 @@ pub type Build = Vec<String>;
 /// each to the other Regions with CopyImage, tagging each copy and its snapshot as Packer does.
 /// Returns once every copy is available.
 pub async fn bake_copied(regions: &[LocalAws], branch: &str, n: usize) -> Vec<Build> {
+    let builder = regions[0].builder_instance().await;
+    let originals = regions[0].bake_tagged(&builder, branch, &[("app", "app")], n).await;
+    copy_builds(regions, branch, &[("app", "app")], originals).await
+}
+
+/// Bakes one AMI of `branch` (application "app") for each of `builds` in `regions[0]`, tagged
+/// `build` as CodeBuild's build ID, oldest first, and copies each to the other Regions.
+pub async fn bake_builds(regions: &[LocalAws], branch: &str, builds: &[&str]) -> Vec<Build> {
+    let builder = regions[0].builder_instance().await;
+    let mut all = Vec::new();
+    for b in builds {
+        let tags = [("build", *b), ("app", "app")];
+        let originals = regions[0].bake_tagged(&builder, branch, &tags, 1).await;
+        all.extend(copy_builds(regions, branch, &tags, originals).await);
+    }
+    all
+}
+
+/// Copies each of `originals` (in `regions[0]`) to the other Regions under its own name,
+/// tagging each copy and its snapshot with `branch` and `extra`, and waits until all are
+/// available.
+async fn copy_builds(regions: &[LocalAws], branch: &str, extra: &[(&str, &str)], originals: Vec<String>) -> Vec<Build> {
     let home = &regions[0];
-    let tags = [("branch", branch), ("app", "app")];
-    let builder = home.builder_instance().await;
-    let originals = home.bake_tagged(&builder, branch, &tags[1..], n).await;
+    let tags: Vec<(&str, &str)> = [("branch", branch)].into_iter().chain(extra.iter().copied()).collect();
     let tag_spec = |kind: ResourceType| {
         let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect();
         TagSpecification::builder().resource_type(kind).set_tags(Some(tags)).build()
@@ -59,4 +79,40 @@ pub async fn bake_copied(regions: &[LocalAws], branch: &str, n: usize) -> Vec<Bu
 /// `r1,r2,...` for --regions.
 pub fn names(regions: &[LocalAws]) -> String {
     regions.iter().map(|r| r.region).collect::<Vec<_>>().join(",")
+}
+
+/// A deploy's world: builds "b1" and "b2" of branch "main" copied to every Region, and in each
+/// Region a template "app-lt" on b1's copy with a group "app" of 2 on its version 1. Returns
+/// the builds and each Region's template.
+pub async fn deploy_world(regions: &[LocalAws]) -> (Vec<Build>, Vec<String>) {
+    let builds = bake_builds(regions, "main", &["b1", "b2"]).await;
+    let mut templates = Vec::new();
+    for (i, r) in regions.iter().enumerate() {
+        let lt = r.launch_template("app-lt", &builds[0][i]).await;
+        r.group("app", &lt, "1", 2).await;
+        templates.push(lt);
+    }
+    (builds, templates)
+}
+
+/// A targets file in `dir`: Region i's template and group "app", in wave `waves[i]` (none
+/// when `waves` is empty), with `alarms[i]` if given.
+pub fn targets_file(dir: &std::path::Path, regions: &[LocalAws], templates: &[String], waves: &[u32], alarms: &[&[&str]]) -> String {
+    let entries: Vec<serde_json::Value> = regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut e = serde_json::json!({"region": r.region, "launch_template_id": templates[i], "auto_scaling_group": "app"});
+            if let Some(w) = waves.get(i) {
+                e["wave"] = (*w).into();
+            }
+            if let Some(a) = alarms.get(i).filter(|a| !a.is_empty()) {
+                e["alarms"] = serde_json::json!(a);
+            }
+            e
+        })
+        .collect();
+    let path = dir.join("targets.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&entries).unwrap()).unwrap();
+    path.to_string_lossy().into_owned()
 }

@@ -293,6 +293,7 @@ mod tests {
             ],
             launch_configuration: None,
             subnets: Vec::new(),
+            instances: Vec::new(),
         };
         let t = targets(&template, Some("t3.micro"), None, &[group]);
         assert_eq!(t.types.keys().collect::<Vec<_>>(), ["t3.micro", "t4g.micro"]);

@@ -3,11 +3,11 @@
 //! (links to it), it runs the tool it is called as; `deploy-tools TOOL ARGS...` works too.
 //! Each tool keeps its own arguments, help, completions and man page.
 //!
-//! `deploy-tools targets FILE` checks a multi-Region deploy's targets file (see `targets`).
+//! `deploy-tools targets FILE` checks a multi-Region deploy's targets file (see `targets`);
+//! `deploy-tools deploy FILE` deploys a build to its targets in waves (see `deploy`);
+//! `deploy-tools status FILE` shows what each target runs (see `status`).
 //! `deploy-tools --list` prints the tools' names, one a line: the one list of them, which the
 //! package, the install phase, the benchmark and the tests read.
-
-mod targets;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Some(main) => main(args),
         None => {
             eprintln!(
-                "deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...), or as deploy-tools targets FILE",
+                "deploy-tools: run it as one of {} (a link by that name, or deploy-tools TOOL ARGS...), or as deploy-tools targets|deploy|status FILE",
                 TOOLS.map(|(name, _)| name).join(", ")
             );
             common::Status::Usage.into()
@@ -61,8 +61,11 @@ const TOOLS: [(&str, Main); 7] = [
 ];
 
 fn run(tool: &str) -> Option<Main> {
-    if tool == "targets" {
-        return Some(main_with::<targets::Args>);
+    match tool {
+        "targets" => return Some(main_with::<deploy_tools::targets::Args>),
+        "deploy" => return Some(main_with::<deploy_tools::deploy::Args>),
+        "status" => return Some(main_with::<deploy_tools::status::Args>),
+        _ => {}
     }
     TOOLS.iter().find(|(name, _)| *name == tool).map(|(_, main)| *main)
 }

@@ -107,26 +107,33 @@ impl Plan for Check {
     async fn run(self, ctx: Context) -> Result<Listed> {
         let targets = self.targets;
         check_known(&ctx.ec2(), &self.regions).await?;
-        let checks = targets.targets.iter().enumerate().map(|(i, t)| check_target(&ctx, i + 1, t));
+        let ctx = &ctx;
+        let checks = targets.targets.iter().enumerate().map(|(i, t)| async move {
+            let there = reach(ctx, "deploy-tools-targets", i + 1, t).await?;
+            check_target(&there, i + 1, t).await
+        });
         futures::future::try_join_all(checks).await?;
         let accounts = targets.accounts();
         Ok(Listed { regions_only: self.list_regions, accounts_only: self.list_accounts, targets, accounts })
     }
 }
 
-/// The target's role can be assumed (if it names one), its launch template exists in its
-/// Region and account, and its group exists there and launches from that template (its own, or
-/// its mixed instances policy's: `common::groups::launches`).
-async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
+/// Target `n`'s context: its Region, through its role if it names one (assumed now, in a
+/// session named `session`; one that cannot be assumed is an error).
+pub async fn reach(ctx: &Context, session: &str, n: usize, t: &Target) -> Result<Context> {
+    match &t.role_arn {
+        Some(role) => {
+            ctx.in_region(t.region.as_str()).assuming(session, role, t.external_id.as_ref()).await.map_err(|e| e.context(t.describe(n)))
+        }
+        None => Ok(ctx.in_region(t.region.as_str())),
+    }
+}
+
+/// Target `n`'s launch template exists in its Region and account (`ctx`, from [`reach`]), and
+/// its group exists there and launches from that template (its own, or its mixed instances
+/// policy's: `common::groups::launches`).
+pub async fn check_target(ctx: &Context, n: usize, t: &Target) -> Result<()> {
     let what = t.describe(n);
-    let ctx = match &t.role_arn {
-        Some(role) => ctx
-            .in_region(t.region.as_str())
-            .assuming("deploy-tools-targets", role, t.external_id.as_ref())
-            .await
-            .map_err(|e| e.context(what.clone()))?,
-        None => ctx.in_region(t.region.as_str()),
-    };
     // The template and the group, looked up at the same time.
     let (ec2, asg) = (ctx.ec2(), ctx.autoscaling());
     let group_name = [t.auto_scaling_group.to_string()];

@@ -20,6 +20,7 @@ use common::aws::ids::LaunchTemplateId;
 use common::cli::flags::positive_secs;
 use common::groups::launches::list_groups;
 use common::groups::rollback::last_good;
+use common::groups::templates::version_images;
 use common::images::ami::describe_many;
 use common::{Context, GlobalArgs, Plan, Tool};
 use instance_refresh::follow::{Follower, Waited};
@@ -170,16 +171,13 @@ impl Rollback {
     async fn refresh_to_last_good(&self, ctx: &Context, follower: &mut Follower<'_>) -> Result<RolledBack> {
         let (group, lt) = (&self.group, self.template.as_str());
         let (ec2, asg) = (ctx.ec2(), ctx.autoscaling());
-        let (groups, listed) = tokio::join!(list_groups(&asg, std::slice::from_ref(&self.group)), versions(&ec2, lt));
-        let (groups, (images, latest, default)) = (groups?, listed?);
+        let (groups, listed) = tokio::join!(list_groups(&asg, std::slice::from_ref(&self.group)), version_images(&ec2, lt));
+        let (groups, listed) = (groups?, listed?);
         let Some(on) = groups.first().and_then(|g| g.main_template()).map(|u| u.version.clone()) else {
             bail!("group {group} does not launch from launch template {lt}");
         };
-        let current = match on.as_str() {
-            "$Latest" => latest,
-            "$Default" => default,
-            n => n.parse().unwrap_or(0),
-        };
+        let current = listed.resolve(&on).unwrap_or(0);
+        let images = listed.images;
         let mut report = RolledBack::new(How::RefreshToVersion, group, &self.template, self.dry_run);
         report.from_version = Some(on.clone());
         let (to, image) = match self.to_version {
@@ -221,26 +219,6 @@ impl Rollback {
         report.follow(follower, &id).await?;
         Ok(report)
     }
-}
-
-/// The template's versions: each numbered version's AMI, the latest and the default numbers.
-async fn versions(ec2: &aws_sdk_ec2::Client, lt: &str) -> Result<(std::collections::BTreeMap<i64, String>, i64, i64)> {
-    let mut pages = ec2.describe_launch_template_versions().launch_template_id(lt).max_results(200).into_paginator().send();
-    let (mut images, mut latest, mut default) = (std::collections::BTreeMap::new(), 0, 0);
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error(format!("listing the versions of launch template {lt}"), e))?;
-        for v in page.launch_template_versions() {
-            let n = v.version_number().unwrap_or_default();
-            latest = latest.max(n);
-            if v.default_version() == Some(true) {
-                default = n;
-            }
-            if let Some(image) = v.launch_template_data().and_then(|d| d.image_id()).filter(|i| i.starts_with("ami-")) {
-                images.insert(n, image.to_owned());
-            }
-        }
-    }
-    Ok((images, latest, default))
 }
 
 impl RolledBack {

@@ -123,6 +123,7 @@ mod tests {
             }],
             launch_configuration: None,
             subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            instances: Vec::new(),
         }
     }
 

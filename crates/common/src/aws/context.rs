@@ -15,7 +15,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use crate::aws::error::Usage;
 use crate::cli::flags::AwsArgs;
 
-/// Loaded AWS config, and the clients built from it on demand.
+/// Loaded AWS config, and the clients built from it on demand. A clone shares the pacer: the
+/// steps of one target (one account and Region) draw on the same request-rate buckets.
+#[derive(Clone)]
 pub struct Context {
     config: SdkConfig,
     pacer: crate::aws::pace::Pacer,
@@ -87,6 +89,7 @@ impl Context {
             env("AWS_ENDPOINT_URL_AUTO_SCALING"),
             env("AWS_ENDPOINT_URL_SSM"),
             env("AWS_ENDPOINT_URL_CLOUDWATCH"),
+            env("AWS_ENDPOINT_URL_SNS"),
             env("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"),
         ]
         .into_iter()
@@ -180,6 +183,11 @@ impl Context {
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         let config = aws_sdk_cloudwatch::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
         aws_sdk_cloudwatch::Client::from_conf(config)
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        let config = aws_sdk_sns::config::Builder::from(&self.config).interceptor(crate::aws::calllog::CallLog).build();
+        aws_sdk_sns::Client::from_conf(config)
     }
 
     pub fn ssm(&self) -> aws_sdk_ssm::Client {

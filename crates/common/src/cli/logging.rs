@@ -54,11 +54,20 @@ where
 fn default_filter(tool: &str, verbose: u8, quiet: bool) -> String {
     // "deploy-tools targets" logs as the deploy_tools crate.
     let own = tool.split(' ').next().unwrap_or(tool).replace('-', "_");
+    let mut crates = vec![own.clone()];
+    // deploy-tools runs the tools' libraries in its process: their lines are its own.
+    if own == "deploy_tools" {
+        crates.extend(
+            ["latest_ami", "prune_amis", "delete_ami", "bump_launch_template", "instance_refresh", "verify_ami", "rollback"]
+                .map(String::from),
+        );
+    }
+    let at = |level: &str| crates.iter().map(|c| format!("{c}={level}")).collect::<Vec<_>>().join(",");
     match (quiet, verbose) {
         (true, _) => "error".into(),
         // aws-config warns of a refused AssumeRole, which the tool reports as its error.
-        (false, 0) => format!("warn,aws_config::sts=error,common=info,{own}=info"),
-        (false, 1) => format!("warn,common=debug,{own}=debug"),
+        (false, 0) => format!("warn,aws_config::sts=error,common=info,{}", at("info")),
+        (false, 1) => format!("warn,common=debug,{}", at("debug")),
         (false, _) => "debug,hyper=info,h2=info,rustls=info".into(),
     }
 }
@@ -86,5 +95,6 @@ mod tests {
         assert_eq!(default_filter("prune-amis", 0, false), "warn,aws_config::sts=error,common=info,prune_amis=info");
         assert_eq!(default_filter("some-new-tool", 1, false), "warn,common=debug,some_new_tool=debug");
         assert_eq!(default_filter("x", 0, true), "error");
+        assert!(default_filter("deploy-tools deploy", 0, false).ends_with(",deploy_tools=info,latest_ami=info,prune_amis=info,delete_ami=info,bump_launch_template=info,instance_refresh=info,verify_ami=info,rollback=info"));
     }
 }

@@ -2,4 +2,6 @@
 //! template and group per target).
 
 pub mod regions;
+pub mod resume;
 pub mod targets;
+pub mod waves;

@@ -13,6 +13,12 @@
 //! A target with `role_arn` is in that role's account (reached through the role, with
 //! `external_id` if its trust policy asks for one); one without, in the caller's.
 //!
+//! `wave` (a whole number from 1) puts a target in a wave of `deploy-tools deploy`: waves go in
+//! ascending order, a wave's targets at the same time. Every target has one, or none has (then
+//! each target is a wave of its own, in the file's order). `alarms` names the target's
+//! CloudWatch alarms (in its account and Region, at most 10), which its refresh and the bake
+//! time between waves watch.
+//!
 //! Everything is checked before a deploy starts: the file must parse, name one target or more,
 //! no unknown field (a misspelt key would otherwise be silently ignored), well-formed Region
 //! names and template IDs, a group name, well-formed role ARNs and external IDs, and no Region
@@ -37,6 +43,23 @@ struct Entry {
     role_arn: Option<String>,
     #[serde(default)]
     external_id: Option<String>,
+    /// Any JSON, so that a wave of "2" or 1.5 is named as such rather than as a parse error.
+    #[serde(default)]
+    wave: Option<serde_json::Value>,
+    #[serde(default)]
+    alarms: Vec<String>,
+}
+
+/// AWS's limit on the alarms one instance refresh watches (AlarmSpecification).
+pub const MAX_ALARMS: usize = 10;
+
+/// An alarm name as CloudWatch and Auto Scaling take it: 1 to 255 printable characters.
+pub fn check_alarm_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        Err(format!("alarm name {name:?} is not 1 to 255 printable characters"))
+    } else {
+        Ok(())
+    }
 }
 
 /// One Region's deploy target, checked.
@@ -50,12 +73,26 @@ pub struct Target {
     pub role_arn: Option<RoleArn>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<ExternalId>,
+    /// Its wave (1 or more), if the file gives waves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+    /// Its own CloudWatch alarms, in its account and Region.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 impl Target {
     /// The account the target is in: its role's, or "" for the caller's.
     pub fn account(&self) -> String {
         self.role_arn.as_ref().map(|r| r.account().to_owned()).unwrap_or_default()
+    }
+
+    /// Its Region, and its account if it has a role: "us-east-1", "us-east-1 (account 2222...)".
+    pub fn place(&self) -> String {
+        match &self.role_arn {
+            Some(role) => format!("{} (account {})", self.region, role.account()),
+            None => self.region.to_string(),
+        }
     }
 
     /// How messages name it: "target 2 (us-east-1)", "target 3 (us-east-1, account 2222...)".
@@ -81,7 +118,20 @@ impl Target {
             Some(id) => Some(id.parse::<ExternalId>().map_err(at)?),
             None => None,
         };
-        Ok(Target { region, launch_template_id, auto_scaling_group, role_arn, external_id })
+        let wave = match &e.wave {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=u64::from(u32::MAX)).contains(&n) => u32::try_from(n).ok(),
+                _ => return Err(at(format!("wave must be a whole number from 1, got {v}"))),
+            },
+        };
+        for name in &e.alarms {
+            check_alarm_name(name).map_err(at)?;
+        }
+        if e.alarms.len() > MAX_ALARMS {
+            return Err(at(format!("{} alarms: a refresh watches at most {MAX_ALARMS}", e.alarms.len())));
+        }
+        Ok(Target { region, launch_template_id, auto_scaling_group, role_arn, external_id, wave, alarms: e.alarms })
     }
 }
 
@@ -112,7 +162,27 @@ impl Targets {
             }
             targets.push(t);
         }
+        let waved = targets.iter().filter(|t| t.wave.is_some()).count();
+        if waved != 0 && waved != targets.len() {
+            let n = targets.iter().position(|t| t.wave.is_none()).map_or(0, |i| i + 1);
+            return Err(bad(format!("target {n} has no wave, but other targets have one: give every target a wave, or none")));
+        }
         Ok(Targets { targets })
+    }
+
+    /// The waves, in the order they deploy: each wave's number and its targets' indexes in the
+    /// file's order. Without waves in the file, each target is a wave of its own, in order.
+    pub fn waves(&self) -> Vec<(u32, Vec<usize>)> {
+        let mut waves: Vec<(u32, Vec<usize>)> = Vec::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let n = t.wave.unwrap_or(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            match waves.iter_mut().find(|(w, _)| *w == n) {
+                Some((_, members)) => members.push(i),
+                None => waves.push((n, vec![i])),
+            }
+        }
+        waves.sort_by_key(|(n, _)| *n);
+        waves
     }
 
     /// The targets' Regions, in the file's order, each once (several accounts may share one).
@@ -204,6 +274,24 @@ mod tests {
     }
 
     #[test]
+    fn waves_in_ascending_order_and_without_waves_one_target_each() {
+        let t = parse(
+            r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "wave": 2, "alarms": ["errors"]},
+                {"region": "eu-west-1", "launch_template_id": "lt-2", "auto_scaling_group": "a", "wave": 1},
+                {"region": "us-west-2", "launch_template_id": "lt-3", "auto_scaling_group": "a", "wave": 2}]"#,
+        )
+        .unwrap();
+        assert_eq!(t.waves(), [(1, vec![1]), (2, vec![0, 2])]);
+        assert_eq!(t.targets[0].alarms, ["errors"]);
+        let t = parse(
+            r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a"},
+                {"region": "eu-west-1", "launch_template_id": "lt-2", "auto_scaling_group": "a"}]"#,
+        )
+        .unwrap();
+        assert_eq!(t.waves(), [(1, vec![0]), (2, vec![1])], "the file's order, one at a time");
+    }
+
+    #[test]
     fn every_mistake_is_named() {
         let cases = [
             ("", "not a list of targets"),
@@ -244,6 +332,33 @@ mod tests {
                 r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "role_arn": "arn:aws:iam::222233334444:role/a"},
                     {"region": "us-east-1", "launch_template_id": "lt-2", "auto_scaling_group": "a", "role_arn": "arn:aws:iam::222233334444:role/b"}]"#,
                 "one target per Region and account",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "wave": 0}]"#,
+                "wave must be a whole number from 1, got 0",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "wave": "1"}]"#,
+                "wave must be a whole number from 1, got \"1\"",
+            ),
+            (r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "wave": 1.5}]"#, "got 1.5"),
+            (r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "wave": -1}]"#, "got -1"),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "alarms": ["ok", ""]}]"#,
+                "alarm name \"\" is not",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "alarms": ["1","2","3","4","5","6","7","8","9","10","11"]}]"#,
+                "11 alarms: a refresh watches at most 10",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "alarms": "errors"}]"#,
+                "not a list of targets",
+            ),
+            (
+                r#"[{"region": "us-east-1", "launch_template_id": "lt-1", "auto_scaling_group": "a", "wave": 1},
+                    {"region": "eu-west-1", "launch_template_id": "lt-2", "auto_scaling_group": "a"}]"#,
+                "target 2 has no wave, but other targets have one",
             ),
         ];
         for (text, expected) in cases {

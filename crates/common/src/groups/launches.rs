@@ -122,6 +122,16 @@ pub struct Group {
     pub launch_configuration: Option<String>,
     /// The subnets it launches into (its VPCZoneIdentifier), in the order given.
     pub subnets: Vec<String>,
+    /// Its instances, with the launch template version each was launched from (None: from a
+    /// launch configuration, or AWS did not say).
+    pub instances: Vec<Member>,
+}
+
+/// An instance of a group, and the launch template version it was launched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub instance_id: String,
+    pub version: Option<String>,
 }
 
 impl Group {
@@ -137,6 +147,14 @@ impl Group {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
+                .collect(),
+            instances: group
+                .instances()
+                .iter()
+                .map(|i| Member {
+                    instance_id: i.instance_id().unwrap_or_default().to_owned(),
+                    version: i.launch_template().and_then(|t| t.version()).map(str::to_owned),
+                })
                 .collect(),
         }
     }
@@ -178,6 +196,24 @@ pub async fn list_groups(asg: &aws_sdk_autoscaling::Client, names: &[String]) ->
         groups.extend(page.auto_scaling_groups().iter().map(Group::from_sdk));
     }
     Ok(groups)
+}
+
+/// Each instance's AMI, by instance ID (DescribeInstances, every page).
+pub async fn instance_images(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut found = std::collections::BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let mut pages = ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("describing the group's instances", e))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            if let (Some(id), Some(ami)) = (i.instance_id(), i.image_id()) {
+                found.insert(id.to_owned(), ami.to_owned());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// A launch configuration and the AMI it launches.
@@ -253,7 +289,7 @@ mod tests {
         assert!(!uses[1].is_main());
         assert_eq!(uses[1].instance_types, [InstanceChoice::Type("m6g.large".into())]);
 
-        let group = Group { name: "g".into(), templates: uses, launch_configuration: None, subnets: Vec::new() };
+        let group = Group { name: "g".into(), templates: uses, launch_configuration: None, subnets: Vec::new(), instances: Vec::new() };
         assert_eq!(group.main_template().unwrap().template, TemplateRef::Id("lt-x86".into()));
         let arm = Template { id: "lt-arm", name: Some("arm") };
         assert_eq!(group.uses_of(&arm).count(), 1);
@@ -262,7 +298,13 @@ mod tests {
 
     #[test]
     fn a_group_on_a_launch_configuration() {
-        let group = Group { name: "old".into(), templates: Vec::new(), launch_configuration: Some("old-lc".into()), subnets: Vec::new() };
+        let group = Group {
+            name: "old".into(),
+            templates: Vec::new(),
+            launch_configuration: Some("old-lc".into()),
+            subnets: Vec::new(),
+            instances: Vec::new(),
+        };
         assert!(group.main_template().is_none());
         assert_eq!(group.launches_from(), "launch configuration old-lc");
     }

@@ -46,6 +46,46 @@ impl Template<'_> {
     }
 }
 
+/// A template's numbered versions and the AMI each launches (those that name one), with the
+/// numbers of its latest and default versions.
+#[derive(Debug, Clone, Default)]
+pub struct VersionImages {
+    pub images: std::collections::BTreeMap<i64, String>,
+    pub latest: i64,
+    pub default: i64,
+}
+
+impl VersionImages {
+    /// The number a group's version names: a number, `$Latest` or `$Default`.
+    pub fn resolve(&self, version: &str) -> Option<i64> {
+        match version {
+            "$Latest" => Some(self.latest),
+            "$Default" => Some(self.default),
+            n => n.parse().ok(),
+        }
+    }
+}
+
+/// Every version of template `lt` (every page of DescribeLaunchTemplateVersions).
+pub async fn version_images(ec2: &aws_sdk_ec2::Client, lt: &str) -> anyhow::Result<VersionImages> {
+    let mut pages = ec2.describe_launch_template_versions().launch_template_id(lt).max_results(200).into_paginator().send();
+    let mut found = VersionImages::default();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::aws::error::aws_error(format!("listing the versions of launch template {lt}"), e))?;
+        for v in page.launch_template_versions() {
+            let n = v.version_number().unwrap_or_default();
+            found.latest = found.latest.max(n);
+            if v.default_version() == Some(true) {
+                found.default = n;
+            }
+            if let Some(image) = v.launch_template_data().and_then(|d| d.image_id()).filter(|i| i.starts_with("ami-")) {
+                found.images.insert(n, image.to_owned());
+            }
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
