@@ -6,7 +6,8 @@ use deploy_tests::regions::{deploy_world, targets_file, Build};
 use deploy_tests::{refresh_config, workdir, LocalAws, Run};
 
 /// `deploy-tools deploy` of build b2 with the buildspec's variables, fast intervals.
-fn deploy(aws: &LocalAws, dir: &std::path::Path, config: &str, args: &[&str]) -> Run {
+fn deploy(aws: &LocalAws, dir: &std::path::Path, args: &[&str]) -> Run {
+    let config = refresh_config(dir, "{}");
     let mut run = aws.tool("deploy-tools", dir).arg("deploy");
     for (k, v) in [
         ("APP", "app"),
@@ -14,7 +15,7 @@ fn deploy(aws: &LocalAws, dir: &std::path::Path, config: &str, args: &[&str]) ->
         ("CODEBUILD_BUILD_ID", "b2"),
         ("AMIS_TO_KEEP", "5"),
         ("VERSIONS_TO_KEEP", "3"),
-        ("REFRESH_CONFIG", config),
+        ("REFRESH_CONFIG", config.as_str()),
         ("VERIFY_INTERVAL", "0.2"),
         ("REFRESH_INTERVAL", "0.2"),
     ] {
@@ -32,20 +33,166 @@ async fn running(regions: &[LocalAws]) -> Vec<Vec<String>> {
     all
 }
 
+/// Both instances of Region i's group on `build`'s copy there.
 fn on(build: &Build, regions: &[LocalAws]) -> Vec<Vec<String>> {
     (0..regions.len()).map(|i| vec![build[i].clone(), build[i].clone()]).collect()
 }
 
+/// Where `needle` is in `text`, which must have it.
+fn at(text: &str, needle: &str) -> usize {
+    text.find(needle).unwrap_or_else(|| panic!("{needle:?} in\n{text}"))
+}
+
+/// The report's targets, in the file's order: (action, runs.build).
+fn outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut all: Vec<&serde_json::Value> =
+        report["waves"].as_array().unwrap().iter().flat_map(|w| w["targets"].as_array().unwrap()).collect();
+    all.sort_by_key(|t| t["target"].as_u64());
+    all.iter().map(|t| (t["action"].as_str().unwrap().to_owned(), t["runs"]["build"].as_str().unwrap_or("").to_owned())).collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
 #[tokio::test]
-async fn waves_deploy_in_order_and_a_waves_targets_at_once() {
+async fn waves_go_in_order_a_waves_targets_at_once_and_status_sees_the_fleet_and_its_drift() {
     let regions = LocalAws::start_regions(3).await;
     let (builds, templates) = deploy_world(&regions).await;
     let dir = workdir();
-    let file = targets_file(dir.path(), &regions, &templates, &[1, 2, 2], &[]);
-    let config = refresh_config(dir.path(), "{}");
-    let run = deploy(&regions[0], dir.path(), &config, &[&file, "-o", "json"]).output();
-    eprintln!("{}", run.stderr);
-    println!("{}", run.stdout);
-    assert_eq!(run.code, 0);
+    let file = targets_file(dir.path(), &regions, &templates, &[2, 1, 2], &[]);
+    let topic = aws_sdk_sns::Client::new(&regions[0].config).create_topic().name("deploys").send().await.unwrap().topic_arn.unwrap();
+
+    let run = deploy(&regions[0], dir.path(), &[&file, "-o", "json", "--notify-topic", &topic]).expect(0);
+    assert_eq!(running(&regions).await, on(&builds[1], &regions), "every group runs b2\n{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "succeeded");
+    let waves: Vec<Vec<u64>> = report["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["targets"].as_array().unwrap().iter().map(|t| t["target"].as_u64().unwrap()).collect())
+        .collect();
+    assert_eq!(waves, [vec![2], vec![1, 3]], "wave 1 (target 2) first, then targets 1 and 3");
+    assert_eq!(outcomes(&report), [pair("deployed", "new"), pair("deployed", "new"), pair("deployed", "new")]);
+    let t1 = &report["waves"][1]["targets"][0];
+    assert_eq!(
+        (t1["version"].as_i64(), t1["previous_version"].as_i64(), t1["refresh_status"].as_str()),
+        (Some(2), Some(1), Some("Successful"))
+    );
+    assert!(t1["seconds"]["verify"].as_f64().unwrap() > 0.0 && t1["seconds"]["refresh"].as_f64().unwrap() > 0.0, "{t1}");
+    // Wave 2 starts once wave 1 is done; its two targets overlap: each starts before the other ends.
+    let err = &run.stderr;
+    let name = |i: usize| format!("target {} {} app: ", i + 1, regions[i].region);
+    assert!(at(err, &format!("{}Instance refresh Successful", name(1))) < at(err, &format!("{}verify", name(0))), "{err}");
+    for (a, b) in [(0, 2), (2, 0)] {
+        assert!(
+            at(err, &format!("{}started instance refresh", name(a))) < at(err, &format!("{}Instance refresh Successful", name(b))),
+            "{err}"
+        );
+    }
+    // The outcome on the topic, as text and JSON.
+    let sent = regions[0].sns_sent(&topic);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "deploy SUCCEEDED: app main build b2");
+    assert!(
+        sent[0].1.contains("Deploy of build b2 to 3 targets: SUCCEEDED") && sent[0].1.contains("\"outcome\": \"succeeded\""),
+        "{}",
+        sent[0].1
+    );
+
+    // Run again (a retried build): nothing is done twice.
+    let again = deploy(&regions[0], dir.path(), &[&file]).expect(0);
+    assert_eq!(again.stdout.matches("already deployed (skipped)").count(), 3, "{}", again.stdout);
+    for r in &regions {
+        let refreshes = r.asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
+        assert_eq!(refreshes.instance_refreshes().len(), 1, "{}: one refresh", r.region);
+    }
+
+    // Status: one build, no drift.
+    let status = regions[0].run("deploy-tools", dir.path(), &["status", "--branch", "main", "--app", "app", &file]).expect(0);
+    assert!(status.stdout.contains("fleet: 3 targets on b2 (one build, no drift)"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains(&format!("  runs {} (main-b2-0): build b2, commit -, verification passed", builds[1][0])),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains(&format!("  instances: 2 on {}", builds[1][0])), "{}", status.stdout);
+    // The second Region's group is put back on version 1 by hand, without a refresh: its
+    // instances run another image than its version, and it is behind the newest verified build.
+    let spec = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&templates[1]).version("1").build();
+    regions[1].asg().update_auto_scaling_group().auto_scaling_group_name("app").launch_template(spec).send().await.unwrap();
+    let status = regions[0].run("deploy-tools", dir.path(), &["status", "--branch", "main", "--app", "app", &file, "-o", "json"]).expect(1);
+    let fleet = status.json();
+    assert_eq!(fleet["builds"], serde_json::json!(["b2", "b1"]));
+    let drift: Vec<&str> = fleet["targets"][1]["drift"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert_eq!(
+        drift,
+        [
+            format!("2 instances run {}, not the group's {}", builds[1][1], builds[0][1]),
+            format!("behind the newest verified build b2 ({})", builds[1][1])
+        ]
+    );
+    assert!(fleet["targets"][0]["drift"].as_array().unwrap().is_empty());
+    assert!(status.error_line("deploy-tools status").contains("the targets run 2 builds: b2, b1"), "{}", status.stderr);
+}
+
+#[tokio::test]
+async fn a_failure_in_a_later_wave_stops_the_rest_and_rollback_on_failure_takes_the_fleet_back() {
+    let regions = LocalAws::start_regions(3).await;
+    let (builds, templates) = deploy_world(&regions).await;
+    let dir = workdir();
+    let file = targets_file(dir.path(), &regions, &templates, &[1, 2, 3], &[]);
+
+    // Wave 2's refresh fails half way: wave 1 runs b2, wave 2 is split, wave 3 never starts.
+    regions[1].refresh_fault("app", "fail_after", 1, "new instances failed their health checks");
+    let run = deploy(&regions[0], dir.path(), &[&file, "-o", "json"]).expect(1);
+    let report = run.json();
+    assert_eq!(outcomes(&report), [pair("deployed", "new"), pair("failed", "split"), pair("not_started", "previous")]);
+    assert_eq!(report["outcome"], "failed");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("new instances failed their health checks") && reason.contains("not started: targets 3"), "{reason}");
+    assert!(reason.contains("the fleet: new build: targets 1; previous build: targets 3; split build: targets 2"), "{reason}");
+    assert_eq!(regions[2].versions(&templates[2]).await.0, [1], "no version made in wave 3");
+    assert_eq!(running(&regions).await[2], on(&builds[0], &regions)[2]);
+
+    // Again, with --rollback-on-failure: target 1 is skipped (it runs b2), target 2 fails again,
+    // and both go back: the fleet ends on b1, and the text says so.
+    regions[1].refresh_fault("app", "fail_after", 1, "new instances failed their health checks");
+    let run = deploy(&regions[0], dir.path(), &[&file, "--rollback-on-failure"]).expect(1);
+    assert_eq!(running(&regions).await, on(&builds[0], &regions), "the fleet is back on b1\n{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(out.contains(&format!("target 1 ({}) group app: already deployed (skipped)", regions[0].region)), "{out}");
+    assert!(out.contains(&format!("rolled back target 1 ({}) group app to version 1", regions[0].region)), "{out}");
+    assert!(out.contains(&format!("rolled back target 2 ({}) group app to version 1", regions[1].region)), "{out}");
+    assert_eq!(out.matches("runs the previous build").count(), 3, "{out}");
+    assert!(out.lines().last().unwrap().starts_with("Deploy of build b2 to 3 targets: FAILED"), "{out}");
+    assert_eq!(regions[1].versions(&templates[1]).await.0, [1, 2], "the version the first run made is used again");
+}
+
+#[tokio::test]
+async fn a_deploy_killed_mid_wave_is_carried_on_by_the_next_run() {
+    // Refreshes slow enough to kill the deploy while they run.
+    let regions = LocalAws::start_regions_with_step(2, 1.0).await;
+    let (builds, templates) = deploy_world(&regions).await;
+    let dir = workdir();
+    let file = targets_file(dir.path(), &regions, &templates, &[1, 1], &[]);
+    // Killed (as a lost machine) once both targets of the wave have started their refreshes.
+    let (mut child, mut stderr) = deploy(&regions[0], dir.path(), &[&file]).spawn_until("started instance refresh");
+    let mut line = String::new();
+    while !line.contains("started instance refresh") {
+        line.clear();
+        assert_ne!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap(), 0, "the deploy ended before its second refresh");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let run = deploy(&regions[0], dir.path(), &[&file, "-o", "json"]).expect(0);
     assert_eq!(running(&regions).await, on(&builds[1], &regions));
+    assert_eq!(outcomes(&run.json()), [pair("followed", "new"), pair("followed", "new")], "{}", run.stderr);
+    for (i, r) in regions.iter().enumerate() {
+        let refreshes = r.asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
+        assert_eq!(refreshes.instance_refreshes().len(), 1, "{}: no refresh started twice", r.region);
+        assert_eq!(r.versions(&templates[i]).await.0, [1, 2], "{}: no version made twice", r.region);
+    }
 }

@@ -82,12 +82,15 @@ pub fn names(regions: &[LocalAws]) -> String {
 }
 
 /// A deploy's world: builds "b1" and "b2" of branch "main" copied to every Region, and in each
-/// Region a template "app-lt" on b1's copy with a group "app" of 2 on its version 1. Returns
-/// the builds and each Region's template.
+/// Region a template "app-lt" on b1's copy (which passed verification, as the build deployed
+/// before) with a group "app" of 2 on its version 1. Returns the builds and each Region's
+/// template.
 pub async fn deploy_world(regions: &[LocalAws]) -> (Vec<Build>, Vec<String>) {
     let builds = bake_builds(regions, "main", &["b1", "b2"]).await;
     let mut templates = Vec::new();
     for (i, r) in regions.iter().enumerate() {
+        let passed = Tag::builder().key("verification").value("passed").build();
+        r.ec2().create_tags().resources(&builds[0][i]).tags(passed).send().await.unwrap();
         let lt = r.launch_template("app-lt", &builds[0][i]).await;
         r.group("app", &lt, "1", 2).await;
         templates.push(lt);

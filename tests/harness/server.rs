@@ -119,6 +119,19 @@ impl LocalAws {
         Self::connect(Some(server), url, REGION).await
     }
 
+    /// `n` Regions of a server of their own, whose instance refreshes take `step` seconds per
+    /// step (the first handle keeps the server).
+    pub async fn start_regions_with_step(n: usize, step: f64) -> Vec<LocalAws> {
+        let server = Server::spawn(step);
+        let url = server.url.clone();
+        let mut own = Some(server);
+        let mut all = Vec::new();
+        for region in &regions()[..n] {
+            all.push(Self::connect(own.take(), url.clone(), *region).await);
+        }
+        all
+    }
+
     /// A server of its own, whose instance refreshes take `step` seconds per step.
     pub async fn start_with_step(step: f64) -> LocalAws {
         let server = Server::spawn(step);
@@ -206,6 +219,16 @@ impl LocalAws {
     /// Calls one of the local AWS's test controls (`/_local_aws/...`, see server.py), over HTTP.
     fn control(&self, method: &str, what: &str, body: &str) -> serde_json::Value {
         control(&self.url, method, what, body)
+    }
+
+    /// What was published to an SNS topic: each message's subject and body, oldest first.
+    pub fn sns_sent(&self, topic_arn: &str) -> Vec<(String, String)> {
+        let v = self.control("GET", &format!("sns-sent?topic_arn={topic_arn}"), "");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["subject"].as_str().unwrap_or("").to_owned(), m["message"].as_str().unwrap().to_owned()))
+            .collect()
     }
 
     /// The calls made in this test's Region since start or the last reset, by IAM action ("ec2:DescribeImages").

@@ -156,6 +156,8 @@ def control_app(moto_app):
             result = {"ok": True}
         elif what == "consistency/refused" and request.method == "GET":
             result = consistency.refused(request.args.get("region"))
+        elif what == "sns-sent" and request.method == "GET":
+            result = local_aws.sns_sent(request.args.get("account", DEFAULT_ACCOUNT_ID), request.args["topic_arn"])
         elif what == "deny" and request.method == "POST":
             local_aws.deny(body.get("region", "us-east-1"), body.get("actions", []))
             result = {"ok": True}

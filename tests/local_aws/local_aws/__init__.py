@@ -104,6 +104,7 @@ Test controls (plain HTTP on the same port, under /_local_aws/, see server.py)
     failed copy;
   * make a Region's DeregisterImage behave as an endpoint older than DeleteAssociatedSnapshots;
   * deny actions in a Region, as a missing IAM permission does;
+  * what was published to an SNS topic (a deploy's outcome);
   * AWS's pace in a Region: a latency per call and EC2's request buckets (metering.py), a
     bucket emptied as other clients would leave it, and the calls throttled.
 
@@ -113,12 +114,12 @@ The pace of a refresh is one step every LOCAL_AWS_REFRESH_STEP seconds (default 
 from __future__ import annotations
 
 from . import accounts, alarms, amis, consistency, core, image_uses, refreshes, regions, sharing, stacks, templates, verification
-from .controls import age_image, authorized, calls, deny, first_call, old_deregister, reset_calls, set_fault
+from .controls import age_image, authorized, calls, deny, first_call, old_deregister, reset_calls, set_fault, sns_sent
 from .regions import set_image_state
 
 __all__ = [
     "age_image", "authorized", "calls", "deny", "first_call", "image_uses", "install", "old_deregister",
-    "reset_calls", "set_fault", "set_image_state", "verification",
+    "reset_calls", "set_fault", "set_image_state", "sns_sent", "verification",
 ]
 
 _installed = False

@@ -77,3 +77,12 @@ def reset_calls(region: str | None = None) -> None:
             del CALLS[key]
 
 
+
+
+def sns_sent(account: str, topic_arn: str) -> list[dict[str, Any]]:
+    """What was published to an SNS topic (moto keeps each message on the topic), oldest first."""
+    from moto.sns.models import sns_backends
+
+    region = topic_arn.split(":")[3]
+    topic = sns_backends[account][region].topics[topic_arn]
+    return [{"message_id": m[0], "message": m[1], "subject": m[2]} for m in topic.sent_notifications]
