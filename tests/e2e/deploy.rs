@@ -196,3 +196,59 @@ async fn a_deploy_killed_mid_wave_is_carried_on_by_the_next_run() {
         assert_eq!(r.versions(&templates[i]).await.0, [1, 2], "{}: no version made twice", r.region);
     }
 }
+
+#[tokio::test]
+async fn every_bad_targets_file_or_flag_is_a_usage_error_before_any_request_and_a_dry_run_sizes_the_timeout() {
+    let aws = LocalAws::start().await;
+    let dir = workdir();
+    let lt = "lt-0123456789abcdef0";
+    let entry = |region: &str, extra: &str| format!(r#"{{"region": "{region}", "launch_template_id": "{lt}", "auto_scaling_group": "web"{extra}}}"#);
+    let file = |name: &str, entries: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("[{}]", entries.join(","))).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let one = |name: &str, extra: &str| file(name, &[entry("us-east-1", extra)]);
+    let eleven: Vec<String> = (1..=11).map(|i| format!("\"a{i}\"")).collect();
+    let good = one("good.json", r#", "wave": 1, "alarms": ["errors"]"#);
+    let ten_flags: Vec<&str> = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"].iter().flat_map(|a| ["--alarm", *a]).collect();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![one("zero.json", r#", "wave": 0"#)], "target 1 (us-east-1): wave must be a whole number from 1, got 0"),
+        (vec![one("text.json", r#", "wave": "1""#)], "wave must be a whole number from 1, got \"1\""),
+        (vec![one("half.json", r#", "wave": 1.5"#)], "got 1.5"),
+        (vec![one("empty-alarm.json", r#", "alarms": ["errors", ""]"#)], "alarm name \"\" is not 1 to 255 printable characters"),
+        (vec![one("eleven.json", &format!(r#", "alarms": [{}]"#, eleven.join(",")))], "11 alarms: a refresh watches at most 10"),
+        (vec![file("mixed.json", &[entry("us-east-1", r#", "wave": 1"#), entry("eu-west-1", "")])], "target 2 has no wave"),
+        (vec![good.clone(), "--max-parallel".into(), "0".into()], "--max-parallel"),
+        ([vec![good.clone()], ten_flags.iter().map(|s| s.to_string()).collect()].concat(), "at most 10"),
+        (vec![good.clone(), "--wave-bake".into(), "soon".into()], "--wave-bake"),
+        (vec![good.clone(), "--notify-topic".into(), "deploys".into()], "is not an SNS topic ARN"),
+        (
+            vec![good.clone(), "--verify-target-group".into(), "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef".into()],
+            "--verify-target-group is in eu-west-1, but target 1 (us-east-1) is in us-east-1",
+        ),
+    ];
+    aws.reset_calls();
+    for (args, says) in &cases {
+        let run = deploy(&aws, dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>()).output();
+        let context = format!("{args:?}:\n{}", run.stderr);
+        assert_eq!((run.code, run.stderr.lines().count()), (2, 1), "{context}");
+        assert!(run.stderr.starts_with("deploy-tools deploy: ") && run.stderr.contains(says), "names {says:?}: {context}");
+    }
+
+    // A dry run: 1 + 4 targets, 2 at once, a 10-minute bake, the default timeouts (900 s to
+    // verify, 3600 s to refresh), and the way back for all five.
+    let regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"];
+    let waves = file("waves.json", &regions.iter().enumerate().map(|(i, r)| entry(r, &format!(r#", "wave": {}"#, 1 + usize::from(i > 0)))).collect::<Vec<_>>());
+    let run = deploy(&aws, dir.path(), &[&waves, "--dry-run", "--max-parallel", "2", "--wave-bake", "10m", "--rollback-on-failure"]).expect(0);
+    for line in [
+        "wave 1: 1 target, at worst 75 minutes (4500s)",
+        "wave 2: 4 targets, at worst 150 minutes (9000s)",
+        "bake times between waves: 10 minutes (600s)",
+        "rollback of every target: 180 minutes (10800s)",
+        "worst case in all: 415 minutes (24900s)",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
+    }
+    assert!(aws.calls().is_empty(), "bad input and a dry run send nothing: {:?}", aws.calls());
+}

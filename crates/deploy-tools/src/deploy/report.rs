@@ -279,7 +279,7 @@ impl Deployed {
         writeln!(out, "Deploy of build {} (branch {}) would go in {} waves:", self.build, self.branch, self.waves.len())?;
         for w in &self.waves {
             let worst = w.worst_case_seconds.unwrap_or(0);
-            writeln!(out, "wave {}: {} targets, at worst {} ({worst}s)", w.wave, w.targets.len(), minutes(worst))?;
+            writeln!(out, "wave {}: {}, at worst {} ({worst}s)", w.wave, count(w.targets.len()), minutes(worst))?;
             for t in &w.targets {
                 writeln!(out, "  {}", t.name())?;
             }
@@ -297,6 +297,15 @@ impl Deployed {
     }
 }
 
+/// "1 target", "3 targets".
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 target".into()
+    } else {
+        format!("{n} targets")
+    }
+}
+
 /// Whole minutes, rounded up: "25 minutes".
 fn minutes(secs: u64) -> String {
     format!("{} minutes", secs.div_ceil(60))
@@ -308,7 +317,7 @@ impl Report for Deployed {
             return self.write_dry_run(out, worst);
         }
         for w in &self.waves {
-            writeln!(out, "wave {} ({} targets, {:.1}s):", w.wave, w.targets.len(), w.seconds)?;
+            writeln!(out, "wave {} ({}, {:.1}s):", w.wave, count(w.targets.len()), w.seconds)?;
             for t in &w.targets {
                 writeln!(out, "  {}", t.line())?;
             }
@@ -341,7 +350,7 @@ impl Report for Deployed {
             Outcome::DryRun => "DRY RUN",
         };
         let reason = self.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-        writeln!(out, "Deploy of build {} to {} targets: {outcome} in {:.1}s{reason}", self.build, self.targets().len(), self.seconds)
+        writeln!(out, "Deploy of build {} to {}: {outcome} in {:.1}s{reason}", self.build, count(self.targets().len()), self.seconds)
     }
 
     fn failure(&self) -> Option<String> {
