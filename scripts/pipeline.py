@@ -74,6 +74,11 @@ def accounts() -> list[str]:
     return [a.strip() for a in os.environ.get("ACCOUNTS", "").split(",") if a.strip()]
 
 
+def waves() -> list[int]:
+    """WAVES, each target's wave in the targets file's order (empty: one target at a time)."""
+    return [int(w) for w in os.environ.get("WAVES", "").split(",") if w.strip()]
+
+
 def regions() -> list[str]:
     """REGIONS, the Regions of a multi-Region world (empty: one Region, AWS_REGION)."""
     return [r.strip() for r in os.environ.get("REGIONS", "").split(",") if r.strip()]
@@ -95,6 +100,11 @@ def world() -> dict:
             if account:
                 target["role_arn"] = f"arn:aws:iam::{account}:role/deploy-tools"
             targets.append(target)
+    if waves():
+        if len(waves()) != len(targets):
+            raise SystemExit(f"WAVES names {len(waves())} waves, but there are {len(targets)} targets")
+        for target, wave in zip(targets, waves()):
+            target["wave"] = wave
     path = workdir() / "deploy-targets.json"
     path.write_text(json.dumps(targets, indent=2) + "\n")
     return {"SOURCE_AMI": source, "DEPLOY_TARGETS": str(path)}
@@ -352,18 +362,18 @@ def deploy_regions() -> int:
     after = report()["regions"]
     lines = [
         "",
-        f"Deploy of branch {os.environ.get('BRANCH', 'main')} to {len(after)} targets, one at a time: "
+        f"Deploy of branch {os.environ.get('BRANCH', 'main')} to {len(after)} targets, "
+        + (f"in waves {','.join(map(str, waves()))}: " if waves() else "one at a time: ")
         + ("succeeded" if rc == 0 else f"FAILED (exit status {rc})"),
     ]
     builds = set()
-    for b, a in zip(before, after):
+    for b, a, t in zip(before, after, targets()):
         old = {ami for _, ami in b["branch_amis"]}
         new = {ami for _, ami in a["branch_amis"]}
-        where = a["region"] + (f".{a['account']}" if a["account"] else "")
-        version_file = workdir() / f"launch_template_version.{where}"
-        version = version_file.read_text().strip() if version_file.exists() else "none (not deployed)"
+        version = a["group_launch_template_version"] or "none"
         lines += [
-            f"  {a['region']}" + (f", account {a['account']}" if a["account"] else "") + f": group {a['group']}",
+            f"  {a['region']}" + (f", account {a['account']}" if a["account"] else "") + f": group {a['group']}"
+            + (f", wave {t['wave']}" if "wave" in t else ""),
             f"    new AMI:                 {', '.join(sorted(new - old)) or 'none'}",
             f"    AMIs pruned:             {', '.join(sorted(old - new)) or 'none'}",
             f"    verification:            {verification(picked(a['region']), a['region'], a['account'])}",
@@ -388,6 +398,7 @@ INPUTS = [
     ("--endpoint-url", "AWS_ENDPOINT_URL", "the local AWS (required, flag or variable)"),
     ("--region", "AWS_REGION", "the build's Region (default us-east-1)"),
     ("--regions", "REGIONS", "world: the Regions, comma-separated, to make a template and group in each"),
+    ("--waves", "WAVES", "world: each target's wave in the targets file, comma-separated (e.g. 1,2,2)"),
     ("--accounts", "ACCOUNTS", "world: the workload accounts, comma-separated, to make them in"),
     ("--asg-name", "ASG_NAME", "the group (default app)"),
     ("--group-size", "GROUP_SIZE", "world: the group's instances (default 2)"),

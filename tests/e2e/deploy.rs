@@ -202,7 +202,9 @@ async fn every_bad_targets_file_or_flag_is_a_usage_error_before_any_request_and_
     let aws = LocalAws::start().await;
     let dir = workdir();
     let lt = "lt-0123456789abcdef0";
-    let entry = |region: &str, extra: &str| format!(r#"{{"region": "{region}", "launch_template_id": "{lt}", "auto_scaling_group": "web"{extra}}}"#);
+    let entry = |region: &str, extra: &str| {
+        format!(r#"{{"region": "{region}", "launch_template_id": "{lt}", "auto_scaling_group": "web"{extra}}}"#)
+    };
     let file = |name: &str, entries: &[String]| {
         let path = dir.path().join(name);
         std::fs::write(&path, format!("[{}]", entries.join(","))).unwrap();
@@ -224,7 +226,11 @@ async fn every_bad_targets_file_or_flag_is_a_usage_error_before_any_request_and_
         (vec![good.clone(), "--wave-bake".into(), "soon".into()], "--wave-bake"),
         (vec![good.clone(), "--notify-topic".into(), "deploys".into()], "is not an SNS topic ARN"),
         (
-            vec![good.clone(), "--verify-target-group".into(), "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef".into()],
+            vec![
+                good.clone(),
+                "--verify-target-group".into(),
+                "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef".into(),
+            ],
             "--verify-target-group is in eu-west-1, but target 1 (us-east-1) is in us-east-1",
         ),
     ];
@@ -239,8 +245,12 @@ async fn every_bad_targets_file_or_flag_is_a_usage_error_before_any_request_and_
     // A dry run: 1 + 4 targets, 2 at once, a 10-minute bake, the default timeouts (900 s to
     // verify, 3600 s to refresh), and the way back for all five.
     let regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"];
-    let waves = file("waves.json", &regions.iter().enumerate().map(|(i, r)| entry(r, &format!(r#", "wave": {}"#, 1 + usize::from(i > 0)))).collect::<Vec<_>>());
-    let run = deploy(&aws, dir.path(), &[&waves, "--dry-run", "--max-parallel", "2", "--wave-bake", "10m", "--rollback-on-failure"]).expect(0);
+    let waves = file(
+        "waves.json",
+        &regions.iter().enumerate().map(|(i, r)| entry(r, &format!(r#", "wave": {}"#, 1 + usize::from(i > 0)))).collect::<Vec<_>>(),
+    );
+    let run =
+        deploy(&aws, dir.path(), &[&waves, "--dry-run", "--max-parallel", "2", "--wave-bake", "10m", "--rollback-on-failure"]).expect(0);
     for line in [
         "wave 1: 1 target, at worst 75 minutes (4500s)",
         "wave 2: 4 targets, at worst 150 minutes (9000s)",

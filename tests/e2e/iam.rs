@@ -269,7 +269,7 @@ fn grants(statement: &serde_json::Value) -> Vec<Grant> {
 
 /// A file's statement as the stack's role states it: deletes and retirements on this branch's
 /// resources only (the files allow any branch tag), iam:PassRole to InstanceRoleArn only,
-/// sts:AssumeRole to DeployRoleArns only.
+/// sts:AssumeRole to DeployRoleArns only, sns:Publish to the stack's topic only.
 fn as_in_the_stack(mut statement: serde_json::Value) -> serde_json::Value {
     if statement["Condition"]["StringLike"]["aws:ResourceTag/branch"] == "*" {
         statement["Condition"] = serde_json::json!({"StringEquals": {"aws:ResourceTag/branch": {"Ref": "Branch"}}});
@@ -279,6 +279,9 @@ fn as_in_the_stack(mut statement: serde_json::Value) -> serde_json::Value {
     }
     if statement["Action"] == serde_json::json!(["sts:AssumeRole"]) {
         statement["Resource"] = serde_json::json!({"Ref": "DeployRoleArns"});
+    }
+    if statement["Action"] == serde_json::json!(["sns:Publish"]) {
+        statement["Resource"] = serde_json::json!({"Ref": "NotifyTopic"});
     }
     statement
 }
@@ -294,6 +297,7 @@ fn the_stacks_role_grants_exactly_the_tools_policies_and_packers() {
         "verify-ami",
         "rollback",
         "deploy-tools-targets",
+        "deploy-tools-deploy",
         "assume-deploy-roles",
         "packer",
     ];

@@ -220,7 +220,7 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
     assert_eq!(regions[2].versions(&lt(2)).await, third_versions, "nor was its template bumped");
     let refreshes = regions[2].asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
     assert_eq!(refreshes.instance_refreshes().len(), 1, "only the first deploy's refresh");
-    assert!(run.stderr.contains(&format!("not deployed: {}", regions[2].region)), "{}", run.stderr);
+    assert!(run.stderr.contains("not started: targets 3; the fleet: new build: targets 1; previous build: targets 2, 3"), "{}", run.stderr);
 
     // The next build fails its check in the second Region: its template is not bumped there,
     // and the third is not touched; the first Region verified and deployed it.
@@ -231,32 +231,30 @@ async fn several_regions_get_one_build_region_by_region_and_a_failed_refresh_sto
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_ne!(builds_of(home, "app").await, second, "the first Region got the third build\n{}", run.stderr);
     assert_eq!(regions[1].versions(&lt(1)).await, second_versions, "no version for the image that failed there");
-    assert!(
-        run.stderr.contains(&format!(
-            "did not pass verification in {} (exit status 1): stopping; not deployed: {} {}",
-            regions[1].region, regions[1].region, regions[2].region
-        )),
-        "{}",
-        run.stderr
-    );
+    let failed = format!("target 2 ({}) group app: verification: ", regions[1].region);
+    assert!(run.stderr.contains(&failed) && run.stderr.contains("not started: targets 3"), "{}", run.stderr);
     assert_eq!(builds_of(&regions[2], "app").await, first, "the third Region keeps the first build");
 }
 
-/// The README's command for two Regions: `REGIONS=us-east-1,eu-west-1 scripts/local-run`.
+/// The README's command for Regions in waves: `REGIONS=us-east-1,eu-west-1,us-west-2 WAVES=1,2,2
+/// scripts/local-run`.
 #[test]
-fn local_run_deploys_two_regions_and_reports_one_build() {
+fn local_run_deploys_three_regions_in_waves_and_reports_one_build() {
     if !deploy_tests::slow_lane() {
         return;
     }
-    let (code, stdout, stderr) = deploy_tests::local_run(&[("REGIONS", "us-east-1,eu-west-1"), ("REFRESH_INTERVAL", "0.2")]);
+    let env = [("REGIONS", "us-east-1,eu-west-1,us-west-2"), ("WAVES", "1,2,2"), ("REFRESH_INTERVAL", "0.2")];
+    let (code, stdout, stderr) = deploy_tests::local_run(&env);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("Deploy of branch main to 2 targets, one at a time: succeeded"), "{stdout}");
-    let sections: Vec<&str> = stdout.lines().filter(|l| l.ends_with(": group app")).map(str::trim).collect();
-    assert_eq!(sections, ["us-east-1: group app", "eu-west-1: group app"], "{stdout}");
-    // Four instances, two in each Region, all on one build, which the report names.
+    assert!(stdout.contains("Deploy of branch main to 3 targets, in waves 1,2,2: succeeded"), "{stdout}");
+    let sections: Vec<&str> = stdout.lines().filter(|l| l.contains(": group app, wave ")).map(str::trim).collect();
+    assert_eq!(sections, ["us-east-1: group app, wave 1", "eu-west-1: group app, wave 2", "us-west-2: group app, wave 2"], "{stdout}");
+    // The deploy's own report: wave 1 alone, then wave 2's two targets.
+    assert!(stdout.contains("wave 1 (1 target, ") && stdout.contains("wave 2 (2 targets, "), "{stdout}");
+    // Six instances, two in each Region, all on one build, which the report names.
     let builds: BTreeSet<&str> = stdout.lines().filter_map(|l| l.split_once("  build ").map(|(_, b)| b.trim())).collect();
     let instances = stdout.lines().filter(|l| l.contains("  build ")).count();
-    assert_eq!((instances, builds.len()), (4, 1), "{stdout}");
+    assert_eq!((instances, builds.len()), (6, 1), "{stdout}");
     assert!(stdout.contains(&format!("every group runs build {}", builds.first().unwrap())), "{stdout}");
 }
 
@@ -485,16 +483,11 @@ async fn one_build_is_shared_with_two_workload_accounts_and_deployed_in_each_in_
         // verify-ami booted it there and recorded its verdict in that account.
         let seen = workload.ec2().describe_images().image_ids(ami).send().await.unwrap();
         assert_eq!(image_tag(&seen, "verification").as_deref(), Some("passed"), "{account}");
-        let line = format!("deploy-regions: target {} of 2, {} (account {account})", at.len() + 1, aws.region);
+        let line = format!("target {} {} (account {account}) app: verify", at.len() + 1, aws.region);
         at.push(run.stderr.find(&line).unwrap_or_else(|| panic!("{line:?} in {}", run.stderr)));
     }
     assert!(at[0] < at[1], "the first account deployed first");
-    assert!(
-        run.stderr
-            .contains(&format!("deployed to all 2 targets: {0} (account {1}) {0} (account {2})", aws.region, workloads[0], workloads[1])),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stdout.contains("Deploy of build ") && run.stdout.contains(" to 2 targets: SUCCEEDED"), "{}", run.stdout);
 }
 
 /// REFRESH_ALARMS and REFRESH_BAKE_TIME reach the refresh the buildspec starts.

@@ -39,8 +39,9 @@ async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_remove
         .map(|v| (v["name"].as_str().unwrap().to_owned(), v["value"].as_str().unwrap().to_owned()))
         .collect();
     let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    let expected: Vec<String> = buildspec_variables().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, expected, "the project's variables are the buildspec's, in its order");
+    let mut expected: Vec<String> = buildspec_variables().into_iter().map(|(n, _)| n).collect();
+    expected.push("DEPLOY_NOTIFY_TOPIC".into());
+    assert_eq!(names, expected, "the project's variables are the buildspec's, in its order, then the stack's topic");
     let value = |name: &str| vars.iter().find(|(n, _)| n == name).unwrap().1.clone();
     assert_eq!(value("LAUNCH_TEMPLATE_ID"), lt);
     assert_eq!(value("AMIS_TO_KEEP"), "3");
@@ -122,7 +123,9 @@ fn every_buildspec_variable_is_a_parameter_with_the_buildspecs_default() {
         .iter()
         .map(|v| v["Name"].as_str().unwrap())
         .collect();
-    assert_eq!(passed, vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "the project passes exactly the buildspec's variables");
+    let mut expected: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    expected.push("DEPLOY_NOTIFY_TOPIC");
+    assert_eq!(passed, expected, "the project passes exactly the buildspec's variables, and the stack's topic");
     for (name, default) in &vars {
         let parameter = parameter_of(name);
         let spec = &t["Parameters"][&parameter];
@@ -145,7 +148,9 @@ fn every_buildspec_variable_is_a_parameter_with_the_buildspecs_default() {
 #[test]
 fn the_project_timeout_covers_the_bake_the_verification_and_the_refresh() {
     let t = template();
-    let minutes = t["Resources"]["Project"]["Properties"]["TimeoutInMinutes"].as_u64().unwrap();
+    assert_eq!(t["Resources"]["Project"]["Properties"]["TimeoutInMinutes"]["Ref"], "BuildTimeoutInMinutes");
+    let minutes = t["Parameters"]["BuildTimeoutInMinutes"]["Default"].as_u64().unwrap();
+    assert_eq!(t["Parameters"]["BuildTimeoutInMinutes"]["MaxValue"], 2160, "CodeBuild's maximum, for a deploy in waves");
     let max = |p: &str| t["Parameters"][p]["MaxValue"].as_u64().unwrap_or_else(|| panic!("{p} needs a MaxValue"));
     // The bake's budget: Packer's instance, the image and its copies to other Regions.
     let (bake, margin) = (90 * 60, 30 * 60);

@@ -82,7 +82,7 @@ pub struct Args {
 
     /// verify-ami's --target-group-arn (a target group is in one Region: every target's).
     #[arg(long, env = "VERIFY_TARGET_GROUP", value_name = "ARN")]
-    pub verify_target_group: Option<TargetGroupArn>,
+    pub verify_target_group: Option<String>,
 
     /// verify-ami's --interval.
     #[arg(long, env = "VERIFY_INTERVAL", value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
@@ -128,7 +128,7 @@ pub struct Args {
     pub rollback_on_failure: bool,
 
     /// Publish the deploy's outcome to this SNS topic.
-    #[arg(long, env = "DEPLOY_NOTIFY_TOPIC", value_name = "ARN", value_parser = topic_arn)]
+    #[arg(long, env = "DEPLOY_NOTIFY_TOPIC", value_name = "ARN")]
     pub notify_topic: Option<String>,
 
     /// Print the waves and each wave's worst case (verify and refresh timeouts, bake times),
@@ -218,7 +218,17 @@ impl Tool for Args {
                 Usage(format!("{}: {why} (its alarms, --alarm and the refresh config's: at most {MAX_ALARMS})", t.describe(i + 1)))
             })?;
         }
-        if let Some(arn) = &self.verify_target_group {
+        // The buildspec sets every variable; an empty one is not given.
+        let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let verify_target_group = match given(self.verify_target_group) {
+            Some(arn) => Some(arn.parse::<TargetGroupArn>().map_err(|why| Usage(format!("--verify-target-group: {why}")))?),
+            None => None,
+        };
+        let notify_topic = match given(self.notify_topic) {
+            Some(arn) => Some(topic_arn(&arn).map_err(|why| Usage(format!("--notify-topic: {why}")))?),
+            None => None,
+        };
+        if let Some(arn) = &verify_target_group {
             let region = arn.as_str().split(':').nth(3).unwrap_or_default();
             if let Some((i, t)) = targets.targets.iter().enumerate().find(|(_, t)| t.region.as_str() != region) {
                 bail!(Usage(format!(
@@ -236,8 +246,8 @@ impl Tool for Args {
             build: self.build,
             amis_to_keep: self.amis_to_keep,
             versions_to_keep: self.versions_to_keep,
-            verify_command: self.verify_command.filter(|c| !c.trim().is_empty()),
-            verify_target_group: self.verify_target_group,
+            verify_command: given(self.verify_command),
+            verify_target_group,
             timing: Timing {
                 verify_interval: self.verify_interval,
                 verify_timeout: self.verify_timeout,
@@ -250,7 +260,7 @@ impl Tool for Args {
             wave_bake: self.wave_bake,
             max_parallel: usize::try_from(self.max_parallel).unwrap_or(usize::MAX),
             rollback_on_failure: self.rollback_on_failure,
-            notify_topic: self.notify_topic,
+            notify_topic,
             dry_run: self.dry_run,
             global: global.clone(),
         })

@@ -276,7 +276,8 @@ impl Deployed {
     }
 
     fn write_dry_run(&self, out: &mut dyn Write, worst: &Worst) -> io::Result<()> {
-        writeln!(out, "Deploy of build {} (branch {}) would go in {} waves:", self.build, self.branch, self.waves.len())?;
+        let waves = if self.waves.len() == 1 { "1 wave".to_owned() } else { format!("{} waves", self.waves.len()) };
+        writeln!(out, "Deploy of build {} (branch {}) would go in {waves}:", self.build, self.branch)?;
         for w in &self.waves {
             let worst = w.worst_case_seconds.unwrap_or(0);
             writeln!(out, "wave {}: {}, at worst {} ({worst}s)", w.wave, count(w.targets.len()), minutes(worst))?;
