@@ -179,6 +179,8 @@ class Bench:
         self.rollback_lags: list[float] = []
         self.verdicts: list[tuple[float, float]] = []
         self.rates: list[float] = []
+        # deploy-tools deploy's waves: (wall, the targets' own times summed, one at a time's wall).
+        self.waves: tuple[float, float, float] | None = None
 
     def stop(self) -> None:
         self.aws.stop()
@@ -270,7 +272,7 @@ def row_delete(b: Bench) -> None:
 def group_of_two(b: Bench, region: str, ec2, ami: str, version: str) -> tuple:
     """A launch template on `ami` and a group "web" of 2 on its `version`: the refresh rows' world."""
     asg = client(b.aws.url, "autoscaling", region)
-    lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": ami})["LaunchTemplate"]["LaunchTemplateId"]
+    lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
     asg.create_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, AvailabilityZones=[f"{region}a"],
                                   LaunchTemplate={"LaunchTemplateId": lt, "Version": version})
     return asg, lt
@@ -500,8 +502,57 @@ def row_aws(b: Bench) -> None:
         b.rows[-1]["rounds"] = statistics.median(r["rounds"] for r in results)
 
 
+def row_waves(b: Bench) -> None:
+    # deploy-tools deploy: 1 + 4 targets (a Region each, a group of 2) in two waves, against the
+    # same deploy one target at a time (no waves); the targets' own times summed beside them.
+    def five_worlds() -> list[tuple[str, str]]:
+        worlds = []
+        for _ in range(5):
+            region = b.fresh_region()
+            ec2 = client(b.aws.url, "ec2", region)
+            src = ec2.register_image(Name="base", Architecture="x86_64", EnaSupport=True)["ImageId"]
+            inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+            tags = [{"Key": k, "Value": v} for k, v in (("branch", "main"), ("app", "app"), ("build", "b2"), ("timestamp", "1"))]
+            ec2.create_image(InstanceId=inst, Name="main-b2", TagSpecifications=[{"ResourceType": "image", "Tags": tags}])
+            _, lt = group_of_two(b, region, ec2, src, "1")
+            worlds.append((region, lt))
+        return worlds
+
+    def deploy(waves: bool) -> dict:
+        worlds = five_worlds()
+        targets = [{"region": r, "launch_template_id": lt, "auto_scaling_group": "web", **({"wave": 1 + (i > 0)} if waves else {})}
+                   for i, (r, lt) in enumerate(worlds)]
+        path = Path(b.work) / "targets.json"
+        path.write_text(json.dumps(targets))
+        (Path(b.work) / "refresh.json").write_text("{}")
+        env = env_for(b.aws.url, worlds[0][0], b.work)
+        env.update(APP="app", BRANCH="main", CODEBUILD_BUILD_ID="b2", AMIS_TO_KEEP="5", VERSIONS_TO_KEEP="3",
+                   REFRESH_CONFIG=str(Path(b.work) / "refresh.json"), VERIFY_INTERVAL="0.2", REFRESH_INTERVAL="0.2")
+        for r, _ in worlds:
+            b.aws.control("calls/reset", {"region": r})
+        out = Path(b.work) / "deploy.json"
+        r = timed(["sh", "-c", f'exec "$0" deploy -o json "$1" > "{out}"', str(b.bins / "deploy-tools"), str(path)], env, b.work)
+        report = json.loads(out.read_text())
+        assert report["outcome"] == "succeeded", report
+        calls: dict = {}
+        for region, _ in worlds:
+            for action, count in b.aws.control(f"calls?region={region}").items():
+                calls[action] = calls.get(action, 0) + count
+        own = sum(t["seconds"]["total"] for w in report["waves"] for t in w["targets"])
+        r.update(calls=sum(calls.values()), by_action=calls, first_ms=None, own=own,
+                 minimum="per target: its checks + verify + bump + refresh, + 1 prune and 1 pick a Region")
+        return r
+
+    waved = [deploy(True) for _ in range(b.args.runs)]
+    apart = [deploy(False) for _ in range(b.args.runs)]
+    b.summarize("deploy-tools deploy, 1 + 4 targets in two waves", waved)
+    b.summarize("deploy-tools deploy, 5 targets one at a time", apart)
+    b.waves = (statistics.median(r["wall"] for r in waved), statistics.median(r["own"] for r in waved),
+               statistics.median(r["wall"] for r in apart))
+
+
 # The rows, in the order they run; --only picks among them.
-ROWS = {"latest": row_latest, "bump": row_bump, "delete": row_delete, "refresh": row_refresh, "rollback": row_rollback, "verify": row_verify, "prune": row_prune, "regions": row_regions, "accounts": row_accounts, "aws": row_aws}
+ROWS = {"latest": row_latest, "bump": row_bump, "delete": row_delete, "refresh": row_refresh, "rollback": row_rollback, "verify": row_verify, "prune": row_prune, "regions": row_regions, "accounts": row_accounts, "waves": row_waves, "aws": row_aws}
 
 
 def print_report(b: Bench) -> None:
@@ -537,6 +588,10 @@ def print_report(b: Bench) -> None:
                   f"({theirs['wall_s'] / ours['wall_s']:.2f}x; {theirs['what'].split('(')[-1].rstrip(')')}); "
                   f"throttled {ours['throttled']:.0f} against {theirs['throttled']:.0f}")
     rows = [r for r in b.rows if r not in under_aws]
+    if b.waves:
+        wall, own, apart = b.waves
+        print(f"\nWaves: 1 + 4 targets in two waves took {wall:.1f} s; the targets' own times sum to {own:.1f} s; "
+              f"the same deploy one target at a time took {apart:.1f} s ({apart / wall:.2f}x)")
     for how in ("EC2's pace", "unpaced"):
         one = next((r for r in b.rows if r["what"].startswith("prune-amis --regions") and r["what"].endswith(how)), None)
         seq = next((r for r in b.rows if r["what"].startswith("3 x prune-amis") and r["what"].endswith(how)), None)
@@ -576,7 +631,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--region-size", type=int, default=150, help="AMIs to prune in each of 3 Regions")
     parser.add_argument("--no-peer", action="store_true", help="skip aws-amicleaner")
-    parser.add_argument("--only", default="latest,bump,delete,refresh,rollback,verify,prune,regions,accounts,aws", help="the rows to run (comma-separated)")
+    parser.add_argument("--only", default="latest,bump,delete,refresh,rollback,verify,prune,regions,accounts,waves,aws", help="the rows to run (comma-separated)")
     parser.add_argument("--aws-sizes", default="60,200,500", help="AMIs to prune in the rows under AWS's rules")
     parser.add_argument("--aws-runs", type=int, default=1, help="runs of each row under AWS's rules (each takes minutes, its time set by the buckets)")
     args = parser.parse_args()

@@ -46,6 +46,8 @@ fn every_row_runs_at_the_smallest_sizes_and_makes_the_calls_it_names() {
         "prune-amis, 3 AMIs",
         "--regions",
         "--targets",
+        "two waves",
+        "one at a time",
     ] {
         assert!(rows.iter().any(|r| r[0].contains(tool)), "no row for {tool}:\n{stdout}");
     }

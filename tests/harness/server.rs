@@ -126,8 +126,8 @@ impl LocalAws {
         let url = server.url.clone();
         let mut own = Some(server);
         let mut all = Vec::new();
-        for region in &regions()[..n] {
-            all.push(Self::connect(own.take(), url.clone(), *region).await);
+        for region in regions().into_iter().take(n) {
+            all.push(Self::connect(own.take(), url.clone(), region).await);
         }
         all
     }
