@@ -109,7 +109,11 @@ async fn waves_go_in_order_a_waves_targets_at_once_and_status_sees_the_fleet_and
         assert_eq!(refreshes.instance_refreshes().len(), 1, "{}: one refresh", r.region);
     }
 
-    // Status: one build, no drift.
+    // Status: one build, no drift; per target one look at the group, its template's versions,
+    // its last refresh, its instances and their AMIs (and with --branch the branch's AMIs).
+    for r in &regions {
+        r.reset_calls();
+    }
     let status = regions[0].run("deploy-tools", dir.path(), &["status", "--branch", "main", "--app", "app", &file]).expect(0);
     assert!(status.stdout.contains("fleet: 3 targets on b2 (one build, no drift)"), "{}", status.stdout);
     assert!(
@@ -118,6 +122,18 @@ async fn waves_go_in_order_a_waves_targets_at_once_and_status_sees_the_fleet_and
         status.stdout
     );
     assert!(status.stdout.contains(&format!("  instances: 2 on {}", builds[1][0])), "{}", status.stdout);
+    for r in &regions {
+        let each = [
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeInstanceRefreshes",
+            "ec2:DescribeInstances",
+            "ec2:DescribeLaunchTemplateVersions",
+        ];
+        let mut expected: std::collections::BTreeMap<String, u64> = each.iter().map(|a| (a.to_string(), 1)).collect();
+        expected.insert("ec2:DescribeImages".into(), 2);
+        assert_eq!(r.calls(), expected, "{}", r.region);
+    }
+    within_policies(&regions, &[], "deploy-tools-status", &[]);
     // The second Region's group is put back on version 1 by hand, without a refresh: its
     // instances run another image than its version, and it is behind the newest verified build.
     let spec = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&templates[1]).version("1").build();
@@ -261,4 +277,83 @@ async fn every_bad_targets_file_or_flag_is_a_usage_error_before_any_request_and_
         assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
     }
     assert!(aws.calls().is_empty(), "bad input and a dry run send nothing: {:?}", aws.calls());
+}
+
+/// Every action in the policy files named, across `regions`: the calls made there since the
+/// last reset (but `the_tests`, the test's own) must be within them, and each action of `own`
+/// must have been called.
+fn within_policies(regions: &[LocalAws], files: &[&str], own: &str, the_tests: &[&str]) {
+    let read = |file: &str| -> std::collections::BTreeSet<String> {
+        let text = std::fs::read_to_string(deploy_tests::root().join(format!("scripts/iam/{file}.json"))).unwrap();
+        let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let allowed: std::collections::BTreeSet<String> = files.iter().chain([&own]).flat_map(|f| read(f)).collect();
+    let called: std::collections::BTreeSet<String> = regions
+        .iter()
+        .flat_map(|r| r.calls().into_keys().chain(r.authorized().into_keys()))
+        .filter(|a| !the_tests.contains(&a.as_str()))
+        .collect();
+    let missing: Vec<_> = called.difference(&allowed).collect();
+    assert!(missing.is_empty(), "called {missing:?}, which no policy of {files:?} or {own} allows");
+    let unused: Vec<_> = read(own).into_iter().filter(|a| !called.contains(a)).collect();
+    assert!(unused.is_empty(), "scripts/iam/{own}.json allows {unused:?}, which was never called");
+}
+
+#[tokio::test]
+async fn the_bake_between_waves_watches_every_deployed_targets_alarms_and_one_in_alarm_takes_the_fleet_back() {
+    let regions = LocalAws::start_regions(2).await;
+    let (builds, templates) = deploy_world(&regions).await;
+    let dir = workdir();
+    // Target 1 has an alarm of its own; both watch "latency" (REFRESH_ALARMS).
+    let file = targets_file(dir.path(), &regions, &templates, &[1, 2], &[&["errors"]]);
+    regions[0].alarm("errors").await;
+    for r in &regions {
+        r.alarm("latency").await;
+    }
+    let topic = aws_sdk_sns::Client::new(&regions[0].config).create_topic().name("deploys").send().await.unwrap().topic_arn.unwrap();
+    for r in &regions {
+        r.reset_calls();
+    }
+    let args = [file.as_str(), "-o", "json", "--wave-bake", "1m", "--rollback-on-failure", "--notify-topic", &topic];
+    let (mut child, mut stderr) = deploy(&regions[0], dir.path(), &args).env("REFRESH_ALARMS", "latency").spawn_until("wave bake: ");
+    // The rest of stderr, read as it comes, so that the deploy never waits on a full pipe.
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    regions[0].alarm_state("errors", "ALARM", "5XX errors after the deploy").await;
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let code = child.wait().unwrap().code();
+    let stderr = rest.join().unwrap();
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let bake = &report["waves"][0]["bake"];
+    assert!(bake["seconds"].as_f64().unwrap() < 60.0, "the alarm ended the bake: {bake}");
+    let fired = bake["alarms"][0].as_str().unwrap();
+    assert!(fired.starts_with(&format!("alarm errors ({}) is in ALARM: 5XX errors after the deploy", regions[0].region)), "{fired}");
+    assert_eq!(outcomes(&report), [pair("deployed", "previous"), pair("not_started", "previous")]);
+    assert_eq!(report["waves"][0]["targets"][0]["rollback"]["version"], 1);
+    assert_eq!(running(&regions).await, on(&builds[0], &regions), "the fleet is back on b1");
+    // Target 1's refresh watched both of its alarms.
+    let refreshes = regions[0].asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
+    let first = refreshes.instance_refreshes().last().unwrap();
+    let watched = first.preferences().and_then(|p| p.alarm_specification()).map(|a| a.alarms().to_vec());
+    assert_eq!(watched, Some(vec!["latency".to_owned(), "errors".to_owned()]));
+    let sent = regions[0].sns_sent(&topic);
+    assert_eq!(sent.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["deploy FAILED: app main build b2"]);
+    within_policies(
+        &regions,
+        &["prune-amis", "latest-ami", "verify-ami", "bump-launch-template", "instance-refresh", "rollback"],
+        "deploy-tools-deploy",
+        &["cloudwatch:SetAlarmState"],
+    );
 }

@@ -23,7 +23,8 @@ async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_remove
     let ami_arg = format!("SourceAmi={}", amis[0]);
     ok(&aws.deploy_stack(&stack, &[&lt_arg, "AsgName=web", &ami_arg, "AmisToKeep=3"]));
     let out = aws.stack_outputs(&stack);
-    for key in ["ProjectName", "ArtifactBucketName", "ServiceRoleArn", "LogGroupName", "PublishThePackage", "StartABuild"] {
+    for key in ["ProjectName", "ArtifactBucketName", "ServiceRoleArn", "LogGroupName", "NotifyTopicArn", "PublishThePackage", "StartABuild"]
+    {
         assert!(out.contains_key(key), "output {key}: {out:?}");
     }
     let bucket = &out["ArtifactBucketName"];
@@ -68,6 +69,23 @@ async fn the_stack_makes_the_role_bucket_logs_and_project_and_deleting_it_remove
     let policy: serde_json::Value = serde_json::from_str(policy["Policy"].as_str().unwrap()).unwrap();
     let deny = &policy["Statement"][0];
     assert_eq!((deny["Effect"].as_str(), deny["Condition"]["Bool"]["aws:SecureTransport"].as_str()), (Some("Deny"), Some("false")));
+
+    // The deploy topic, which the project names (DEPLOY_NOTIFY_TOPIC), and the rule that sends
+    // it the project's failed and stopped builds.
+    let topic = &out["NotifyTopicArn"];
+    assert_eq!(value("DEPLOY_NOTIFY_TOPIC"), *topic);
+    let rules = aws.aws_json(&["events", "list-rules"]);
+    let rule = rules["Rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["EventPattern"].as_str().is_some_and(|p| p.contains("aws.codebuild")))
+        .expect("the failed-build rule");
+    let pattern: serde_json::Value = serde_json::from_str(rule["EventPattern"].as_str().unwrap()).unwrap();
+    assert_eq!(pattern["detail"]["build-status"], serde_json::json!(["FAILED", "STOPPED"]));
+    assert_eq!(pattern["detail"]["project-name"], serde_json::json!([out["ProjectName"]]));
+    let targets = aws.aws_json(&["events", "list-targets-by-rule", "--rule", rule["Name"].as_str().unwrap()]);
+    assert_eq!(targets["Targets"][0]["Arn"].as_str(), Some(topic.as_str()));
 
     // The log group, with a retention; the role, with its policies.
     let groups = aws.aws_json(&["logs", "describe-log-groups", "--log-group-name-prefix", &out["LogGroupName"]]);
