@@ -188,8 +188,8 @@ async fn a_failure_in_a_later_wave_stops_the_rest_and_rollback_on_failure_takes_
 
 #[tokio::test]
 async fn a_deploy_killed_mid_wave_is_carried_on_by_the_next_run() {
-    // Refreshes slow enough to kill the deploy while they run.
-    let regions = LocalAws::start_regions_with_step(2, 1.0).await;
+    // Refreshes slow enough to kill the deploy, and interrupt the next, while they run.
+    let regions = LocalAws::start_regions_with_step(2, 1.5).await;
     let (builds, templates) = deploy_world(&regions).await;
     let dir = workdir();
     let file = targets_file(dir.path(), &regions, &templates, &[1, 1], &[]);
@@ -202,6 +202,22 @@ async fn a_deploy_killed_mid_wave_is_carried_on_by_the_next_run() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+
+    // A second run, stopped by SIGTERM while it follows them: exit 130, the report says so,
+    // and the refreshes go on in AWS.
+    let (mut child, mut stderr) = deploy(&regions[0], dir.path(), &[&file, "-o", "json"]).spawn_until("under way: following it");
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let (code, stderr) = (child.wait().unwrap().code(), rest.join().unwrap());
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["outcome"], "interrupted", "{stderr}");
 
     let run = deploy(&regions[0], dir.path(), &[&file, "-o", "json"]).expect(0);
     assert_eq!(running(&regions).await, on(&builds[1], &regions));
