@@ -195,6 +195,17 @@ class Bench:
             region = next(self.regions)
         return region
 
+    def fresh_regions(self, n: int) -> list[str]:
+        """`n` fresh Regions of one local AWS (a new one starts when the Regions run out)."""
+        regions: list[str] = []
+        while len(regions) < n:
+            server = self.aws
+            region = self.fresh_region()
+            if self.aws is not server:
+                regions = []
+            regions.append(region)
+        return regions
+
     def with_floor(self, run) -> dict:
         """The local AWS's pace varies from minute to minute (it is one Python process):
         each prune run's floor comes from its rate measured just before the run."""
@@ -507,8 +518,7 @@ def row_waves(b: Bench) -> None:
     # same deploy one target at a time (no waves); the targets' own times summed beside them.
     def five_worlds() -> list[tuple[str, str]]:
         worlds = []
-        for _ in range(5):
-            region = b.fresh_region()
+        for region in b.fresh_regions(5):
             ec2 = client(b.aws.url, "ec2", region)
             src = ec2.register_image(Name="base", Architecture="x86_64", EnaSupport=True)["ImageId"]
             inst = ec2.run_instances(ImageId=src, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
