@@ -158,22 +158,24 @@ async fn a_failure_in_a_later_wave_stops_the_rest_and_rollback_on_failure_takes_
     let regions = LocalAws::start_regions(3).await;
     let (builds, templates) = deploy_world(&regions).await;
     let dir = workdir();
-    let file = targets_file(dir.path(), &regions, &templates, &[1, 2, 3], &[]);
+    let file = targets_file(dir.path(), &regions, &templates, &[1, 2, 2], &[]);
 
-    // Wave 2's refresh fails half way: wave 1 runs b2, wave 2 is split, wave 3 never starts.
+    // Wave 2, one target at a time: target 2's refresh fails half way, so target 3, held back
+    // by --max-parallel 1, never starts. Target 1 runs b2, target 2 is split.
     regions[1].refresh_fault("app", "fail_after", 1, "new instances failed their health checks");
-    let run = deploy(&regions[0], dir.path(), &[&file, "-o", "json"]).expect(1);
+    let run = deploy(&regions[0], dir.path(), &[&file, "-o", "json", "--max-parallel", "1"]).expect(1);
     let report = run.json();
     assert_eq!(outcomes(&report), [pair("deployed", "new"), pair("failed", "split"), pair("not_started", "previous")]);
     assert_eq!(report["outcome"], "failed");
     let reason = report["reason"].as_str().unwrap();
     assert!(reason.contains("new instances failed their health checks") && reason.contains("not started: targets 3"), "{reason}");
     assert!(reason.contains("the fleet: new build: targets 1; previous build: targets 3; split build: targets 2"), "{reason}");
-    assert_eq!(regions[2].versions(&templates[2]).await.0, [1], "no version made in wave 3");
+    assert_eq!(regions[2].versions(&templates[2]).await.0, [1], "no version made for target 3");
     assert_eq!(running(&regions).await[2], on(&builds[0], &regions)[2]);
 
-    // Again, with --rollback-on-failure: target 1 is skipped (it runs b2), target 2 fails again,
-    // and both go back: the fleet ends on b1, and the text says so.
+    // Again, with --rollback-on-failure and wave 2 at once: target 1 is skipped (it runs b2),
+    // target 2 fails again while target 3 deploys, and all three go back: the fleet ends on b1,
+    // and the text says so.
     regions[1].refresh_fault("app", "fail_after", 1, "new instances failed their health checks");
     let run = deploy(&regions[0], dir.path(), &[&file, "--rollback-on-failure"]).expect(1);
     assert_eq!(running(&regions).await, on(&builds[0], &regions), "the fleet is back on b1\n{}\n{}", run.stdout, run.stderr);
@@ -181,6 +183,8 @@ async fn a_failure_in_a_later_wave_stops_the_rest_and_rollback_on_failure_takes_
     assert!(out.contains(&format!("target 1 ({}) group app: already deployed (skipped)", regions[0].region)), "{out}");
     assert!(out.contains(&format!("rolled back target 1 ({}) group app to version 1", regions[0].region)), "{out}");
     assert!(out.contains(&format!("rolled back target 2 ({}) group app to version 1", regions[1].region)), "{out}");
+    assert!(out.contains(&format!("target 3 ({}) group app: deployed", regions[2].region)), "{out}");
+    assert!(out.contains(&format!("rolled back target 3 ({}) group app to version 1", regions[2].region)), "{out}");
     assert_eq!(out.matches("runs the previous build").count(), 3, "{out}");
     assert!(out.lines().last().unwrap().starts_with("Deploy of build b2 to 3 targets: FAILED"), "{out}");
     assert_eq!(regions[1].versions(&templates[1]).await.0, [1, 2], "the version the first run made is used again");
