@@ -18,7 +18,7 @@ use common::deploy::targets::{Target, Targets};
 use common::groups::launches::{instance_images, list_groups};
 use common::groups::templates::version_images;
 use common::images::ami::{describe_many, list_amis};
-use common::images::verdict::{deployable, Verdict};
+use common::images::verdict::deployable;
 use common::{Context, GlobalArgs, Plan, Report, Scope, TagFilter, Tool};
 use serde::Serialize;
 
@@ -209,8 +209,7 @@ impl TargetStatus {
         });
         self.group_version = group.main_template().map(|u| u.version.clone());
         let version_ami = self.group_version.as_deref().and_then(|v| versions.resolve(v)).and_then(|v| versions.images.get(&v)).cloned();
-        let ids: Vec<String> = group.instances.iter().map(|m| m.instance_id.clone()).collect();
-        let running = instance_images(&ec2, &ids).await?;
+        let running = instance_images(&ec2, &group.instances).await?;
         for ami in running.values() {
             *self.instances.entry(ami.clone()).or_default() += 1;
         }
@@ -247,7 +246,7 @@ async fn newest_verified(home: &Context, t: &Target, scope: Option<&Scope>) -> R
     let ec2 = home.in_region(t.region.as_str()).ec2();
     let amis = list_amis(&ec2, scope, true).await?;
     let now = SystemTime::now();
-    Ok(amis.into_iter().rev().find(|a| Verdict::of(a).passed() && deployable(a, now, true).is_ok()))
+    Ok(amis.into_iter().rev().find(|a| deployable(a, now, true).is_ok()))
 }
 
 impl Report for Fleet {

@@ -80,14 +80,7 @@ impl Follower<'_> {
 
     /// The group's refreshes, newest first (AWS's order).
     async fn refreshes(&self) -> Result<Vec<InstanceRefresh>> {
-        let out = self
-            .asg
-            .describe_instance_refreshes()
-            .auto_scaling_group_name(self.group)
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("describing the instance refreshes of {}", self.group), e))?;
-        Ok(out.instance_refreshes.unwrap_or_default())
+        common::groups::refresh::refreshes_of(&self.asg, self.group).await
     }
 
     /// The group's refresh that has not ended yet, if any.

@@ -94,13 +94,9 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-/// An alarm's name as Auto Scaling takes it: 1 to 255 printable characters.
+/// An alarm's name as Auto Scaling takes it (`common::deploy::targets::check_alarm_name`).
 fn alarm_name(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.chars().count() > 255 || s.chars().any(char::is_control) {
-        Err("an alarm name is 1 to 255 printable characters".into())
-    } else {
-        Ok(s.to_owned())
-    }
+    common::deploy::targets::check_alarm_name(s).map(|()| s.to_owned())
 }
 
 /// A bake time: a duration (90s, 15m, 1h) of whole seconds, 0 to 48 hours (AWS's 172800 s).

@@ -128,13 +128,8 @@ impl Plan for Rollback {
 impl Rollback {
     /// The group's refresh that has not ended, with its status, if any.
     async fn active(&self, asg: &aws_sdk_autoscaling::Client) -> Result<Option<(String, S)>> {
-        let out = asg
-            .describe_instance_refreshes()
-            .auto_scaling_group_name(&self.group)
-            .send()
-            .await
-            .map_err(|e| aws_error(format!("describing the instance refreshes of {}", self.group), e))?;
-        Ok(out.instance_refreshes().iter().find_map(|r| {
+        let refreshes = common::groups::refresh::refreshes_of(asg, &self.group).await?;
+        Ok(refreshes.iter().find_map(|r| {
             let status = r.status()?.clone();
             matches!(status, S::Pending | S::InProgress | S::Baking | S::RollbackInProgress | S::Cancelling)
                 .then(|| (r.instance_refresh_id().unwrap_or_default().to_owned(), status))

@@ -122,16 +122,8 @@ pub struct Group {
     pub launch_configuration: Option<String>,
     /// The subnets it launches into (its VPCZoneIdentifier), in the order given.
     pub subnets: Vec<String>,
-    /// Its instances, with the launch template version each was launched from (None: from a
-    /// launch configuration, or AWS did not say).
-    pub instances: Vec<Member>,
-}
-
-/// An instance of a group, and the launch template version it was launched from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub instance_id: String,
-    pub version: Option<String>,
+    /// Its instances' IDs.
+    pub instances: Vec<String>,
 }
 
 impl Group {
@@ -148,14 +140,7 @@ impl Group {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            instances: group
-                .instances()
-                .iter()
-                .map(|i| Member {
-                    instance_id: i.instance_id().unwrap_or_default().to_owned(),
-                    version: i.launch_template().and_then(|t| t.version()).map(str::to_owned),
-                })
-                .collect(),
+            instances: group.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect(),
         }
     }
 

@@ -4,6 +4,20 @@
 
 use aws_sdk_autoscaling::types::InstanceRefreshStatus as S;
 
+/// A group's refreshes, newest first (AWS's order; the first page: its newest 50).
+pub async fn refreshes_of(
+    asg: &aws_sdk_autoscaling::Client,
+    group: &str,
+) -> anyhow::Result<Vec<aws_sdk_autoscaling::types::InstanceRefresh>> {
+    let out = asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .map_err(|e| crate::aws::error::aws_error(format!("describing the instance refreshes of {group}"), e))?;
+    Ok(out.instance_refreshes.unwrap_or_default())
+}
+
 /// Where a status leaves us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

@@ -162,6 +162,13 @@ fn topic_arn(s: &str) -> Result<String, String> {
     }
 }
 
+/// The alarms target `t` is watched by: `alarms` (--alarm), then its own not among them.
+fn watched_by(alarms: &[String], t: &common::deploy::targets::Target) -> Vec<String> {
+    let mut all = alarms.to_vec();
+    all.extend(t.alarms.iter().filter(|a| !alarms.contains(a)).cloned());
+    all
+}
+
 /// How a step waits, and what it watches.
 #[derive(Debug, Clone)]
 pub struct Timing {
@@ -211,8 +218,7 @@ impl Tool for Args {
         }
         let config = instance_refresh::config::load(&self.refresh_config).map_err(|e| Usage(common::aws::error::render(&e)))?;
         for (i, t) in targets.targets.iter().enumerate() {
-            let mut watched = alarms.clone();
-            watched.extend(t.alarms.iter().filter(|a| !alarms.contains(a)).cloned());
+            let watched = watched_by(&alarms, t);
             let mut config = config.clone();
             instance_refresh::config::watch(&mut config, &watched, self.bake_time).map_err(|why| {
                 Usage(format!("{}: {why} (its alarms, --alarm and the refresh config's: at most {MAX_ALARMS})", t.describe(i + 1)))
@@ -295,9 +301,7 @@ impl Plan for Deploy {
 impl Deploy {
     /// The alarms target `t`'s refresh and the wave bake watch: --alarm, then its own.
     fn alarms_of(&self, t: &common::deploy::targets::Target) -> Vec<String> {
-        let mut all = self.alarms.clone();
-        all.extend(t.alarms.iter().filter(|a| !self.alarms.contains(a)).cloned());
-        all
+        watched_by(&self.alarms, t)
     }
 
     /// The dry run's report: the waves and their worst cases, nothing asked of AWS.

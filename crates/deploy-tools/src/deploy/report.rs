@@ -71,8 +71,8 @@ impl Runs {
     /// From the group, its template's versions and each instance's AMI (`running`).
     pub(crate) fn of(g: &Group, versions: &VersionImages, running: &BTreeMap<String, String>, ami: &str) -> Runs {
         let mut instances: BTreeMap<String, usize> = BTreeMap::new();
-        for m in &g.instances {
-            let image = running.get(&m.instance_id).cloned().unwrap_or_else(|| "unknown".into());
+        for id in &g.instances {
+            let image = running.get(id).cloned().unwrap_or_else(|| "unknown".into());
             *instances.entry(image).or_default() += 1;
         }
         let group_version = g.main_template().map(|u| u.version.clone());

@@ -6,11 +6,12 @@ use std::cell::Cell;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
-use aws_sdk_autoscaling::types::{InstanceRefresh, InstanceRefreshStatus};
-use common::aws::error::{aws_error, one_line, render};
+use aws_sdk_autoscaling::types::InstanceRefreshStatus;
+use common::aws::error::{one_line, render};
 use common::deploy::resume::{standing, Standing};
 use common::deploy::targets::Target;
 use common::groups::launches::{instance_images, list_groups};
+use common::groups::refresh::refreshes_of;
 use common::groups::templates::version_images;
 use common::{Context, GlobalArgs, Plan, Report, Status, Tool};
 use instance_refresh::follow::{Follower, Waited};
@@ -202,8 +203,7 @@ impl Deploy {
             },
             (Err(e), _) | (_, Err(e)) => return Runs::unknown(render(&e)),
         };
-        let ids: Vec<String> = group.instances.iter().map(|m| m.instance_id.clone()).collect();
-        match instance_images(&ec2, &ids).await {
+        match instance_images(&ec2, &group.instances).await {
             Ok(running) => Runs::of(&group, &versions, &running, ami),
             Err(e) => Runs::unknown(render(&e)),
         }
@@ -224,15 +224,4 @@ fn passed(outcome: Result<verify_ami::report::Verified>, flags: &Flags, run: &mu
     run.action = action;
     run.error = Some(error);
     false
-}
-
-/// The group's refreshes, newest first (the first page: AWS's newest 50).
-async fn refreshes_of(asg: &aws_sdk_autoscaling::Client, group: &str) -> Result<Vec<InstanceRefresh>> {
-    let out = asg
-        .describe_instance_refreshes()
-        .auto_scaling_group_name(group)
-        .send()
-        .await
-        .map_err(|e| aws_error(format!("describing the instance refreshes of {group}"), e))?;
-    Ok(out.instance_refreshes.unwrap_or_default())
 }
