@@ -102,7 +102,30 @@ async fn waves_go_in_order_a_waves_targets_at_once_and_status_sees_the_fleet_and
     );
 
     // Run again (a retried build): nothing is done twice.
+    for r in &regions {
+        r.reset_calls();
+    }
     let again = deploy(&regions[0], dir.path(), &[&file]).expect(0);
+    // Per target: the check (template, group); the prune's and the pick's listings (nothing to
+    // retire); where it stands (group, versions, refreshes); what it runs (group, versions,
+    // instances). The first Region also checks the Region list, for the deploy, the prune and the pick.
+    for (i, r) in regions.iter().enumerate() {
+        let mut expected: std::collections::BTreeMap<String, u64> = [
+            ("autoscaling:DescribeAutoScalingGroups", 3),
+            ("autoscaling:DescribeInstanceRefreshes", 1),
+            ("ec2:DescribeImages", 2),
+            ("ec2:DescribeInstances", 1),
+            ("ec2:DescribeLaunchTemplateVersions", 2),
+            ("ec2:DescribeLaunchTemplates", 1),
+        ]
+        .iter()
+        .map(|(a, n)| (a.to_string(), *n))
+        .collect();
+        if i == 0 {
+            expected.insert("ec2:DescribeRegions".into(), 3);
+        }
+        assert_eq!(r.calls(), expected, "{}", r.region);
+    }
     assert_eq!(again.stdout.matches("already deployed (skipped)").count(), 3, "{}", again.stdout);
     for r in &regions {
         let refreshes = r.asg().describe_instance_refreshes().auto_scaling_group_name("app").send().await.unwrap();
